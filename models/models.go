@@ -1,0 +1,85 @@
+// Package models holds tenantry's entities, their validation and the error
+// vocabulary shared by every other package. It knows nothing of HTTP, JWT,
+// the environment or which schema a table lives in: the caller's transaction
+// decides that (see tenancy.WithTx).
+package models
+
+import (
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Status is a tenant's lifecycle state. Only StatusActive tenants are served.
+type Status string
+
+// Tenant states.
+const (
+	StatusActive    Status = "active"
+	StatusSuspended Status = "suspended"
+)
+
+// Valid reports whether s is a known status.
+func (s Status) Valid() bool { return s == StatusActive || s == StatusSuspended }
+
+// Tenant is a row of the shared tenant registry. Its table lives in the
+// shared schema and is always reached schema-qualified, never through a
+// tenant's search_path.
+type Tenant struct {
+	ID         int64     `gorm:"primaryKey" json:"id"`
+	Name       string    `gorm:"size:48;not null;uniqueIndex" json:"name"`
+	SchemaName string    `gorm:"size:63;not null;uniqueIndex" json:"schema_name"`
+	Status     Status    `gorm:"size:16;not null;default:active" json:"status"`
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+// Item is the tenant-scoped model. It names no schema: the same struct reads
+// and writes the items table of whichever tenant schema the surrounding
+// transaction pinned.
+type Item struct {
+	ID          int64     `gorm:"primaryKey" json:"id"`
+	Name        string    `gorm:"size:200;not null;index" json:"name"`
+	Description string    `gorm:"size:2000;not null;default:''" json:"description"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+// TenantModels lists the models that live in every tenant schema, in the
+// order AutoMigrate creates them.
+func TenantModels() []any { return []any{&Item{}} }
+
+// Limits on item fields. The seed's SQLAlchemy model left them unbounded; we
+// bound them so one request cannot store megabytes in a row, and the column
+// sizes above carry the same numbers so the database enforces them too.
+const (
+	MaxItemName        = 200
+	MaxItemDescription = 2000
+)
+
+// ItemInput is what a client may set on an item.
+type ItemInput struct {
+	Name        string `json:"name" form:"name"`
+	Description string `json:"description" form:"description"`
+}
+
+// Validate checks the input against the item limits.
+func (in ItemInput) Validate() error {
+	switch {
+	case in.Name == "":
+		return Invalid("name", "is required")
+	case !utf8.ValidString(in.Name):
+		return Invalid("name", "must be valid UTF-8")
+	case !utf8.ValidString(in.Description):
+		return Invalid("description", "must be valid UTF-8")
+	case utf8.RuneCountInString(in.Name) > MaxItemName:
+		return Invalid("name", "must be at most 200 characters")
+	case utf8.RuneCountInString(in.Description) > MaxItemDescription:
+		return Invalid("description", "must be at most 2000 characters")
+	case strings.ContainsRune(in.Name, 0):
+		// PostgreSQL text cannot hold NUL bytes (SQLSTATE 22021).
+		return Invalid("name", "must not contain NUL characters")
+	case strings.ContainsRune(in.Description, 0):
+		return Invalid("description", "must not contain NUL characters")
+	}
+	return nil
+}

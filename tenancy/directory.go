@@ -1,0 +1,219 @@
+package tenancy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/tenantry/tenantry/migrations"
+	"github.com/tenantry/tenantry/models"
+	"gorm.io/gorm"
+)
+
+// Directory resolves tenant names to registry rows and changes the registry.
+// It caches lookups in process for TTL. Every change made through a
+// Directory evicts the name first, so a tenant deleted or suspended here is
+// never served from this cache; other processes see the change within TTL,
+// and a scope on a dropped schema fails closed meanwhile.
+type Directory struct {
+	db  *gorm.DB
+	ttl time.Duration
+	now func() time.Time
+
+	mu    sync.RWMutex
+	cache map[string]cached
+}
+
+type cached struct {
+	t     models.Tenant
+	until time.Time
+}
+
+// DefaultTTL bounds how long another process may serve a tenant that was
+// suspended or deleted elsewhere.
+const DefaultTTL = 5 * time.Second
+
+// NewDirectory returns a Directory over db's registry.
+func NewDirectory(db *gorm.DB, ttl time.Duration) *Directory {
+	return &Directory{db: db, ttl: ttl, now: time.Now, cache: map[string]cached{}}
+}
+
+// DB returns the directory's database handle.
+func (d *Directory) DB() *gorm.DB { return d.db }
+
+func (d *Directory) registry(ctx context.Context) *gorm.DB {
+	return d.db.WithContext(ctx).Table(migrations.TenantsTable)
+}
+
+// Active returns the active tenant called name: ErrNotFound if there is no
+// such tenant (or the name is not a tenant name at all), ErrForbidden if it
+// is not active.
+func (d *Directory) Active(ctx context.Context, name string) (models.Tenant, error) {
+	if ValidateName(name) != nil {
+		return models.Tenant{}, fmt.Errorf("tenant %q: %w", name, models.ErrNotFound)
+	}
+	d.mu.RLock()
+	c, ok := d.cache[name]
+	d.mu.RUnlock()
+	t := c.t
+	if !ok || d.now().After(c.until) {
+		var err error
+		if t, err = d.Get(ctx, name); err != nil {
+			return t, err
+		}
+		d.mu.Lock()
+		d.cache[name] = cached{t: t, until: d.now().Add(d.ttl)}
+		d.mu.Unlock()
+	}
+	if t.Status != models.StatusActive {
+		return t, fmt.Errorf("tenant %q is %s: %w", name, t.Status, models.ErrForbidden)
+	}
+	return t, nil
+}
+
+// Forget evicts name from the cache.
+func (d *Directory) Forget(name string) {
+	d.mu.Lock()
+	delete(d.cache, name)
+	d.mu.Unlock()
+}
+
+// Get reads the tenant called name from the registry, uncached.
+func (d *Directory) Get(ctx context.Context, name string) (models.Tenant, error) {
+	var t models.Tenant
+	if ValidateName(name) != nil {
+		return t, fmt.Errorf("tenant %q: %w", name, models.ErrNotFound)
+	}
+	err := d.registry(ctx).Where("name = ?", name).Take(&t).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return t, fmt.Errorf("tenant %q: %w", name, models.ErrNotFound)
+	}
+	if err != nil {
+		return t, classify(fmt.Errorf("get tenant %q: %w", name, err))
+	}
+	return t, nil
+}
+
+// List returns every tenant ordered by name.
+func (d *Directory) List(ctx context.Context) ([]models.Tenant, error) {
+	ts := []models.Tenant{}
+	if err := d.registry(ctx).Order("name").Find(&ts).Error; err != nil {
+		return nil, classify(fmt.Errorf("list tenants: %w", err))
+	}
+	return ts, nil
+}
+
+// lockClass is the first key of the onboarding advisory locks ("onbd").
+const lockClass = 0x6f6e6264
+
+// lockSchema takes the transaction-scoped advisory lock of one schema name.
+// Onboarding and offboarding of a schema serialise on it, and so do two names
+// that derive the same schema.
+func lockSchema(tx *gorm.DB, schema string) error {
+	return tx.Exec("SELECT pg_advisory_xact_lock($1, hashtext($2))", lockClass, schema).Error
+}
+
+// Onboard creates tenant name: its schema, its tables and its registry row,
+// in one transaction, so they appear together or not at all. A name (or a
+// name deriving the same schema) that exists already gives ErrConflict.
+func (d *Directory) Onboard(ctx context.Context, name string) (models.Tenant, error) {
+	schema, err := SchemaFor(name)
+	if err != nil {
+		return models.Tenant{}, err
+	}
+	t := models.Tenant{Name: name, SchemaName: schema, Status: models.StatusActive}
+	err = d.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := setLimits(tx, DDLLimits); err != nil {
+			return err
+		}
+		if err := lockSchema(tx, schema); err != nil {
+			return fmt.Errorf("lock: %w", err)
+		}
+		var n int64
+		if err := tx.Table(migrations.TenantsTable).Where("name = ? OR schema_name = ?", name, schema).Count(&n).Error; err != nil {
+			return err
+		}
+		if n > 0 {
+			return fmt.Errorf("tenant %q (schema %s) exists: %w", name, schema, models.ErrConflict)
+		}
+		if err := tx.Exec("CREATE SCHEMA " + quoteIdent(schema)).Error; err != nil {
+			return fmt.Errorf("create schema: %w", err)
+		}
+		if err := tx.Exec("SELECT set_config('search_path', $1, true)", quoteIdent(schema)).Error; err != nil {
+			return err
+		}
+		if err := migrations.BuildTenant(tx); err != nil {
+			return err
+		}
+		if err := tx.Exec("SELECT set_config('search_path', '', true)").Error; err != nil {
+			return err
+		}
+		return tx.Table(migrations.TenantsTable).Create(&t).Error
+	})
+	if err != nil {
+		return models.Tenant{}, classify(fmt.Errorf("onboard %q: %w", name, err))
+	}
+	d.Forget(name)
+	return t, nil
+}
+
+// Offboard drops tenant name's schema with all its data and deletes its
+// registry row, in one transaction.
+func (d *Directory) Offboard(ctx context.Context, name string) error {
+	d.Forget(name)
+	defer d.Forget(name)
+	schema, err := SchemaFor(name)
+	if err != nil {
+		return fmt.Errorf("tenant %q: %w", name, models.ErrNotFound)
+	}
+	err = d.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := setLimits(tx, DDLLimits); err != nil {
+			return err
+		}
+		if err := lockSchema(tx, schema); err != nil {
+			return fmt.Errorf("lock: %w", err)
+		}
+		var t models.Tenant
+		res := tx.Table(migrations.TenantsTable).Where("name = ?", name).Delete(&t)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return fmt.Errorf("tenant %q: %w", name, models.ErrNotFound)
+		}
+		return tx.Exec("DROP SCHEMA IF EXISTS " + quoteIdent(schema) + " CASCADE").Error
+	})
+	if err != nil {
+		return classify(fmt.Errorf("offboard %q: %w", name, err))
+	}
+	return nil
+}
+
+// SetStatus changes tenant name's status and returns the updated tenant.
+func (d *Directory) SetStatus(ctx context.Context, name string, s models.Status) (models.Tenant, error) {
+	d.Forget(name)
+	defer d.Forget(name)
+	if !s.Valid() {
+		return models.Tenant{}, models.Invalid("status", "must be active or suspended")
+	}
+	if ValidateName(name) != nil {
+		return models.Tenant{}, fmt.Errorf("tenant %q: %w", name, models.ErrNotFound)
+	}
+	res := d.registry(ctx).Where("name = ?", name).Update("status", s)
+	if res.Error != nil {
+		return models.Tenant{}, classify(fmt.Errorf("set status of %q: %w", name, res.Error))
+	}
+	if res.RowsAffected == 0 {
+		return models.Tenant{}, fmt.Errorf("tenant %q: %w", name, models.ErrNotFound)
+	}
+	return d.Get(ctx, name)
+}
+
+func setLimits(tx *gorm.DB, lim Limits) error {
+	return tx.Exec(`SELECT set_config('statement_timeout', $1, true),
+	set_config('lock_timeout', $2, true),
+	set_config('idle_in_transaction_session_timeout', $3, true)`,
+		ms(lim.Statement), ms(lim.Lock), ms(lim.Idle)).Error
+}

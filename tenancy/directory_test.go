@@ -1,0 +1,188 @@
+package tenancy_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+
+	"github.com/tenantry/tenantry/models"
+	"github.com/tenantry/tenantry/tenancy"
+)
+
+func schemaExists(t *testing.T, e *env, schema string) bool {
+	t.Helper()
+	var n int
+	if err := e.db.Raw("SELECT count(*) FROM pg_namespace WHERE nspname = $1", schema).Scan(&n).Error; err != nil {
+		t.Fatal(err)
+	}
+	return n == 1
+}
+
+func registryCount(t *testing.T, e *env) int {
+	t.Helper()
+	var n int
+	if err := e.db.Raw("SELECT count(*) FROM tenantry.tenants").Scan(&n).Error; err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestOnboardCreatesSchemaTablesAndRow(t *testing.T) {
+	e := newEnv(t, tenancy.DefaultPool)
+	ten, err := e.dir.Onboard(context.Background(), "acme-corp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ten.ID == 0 || ten.Name != "acme-corp" || ten.SchemaName != "t_acme_corp" || ten.Status != models.StatusActive {
+		t.Fatalf("onboarded %+v", ten)
+	}
+	var tables []string
+	e.db.Raw("SELECT table_name FROM information_schema.tables WHERE table_schema = 't_acme_corp' ORDER BY 1").Scan(&tables)
+	if len(tables) != 1 || tables[0] != "items" {
+		t.Fatalf("tables in t_acme_corp = %v, want [items]", tables)
+	}
+	var public int
+	e.db.Raw("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'").Scan(&public)
+	if public != 0 {
+		t.Fatalf("onboarding created %d tables in public", public)
+	}
+}
+
+// The last step of onboarding (the registry row) fails: the schema and
+// tables made before it must vanish with the transaction.
+func TestOnboardingIsAtomic(t *testing.T) {
+	e := newEnv(t, tenancy.DefaultPool)
+	e.admin(t, `ALTER TABLE tenantry.tenants ADD CONSTRAINT refuse_doomed CHECK (name <> 'doomed')`)
+	if _, err := e.dir.Onboard(context.Background(), "doomed"); err == nil {
+		t.Fatal("onboarding doomed succeeded")
+	}
+	if schemaExists(t, e, "t_doomed") || registryCount(t, e) != 0 {
+		t.Fatal("failed onboarding left a schema or a row behind")
+	}
+	// A cancelled onboarding leaves nothing either.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := e.dir.Onboard(ctx, "cancelled"); err == nil {
+		t.Fatal("cancelled onboarding succeeded")
+	}
+	if schemaExists(t, e, "t_cancelled") || registryCount(t, e) != 0 {
+		t.Fatal("cancelled onboarding left a schema or a row behind")
+	}
+}
+
+func TestOnboardRaceGivesOneSuccess(t *testing.T) {
+	e := newEnv(t, tenancy.DefaultPool)
+	// "race-x" and "race_x" derive one schema: they race too.
+	names := []string{"race-x", "race_x", "race-x", "race_x", "race-x", "race_x", "race-x", "race_x"}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	ok, conflict := 0, 0
+	for _, n := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := e.dir.Onboard(context.Background(), n)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				ok++
+			case errors.Is(err, models.ErrConflict):
+				conflict++
+			default:
+				t.Errorf("onboard %s: %v (neither success nor conflict)", n, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if ok != 1 || conflict != len(names)-1 {
+		t.Fatalf("%d successes and %d conflicts, want 1 and %d", ok, conflict, len(names)-1)
+	}
+	if registryCount(t, e) != 1 {
+		t.Fatalf("registry has %d rows, want 1", registryCount(t, e))
+	}
+}
+
+func TestOnboardConflictsWithAStraySchema(t *testing.T) {
+	e := newEnv(t, tenancy.DefaultPool)
+	e.admin(t, `CREATE SCHEMA t_stray; CREATE TABLE t_stray.keep (x int)`)
+	if _, err := e.dir.Onboard(context.Background(), "stray"); !errors.Is(err, models.ErrConflict) {
+		t.Fatalf("err = %v, want ErrConflict", err)
+	}
+	var n int
+	if err := e.db.Raw("SELECT count(*) FROM t_stray.keep").Scan(&n).Error; err != nil {
+		t.Fatalf("the stray schema was touched: %v", err)
+	}
+}
+
+func TestOffboardDropsEverything(t *testing.T) {
+	e := newEnv(t, tenancy.DefaultPool)
+	e.onboard(t, "gone")
+	createItem(t, e, "gone", "x")
+	ctx := context.Background()
+	if err := e.dir.Offboard(ctx, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	if schemaExists(t, e, "t_gone") || registryCount(t, e) != 0 {
+		t.Fatal("offboarding left the schema or the row")
+	}
+	if _, err := e.dir.Active(ctx, "gone"); !errors.Is(err, models.ErrNotFound) {
+		t.Fatalf("Active after offboard: %v, want ErrNotFound", err)
+	}
+	if err := e.dir.Offboard(ctx, "gone"); !errors.Is(err, models.ErrNotFound) {
+		t.Fatalf("second offboard: %v, want ErrNotFound", err)
+	}
+	// The name can be onboarded again, fresh.
+	e.onboard(t, "gone")
+	if items, err := listItems(ctx, e, "gone"); err != nil || len(items) != 0 {
+		t.Fatalf("re-onboarded tenant sees %v, %v", items, err)
+	}
+}
+
+func TestChangedTenantIsNeverServedFromCache(t *testing.T) {
+	e := newEnv(t, tenancy.DefaultPool)
+	e.onboard(t, "cached")
+	ctx := context.Background()
+	if _, err := e.dir.Active(ctx, "cached"); err != nil { // warm the cache
+		t.Fatal(err)
+	}
+	if _, err := e.dir.SetStatus(ctx, "cached", models.StatusSuspended); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.dir.Active(ctx, "cached"); !errors.Is(err, models.ErrForbidden) {
+		t.Fatalf("suspended tenant: %v, want ErrForbidden", err)
+	}
+	if _, err := e.dir.SetStatus(ctx, "cached", models.StatusActive); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.dir.Active(ctx, "cached"); err != nil {
+		t.Fatalf("resumed tenant: %v", err)
+	}
+	if err := e.dir.Offboard(ctx, "cached"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.dir.Active(ctx, "cached"); !errors.Is(err, models.ErrNotFound) {
+		t.Fatalf("deleted tenant: %v, want ErrNotFound", err)
+	}
+}
+
+func TestSharedMigrationIsIdempotentUnderConcurrency(t *testing.T) {
+	e := newEnv(t, tenancy.DefaultPool)
+	var wg sync.WaitGroup
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := migrationsApplyShared(e); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	var n int
+	e.db.Raw("SELECT count(*) FROM tenantry.schema_migrations").Scan(&n)
+	if n != 1 {
+		t.Fatalf("ledger has %d rows, want 1", n)
+	}
+}

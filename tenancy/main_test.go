@@ -1,0 +1,59 @@
+package tenancy_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/tenantry/tenantry/migrations"
+	"github.com/tenantry/tenantry/tenancy"
+	"github.com/tenantry/tenantry/tenancy/pgtest"
+	"gorm.io/gorm"
+)
+
+func TestMain(m *testing.M) { pgtest.Run(m) }
+
+// env is one test's fresh database with the shared schema applied.
+type env struct {
+	url string
+	db  *gorm.DB
+	dir *tenancy.Directory
+}
+
+func newEnv(t *testing.T, pool tenancy.PoolConfig) *env {
+	t.Helper()
+	url := pgtest.NewDB(t)
+	ctx := context.Background()
+	db, err := tenancy.Open(ctx, url, pool)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	t.Cleanup(func() {
+		if s, err := db.DB(); err == nil {
+			s.Close()
+		}
+	})
+	if err := migrations.ApplyShared(ctx, db); err != nil {
+		t.Fatalf("shared migrations: %v", err)
+	}
+	return &env{url: url, db: db, dir: tenancy.NewDirectory(db, tenancy.DefaultTTL)}
+}
+
+func (e *env) onboard(t *testing.T, names ...string) {
+	t.Helper()
+	for _, n := range names {
+		if _, err := e.dir.Onboard(context.Background(), n); err != nil {
+			t.Fatalf("onboard %s: %v", n, err)
+		}
+	}
+}
+
+// admin runs SQL outside any scope with the search_path a superuser would
+// have by default (public), as an attacker or an operator would.
+func (e *env) admin(t *testing.T, sql string, args ...any) {
+	t.Helper()
+	if err := e.db.Exec("SET LOCAL search_path = public; "+sql, args...).Error; err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+}
+
+func migrationsApplyShared(e *env) error { return migrations.ApplyShared(context.Background(), e.db) }
