@@ -232,4 +232,3 @@ func (c *Cluster) Stopped() bool {
 		return false
 	}
 }
-
