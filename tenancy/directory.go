@@ -217,3 +217,26 @@ func setLimits(tx *gorm.DB, lim Limits) error {
 	set_config('idle_in_transaction_session_timeout', $3, true)`,
 		ms(lim.Statement), ms(lim.Lock), ms(lim.Idle)).Error
 }
+
+// Migrate brings every tenant schema up to date, concurrency tenants at a
+// time, each in its own transaction under its schema's advisory lock, so
+// two runners never migrate one schema at once.
+func (d *Directory) Migrate(ctx context.Context, concurrency int) ([]migrations.Result, error) {
+	ts, err := d.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	targets := make([]migrations.Target, len(ts))
+	for i, t := range ts {
+		targets[i] = migrations.Target{Tenant: t.Name, Schema: t.SchemaName}
+	}
+	scope := func(ctx context.Context, schema string, fn func(tx *gorm.DB) error) error {
+		return InSchema(ctx, d.db, schema, DDLLimits, func(tx *gorm.DB) error {
+			if err := lockSchema(tx, schema); err != nil {
+				return err
+			}
+			return fn(tx)
+		})
+	}
+	return migrations.UpgradeTenants(ctx, targets, scope, concurrency), nil
+}

@@ -1,0 +1,161 @@
+package api
+
+import (
+	"bytes"
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+	"github.com/tenantry/tenantry/models"
+	"github.com/tenantry/tenantry/tenancy"
+	"gorm.io/gorm"
+)
+
+// maxOffset bounds ?offset=: a deep OFFSET makes PostgreSQL read and drop
+// every skipped row, so an unbounded one is a cheap way to burn the
+// database (OWASP API4).
+const maxOffset = 1_000_000
+
+func tenantOf(c *gin.Context) models.Tenant {
+	t, _ := c.Get(tenantRowKey)
+	return t.(models.Tenant)
+}
+
+func itemID(c *gin.Context) (int64, error) {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id < 1 {
+		return 0, invalid("the item id must be a positive integer")
+	}
+	return id, nil
+}
+
+// itemInput reads an item from a JSON body or, as the seed did, from the
+// query string (?name=&description=) when there is no body. A body that
+// starts with '{' is JSON whatever its Content-Type says (curl -d sends JSON
+// labelled as a form); a form body is read as a form.
+func itemInput(c *gin.Context) (models.ItemInput, error) {
+	var in models.ItemInput
+	body, err := readBody(c)
+	if err != nil {
+		return in, err
+	}
+	trimmed := bytes.TrimSpace(body)
+	switch {
+	case len(trimmed) == 0:
+		in.Name, in.Description = c.Query("name"), c.Query("description")
+	case trimmed[0] == '{':
+		if err := decodeJSON(bytes.NewReader(trimmed), &in); err != nil {
+			return in, err
+		}
+	case c.ContentType() == "application/x-www-form-urlencoded":
+		form, err := url.ParseQuery(string(trimmed))
+		if err != nil {
+			return in, invalid("the form body is malformed")
+		}
+		in.Name, in.Description = form.Get("name"), form.Get("description")
+	default:
+		return in, invalid("send a JSON object (or the name and description query parameters)")
+	}
+	return in, in.Validate()
+}
+
+func (s *Server) handleItemList(c *gin.Context) error {
+	limit, err := intQuery(c, "limit", models.DefaultPageSize, models.MaxPageSize)
+	if err != nil {
+		return err
+	}
+	offset, err := intQuery(c, "offset", 0, maxOffset)
+	if err != nil {
+		return err
+	}
+	var items []models.Item
+	err = tenancy.WithTx(c.Request.Context(), s.db, tenantOf(c), func(tx *gorm.DB) error {
+		items, err = models.ListItems(tx, limit, offset)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, items)
+	return nil
+}
+
+func (s *Server) handleItemCreate(c *gin.Context) error {
+	in, err := itemInput(c)
+	if err != nil {
+		return err
+	}
+	var it models.Item
+	err = tenancy.WithTx(c.Request.Context(), s.db, tenantOf(c), func(tx *gorm.DB) error {
+		it, err = models.CreateItem(tx, in)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	c.Header("Location", "/items/"+strconv.FormatInt(it.ID, 10))
+	c.JSON(http.StatusCreated, it)
+	return nil
+}
+
+func (s *Server) handleItemGet(c *gin.Context) error {
+	id, err := itemID(c)
+	if err != nil {
+		return err
+	}
+	var it models.Item
+	err = tenancy.WithTx(c.Request.Context(), s.db, tenantOf(c), func(tx *gorm.DB) error {
+		it, err = models.GetItem(tx, id)
+		return err
+	})
+	if err != nil {
+		return itemErr(err, id)
+	}
+	c.JSON(http.StatusOK, it)
+	return nil
+}
+
+func (s *Server) handleItemUpdate(c *gin.Context) error {
+	id, err := itemID(c)
+	if err != nil {
+		return err
+	}
+	in, err := itemInput(c)
+	if err != nil {
+		return err
+	}
+	var it models.Item
+	err = tenancy.WithTx(c.Request.Context(), s.db, tenantOf(c), func(tx *gorm.DB) error {
+		it, err = models.UpdateItem(tx, id, in)
+		return err
+	})
+	if err != nil {
+		return itemErr(err, id)
+	}
+	c.JSON(http.StatusOK, it)
+	return nil
+}
+
+func (s *Server) handleItemDelete(c *gin.Context) error {
+	id, err := itemID(c)
+	if err != nil {
+		return err
+	}
+	err = tenancy.WithTx(c.Request.Context(), s.db, tenantOf(c), func(tx *gorm.DB) error {
+		return models.DeleteItem(tx, id)
+	})
+	if err != nil {
+		return itemErr(err, id)
+	}
+	c.Status(http.StatusNoContent)
+	return nil
+}
+
+func itemErr(err error, id int64) error {
+	if errors.Is(err, models.ErrNotFound) {
+		return notFound("item " + strconv.FormatInt(id, 10) + " does not exist")
+	}
+	return err
+}

@@ -1,0 +1,160 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tenantry/tenantry/api"
+	"github.com/tenantry/tenantry/migrations"
+	"github.com/tenantry/tenantry/tenancy"
+	"github.com/tenantry/tenantry/tenancy/pgtest"
+	"gorm.io/gorm"
+)
+
+func TestMain(m *testing.M) { pgtest.Run(m) }
+
+var testSecret = []byte("0123456789abcdef0123456789abcdef-test")
+
+// stack is the real router over a fresh database.
+type stack struct {
+	db   *gorm.DB
+	dir  *tenancy.Directory
+	srv  *api.Server
+	auth api.AuthConfig
+	logs *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func newStack(t *testing.T, pool tenancy.PoolConfig, tweak func(*api.AuthConfig)) *stack {
+	t.Helper()
+	url := pgtest.NewDB(t)
+	ctx := context.Background()
+	db, err := tenancy.Open(ctx, url, pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if s, err := db.DB(); err == nil {
+			s.Close()
+		}
+	})
+	if err := migrations.ApplyShared(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	auth := api.AuthConfig{Secret: testSecret}
+	if tweak != nil {
+		tweak(&auth)
+	}
+	logs := &syncBuffer{}
+	dir := tenancy.NewDirectory(db, tenancy.DefaultTTL)
+	srv, err := api.NewServer(db, dir, api.Config{Auth: auth, Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &stack{db: db, dir: dir, srv: srv, auth: auth, logs: logs}
+}
+
+func (s *stack) token(t *testing.T, tenant string, admin bool) string {
+	t.Helper()
+	tok, err := api.IssueToken(s.auth, tenant, admin, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r response) json(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.body, v); err != nil {
+		t.Fatalf("decode %s: %v", r.body, err)
+	}
+}
+
+// do sends one request through the real router. body may be a string (sent
+// as is) or any value (sent as JSON).
+func (s *stack) do(t *testing.T, method, path, token string, body any) response {
+	t.Helper()
+	var rd io.Reader
+	ct := ""
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd, ct = strings.NewReader(b), "application/json"
+	default:
+		js, _ := json.Marshal(b)
+		rd, ct = bytes.NewReader(js), "application/json"
+	}
+	req := httptest.NewRequest(method, path, rd)
+	if ct != "" {
+		req.Header.Set("Content-Type", ct)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	rec := httptest.NewRecorder()
+	s.srv.ServeHTTP(rec, req)
+	return response{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
+}
+
+// want fails unless r has status; problem statuses must be problem+json.
+func want(t *testing.T, r response, status int) {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("status = %d, want %d; body %s", r.status, status, r.body)
+	}
+	if status >= 400 {
+		if ct := r.header.Get("Content-Type"); ct != "application/problem+json" {
+			t.Fatalf("Content-Type = %q, want application/problem+json", ct)
+		}
+		var p api.Problem
+		r.json(t, &p)
+		if p.Status != status || p.Type == "" || p.Title == "" {
+			t.Fatalf("problem %+v does not match status %d", p, status)
+		}
+	}
+}
+
+func (s *stack) doRaw(t *testing.T, method, path, contentType, body string, headers map[string]string) response {
+	t.Helper()
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	rec := httptest.NewRecorder()
+	s.srv.ServeHTTP(rec, req)
+	return response{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
+}

@@ -1,0 +1,132 @@
+package api
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/tenantry/tenantry/models"
+)
+
+const (
+	requestIDKey = "tenantry.request_id"
+	tenantKey    = "tenantry.tenant_name"
+	tenantRowKey = "tenantry.tenant"
+	// maxRequestID bounds a client-supplied X-Request-ID that we echo and log.
+	maxRequestID = 64
+)
+
+// requestID adopts a well-formed X-Request-ID or makes one, and echoes it.
+func (s *Server) requestID(c *gin.Context) {
+	id := c.GetHeader("X-Request-ID")
+	if !validRequestID(id) {
+		var b [12]byte
+		_, _ = rand.Read(b[:])
+		id = hex.EncodeToString(b[:])
+	}
+	c.Set(requestIDKey, id)
+	c.Header("X-Request-ID", id)
+	c.Next()
+}
+
+func validRequestID(id string) bool {
+	if id == "" || len(id) > maxRequestID {
+		return false
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// accessLog writes one JSON line per request with the route template, never
+// the raw path's ids, and never the Authorization header.
+func (s *Server) accessLog(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	route := c.FullPath()
+	if route == "" {
+		route = "unmatched"
+	}
+	s.log.LogAttrs(c.Request.Context(), slog.LevelInfo, "request",
+		slog.String("method", c.Request.Method),
+		slog.String("route", route),
+		slog.Int("status", c.Writer.Status()),
+		slog.Float64("latency_ms", float64(time.Since(start).Microseconds())/1000),
+		slog.Int("bytes", c.Writer.Size()),
+		slog.String("request_id", c.GetString(requestIDKey)),
+		slog.String("tenant", c.GetString(tenantKey)),
+	)
+}
+
+// recovery turns a panic into a logged stack and a generic 500 problem.
+// The tenant transaction was already rolled back by the scope.
+func (s *Server) recovery(c *gin.Context) {
+	defer func() {
+		r := recover()
+		if r == nil {
+			return
+		}
+		if r == http.ErrAbortHandler {
+			panic(r)
+		}
+		s.log.Error("panic", "request_id", c.GetString(requestIDKey), "tenant", c.GetString(tenantKey),
+			"panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+		if !c.Writer.Written() {
+			s.fail(c, fmt.Errorf("panic: %v", r))
+		}
+		c.Abort()
+	}()
+	c.Next()
+}
+
+// limitBody caps every request body.
+func (s *Server) limitBody(c *gin.Context) {
+	if c.Request.Body != nil {
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, s.bodyLimit)
+	}
+	c.Next()
+}
+
+// requireTenant resolves the token's tenant to an active registry entry.
+// A token without a tenant, or naming a tenant that does not exist or is
+// not active, is forbidden: the token itself was valid.
+func (s *Server) requireTenant(c *gin.Context) {
+	cl := claimsOf(c)
+	if cl == nil || cl.Tenant == "" {
+		s.fail(c, forbidden("the token names no tenant"))
+		return
+	}
+	c.Set(tenantKey, cl.Tenant)
+	t, err := s.dir.Active(c.Request.Context(), cl.Tenant)
+	switch {
+	case errors.Is(err, models.ErrNotFound):
+		s.fail(c, forbidden("the token's tenant does not exist"))
+		return
+	case errors.Is(err, models.ErrForbidden):
+		s.fail(c, forbidden("the token's tenant is not active"))
+		return
+	case err != nil:
+		s.fail(c, err)
+		return
+	}
+	c.Set(tenantRowKey, t)
+	c.Next()
+}
+
+// handle adapts a handler that returns an error.
+func (s *Server) handle(fn func(c *gin.Context) error) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if err := fn(c); err != nil {
+			s.fail(c, err)
+		}
+	}
+}

@@ -1,0 +1,126 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+	"github.com/tenantry/tenantry/models"
+)
+
+// Problem is an RFC 9457 problem details body.
+type Problem struct {
+	Type      string `json:"type"`
+	Title     string `json:"title"`
+	Status    int    `json:"status"`
+	Detail    string `json:"detail,omitempty"`
+	Instance  string `json:"instance,omitempty"`
+	RequestID string `json:"request_id,omitempty"`
+	Field     string `json:"field,omitempty"`
+}
+
+// Errors of the HTTP layer itself; the rest come from models.
+var (
+	errUnauthorized = errors.New("unauthorized")
+	errTooLarge     = errors.New("request body too large")
+	errNoRoute      = errors.New("no such route")
+	errNoMethod     = errors.New("method not allowed")
+)
+
+// kinds is the one table from error kind to response. Order matters only in
+// that the first match wins.
+var kinds = []struct {
+	kind   error
+	status int
+	slug   string
+	title  string
+}{
+	{errUnauthorized, http.StatusUnauthorized, "invalid-token", "Invalid or missing token"},
+	{models.ErrInvalid, http.StatusBadRequest, "invalid-input", "Invalid input"},
+	{errTooLarge, http.StatusRequestEntityTooLarge, "too-large", "Request body too large"},
+	{models.ErrForbidden, http.StatusForbidden, "forbidden", "Forbidden"},
+	{models.ErrNotFound, http.StatusNotFound, "not-found", "Not found"},
+	{errNoRoute, http.StatusNotFound, "not-found", "Not found"},
+	{errNoMethod, http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed"},
+	{models.ErrConflict, http.StatusConflict, "conflict", "Conflict"},
+	{models.ErrUnavailable, http.StatusServiceUnavailable, "unavailable", "Service unavailable"},
+}
+
+// problemType makes a problem type URI from a slug.
+func problemType(slug string) string { return "urn:tenantry:problem:" + slug }
+
+// clientError carries a message fit for the client next to its kind.
+type clientError struct {
+	kind   error
+	detail string
+	cause  error
+}
+
+func (e *clientError) Error() string {
+	if e.cause != nil {
+		return e.detail + ": " + e.cause.Error()
+	}
+	return e.detail
+}
+func (e *clientError) Unwrap() []error { return []error{e.kind, e.cause} }
+
+func unauthorized(cause error) error {
+	return &clientError{kind: errUnauthorized, detail: "a valid bearer token is required", cause: cause}
+}
+func forbidden(detail string) error { return &clientError{kind: models.ErrForbidden, detail: detail} }
+func notFound(detail string) error  { return &clientError{kind: models.ErrNotFound, detail: detail} }
+func invalid(detail string) error   { return &clientError{kind: models.ErrInvalid, detail: detail} }
+func unavailable(cause error) error {
+	return &clientError{kind: models.ErrUnavailable, detail: "not ready", cause: cause}
+}
+
+// fail answers err as problem+json and aborts the chain. 4xx details come
+// from the error when it was written for clients; 5xx answers say nothing
+// of the cause, which goes to the log with the request id and tenant.
+func (s *Server) fail(c *gin.Context, err error) {
+	p := Problem{Status: http.StatusInternalServerError, Type: problemType("internal"),
+		Title: "Internal server error", Detail: "the server failed to handle the request; quote the request id when reporting it",
+		Instance: c.Request.URL.Path, RequestID: c.GetString(requestIDKey)}
+	for _, k := range kinds {
+		if errors.Is(err, k.kind) {
+			p.Status, p.Type, p.Title, p.Detail = k.status, problemType(k.slug), k.title, k.title
+			break
+		}
+	}
+	var ce *clientError
+	var fe *models.FieldError
+	switch {
+	case errors.As(err, &ce):
+		p.Detail = ce.detail
+	case errors.As(err, &fe):
+		p.Detail, p.Field = fe.Error(), fe.Field
+	}
+	switch {
+	case p.Status == http.StatusUnauthorized:
+		c.Header("WWW-Authenticate", `Bearer realm="tenantry", error="invalid_token"`)
+	case p.Status == http.StatusServiceUnavailable:
+		c.Header("Retry-After", "1")
+		if ce == nil {
+			p.Detail = "the database cannot serve this request right now; retry shortly"
+		}
+	}
+	level := slog.LevelDebug
+	if p.Status >= 500 {
+		level = slog.LevelError
+	}
+	s.log.Log(c.Request.Context(), level, "request failed", "request_id", p.RequestID,
+		"tenant", c.GetString(tenantKey), "status", p.Status, "error", err.Error())
+	writeProblem(c, p)
+}
+
+func writeProblem(c *gin.Context, p Problem) {
+	b, err := json.Marshal(p)
+	if err != nil {
+		b = []byte(fmt.Sprintf(`{"type":"about:blank","title":"Internal server error","status":%d}`, p.Status))
+	}
+	c.Data(p.Status, "application/problem+json", b)
+	c.Abort()
+}

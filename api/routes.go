@@ -1,0 +1,42 @@
+package api
+
+import (
+	"github.com/gin-gonic/gin"
+)
+
+// routes registers every route in one place. Collection routes answer with
+// and without the trailing slash (the seed used "/items/"); nothing
+// redirects.
+func (s *Server) routes() {
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.RedirectTrailingSlash = false
+	r.RedirectFixedPath = false
+	r.HandleMethodNotAllowed = true
+	_ = r.SetTrustedProxies(nil)
+	r.Use(s.requestID, s.accessLog, s.recovery, s.limitBody)
+	r.NoRoute(func(c *gin.Context) { s.fail(c, errNoRoute) })
+	r.NoMethod(func(c *gin.Context) { s.fail(c, errNoMethod) })
+
+	r.GET("/healthz", s.handleHealthz)
+	r.GET("/readyz", s.handle(s.handleReadyz))
+
+	admin := r.Group("/admin", s.authenticate, s.requireAdmin)
+	for _, p := range []string{"/tenants", "/tenants/"} {
+		admin.POST(p, s.handle(s.handleTenantCreate))
+		admin.GET(p, s.handle(s.handleTenantList))
+	}
+	admin.GET("/tenants/:name", s.handle(s.handleTenantGet))
+	admin.PATCH("/tenants/:name", s.handle(s.handleTenantPatch))
+	admin.DELETE("/tenants/:name", s.handle(s.handleTenantDelete))
+
+	items := r.Group("/items", s.authenticate, s.requireTenant)
+	for _, p := range []string{"", "/"} {
+		items.GET(p, s.handle(s.handleItemList))
+		items.POST(p, s.handle(s.handleItemCreate))
+	}
+	items.GET("/:id", s.handle(s.handleItemGet))
+	items.PUT("/:id", s.handle(s.handleItemUpdate))
+	items.DELETE("/:id", s.handle(s.handleItemDelete))
+	s.router = r
+}

@@ -1,0 +1,86 @@
+// Package api is tenantry's HTTP layer: the Gin router, its middleware
+// (request id, access log, recovery, JWT auth, tenant resolution), the
+// handlers and the mapping from errors to RFC 9457 problem details. It is
+// the only package that imports Gin or golang-jwt.
+package api
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/tenantry/tenantry/tenancy"
+	"gorm.io/gorm"
+)
+
+// Config configures a Server.
+type Config struct {
+	Auth   AuthConfig
+	Logger *slog.Logger
+	// BodyLimit caps request bodies; 0 means DefaultBodyLimit.
+	BodyLimit int64
+}
+
+// DefaultBodyLimit caps request bodies at 64 KiB: the largest valid item is
+// about 9 KiB of JSON (200 + 2000 characters of up to 4 bytes each).
+const DefaultBodyLimit = 64 << 10
+
+// Server serves the HTTP API.
+type Server struct {
+	db        *gorm.DB
+	dir       *tenancy.Directory
+	auth      *authenticator
+	log       *slog.Logger
+	bodyLimit int64
+	draining  atomic.Bool
+	router    *gin.Engine
+}
+
+// NewServer builds the server and its routes.
+func NewServer(db *gorm.DB, dir *tenancy.Directory, cfg Config) (*Server, error) {
+	auth, err := newAuthenticator(cfg.Auth)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.BodyLimit <= 0 {
+		cfg.BodyLimit = DefaultBodyLimit
+	}
+	s := &Server{db: db, dir: dir, auth: auth, log: cfg.Logger, bodyLimit: cfg.BodyLimit}
+	s.routes()
+	return s, nil
+}
+
+// ServeHTTP makes Server an http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.ServeHTTP(w, r) }
+
+// Drain marks the server as shutting down: /readyz answers 503 so load
+// balancers stop sending traffic while in-flight requests finish.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+func (s *Server) handleHealthz(c *gin.Context) {
+	c.JSON(http.StatusOK, gin.H{"status": "ok"})
+}
+
+func (s *Server) handleReadyz(c *gin.Context) error {
+	if s.draining.Load() {
+		return unavailable(errors.New("shutting down"))
+	}
+	ctx, cancel := context.WithTimeout(c.Request.Context(), time.Second)
+	defer cancel()
+	sqlDB, err := s.db.DB()
+	if err == nil {
+		err = sqlDB.PingContext(ctx)
+	}
+	if err != nil {
+		return unavailable(err)
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+	return nil
+}
