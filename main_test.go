@@ -1,0 +1,225 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/tenantry/tenantry/tenancy/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Run(m) }
+
+func envOf(kv ...string) func(string) string {
+	m := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return func(k string) string { return m[k] }
+}
+
+const secret = "an-operator-secret-of-32-bytes-or-more"
+
+func TestServeRefusesToStartWithoutASecret(t *testing.T) {
+	tests := []struct {
+		name string
+		env  func(string) string
+		want string
+	}{
+		{"no secret", envOf(), "JWT_SECRET"},
+		{"short secret", envOf("JWT_SECRET", "tooshort"), "at least 32 bytes"},
+		{"unreadable key file", envOf("JWT_PUBLIC_KEY_FILE", "/nonexistent.pem"), "JWT_PUBLIC_KEY_FILE"},
+		{"short secret even in dev", envOf("TENANTRY_ENV", "dev", "JWT_SECRET", "tooshort"), "at least 32 bytes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// No database is reachable at this URL: the secret check must
+			// come first and say what is wrong.
+			env := func(k string) string {
+				if k == "DATABASE_URL" {
+					return "postgres://nobody@127.0.0.1:1/none"
+				}
+				return tt.env(k)
+			}
+			err := run(context.Background(), []string{"serve"}, env, &bytes.Buffer{})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("serve err = %v, want one mentioning %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestDevModeHasADevelopmentSecret(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"token", "--tenant", "acme"}, envOf("TENANTRY_ENV", "dev"), &out); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Count(strings.TrimSpace(out.String()), ".") != 2 {
+		t.Fatalf("token output %q is not a JWT", out.String())
+	}
+	if err := run(context.Background(), []string{"token", "--tenant", "acme"}, envOf(), &out); err == nil {
+		t.Fatal("token without a secret outside dev mode succeeded")
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, args := range [][]string{{"bogus"}, {"tenants"}, {"tenants", "create"}, {"token"}, {"token", "--tenant", "a", "--ttl", "-1h"}} {
+		if err := run(context.Background(), args, envOf("TENANTRY_ENV", "dev"), &bytes.Buffer{}); err == nil {
+			t.Errorf("run %v succeeded", args)
+		}
+	}
+}
+
+// TestServeEndToEnd runs the real binary's serve path on a loopback port:
+// onboarding and items through real HTTP, then a graceful shutdown that
+// lets an in-flight request finish and refuses new connections.
+func TestServeEndToEnd(t *testing.T) {
+	dbURL := pgtest.NewDB(t)
+	env := envOf("DATABASE_URL", dbURL, "JWT_SECRET", secret, "ADDR", "127.0.0.1:0")
+	tok := func(args ...string) string {
+		var out bytes.Buffer
+		if err := run(context.Background(), append([]string{"token"}, args...), env, &out); err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(out.String())
+	}
+	admin, acme := tok("--admin"), tok("--tenant", "acme")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addrc := make(chan string, 1)
+	done := make(chan error, 1)
+	cfg := loadConfig(env)
+	go func() { done <- serve(ctx, cfg, &bytes.Buffer{}, func(a string) { addrc <- a }) }()
+	var base string
+	select {
+	case a := <-addrc:
+		base = "http://" + a
+	case err := <-done:
+		t.Fatalf("serve: %v", err)
+	}
+	call := func(method, path, token, body string) (int, string) {
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Errorf("%s %s: %v", method, path, err)
+			return 0, ""
+		}
+		defer resp.Body.Close()
+		var b bytes.Buffer
+		b.ReadFrom(resp.Body)
+		return resp.StatusCode, b.String()
+	}
+	if st, body := call("POST", "/admin/tenants", admin, `{"name":"acme"}`); st != 201 {
+		t.Fatalf("onboard: %d %s", st, body)
+	}
+	if st, body := call("POST", "/items", acme, `{"name":"anvil"}`); st != 201 {
+		t.Fatalf("create: %d %s", st, body)
+	}
+
+	// Hold a lock on acme's table so a request stays in flight.
+	conn, err := pgx.Connect(context.Background(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	lockTx, err := conn.Begin(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lockTx.Exec(context.Background(), "LOCK TABLE t_acme.items IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var inflight int
+	var inflightBody string
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		inflight, inflightBody = call("GET", "/items", acme, "")
+	}()
+	waitFor(t, func() bool { // the request is waiting on the lock
+		var n int
+		conn2, err := pgx.Connect(context.Background(), dbURL)
+		if err != nil {
+			return false
+		}
+		defer conn2.Close(context.Background())
+		conn2.QueryRow(context.Background(), "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND application_name = 'tenantry'").Scan(&n)
+		return n == 1
+	})
+	cancel() // SIGTERM
+	waitFor(t, func() bool {
+		c, err := net.DialTimeout("tcp", strings.TrimPrefix(base, "http://"), 100*time.Millisecond)
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	})
+	lockTx.Commit(context.Background())
+	wg.Wait()
+	if inflight != 200 || !strings.Contains(inflightBody, "anvil") {
+		t.Fatalf("in-flight request during shutdown: %d %s", inflight, inflightBody)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("serve returned %v after shutdown", err)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestMigrateAndTenantCommands(t *testing.T) {
+	env := envOf("DATABASE_URL", pgtest.NewDB(t), "JWT_SECRET", secret)
+	ctx := context.Background()
+	for _, n := range []string{"alpha", "beta"} {
+		if err := run(ctx, []string{"tenants", "create", n}, env, &bytes.Buffer{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := run(ctx, []string{"tenants", "create", "alpha"}, env, &bytes.Buffer{}); err == nil {
+		t.Fatal("creating alpha twice succeeded")
+	}
+	var out bytes.Buffer
+	if err := run(ctx, []string{"migrate", "--json"}, env, &out); err != nil {
+		t.Fatalf("migrate: %v\n%s", err, out.String())
+	}
+	var sum struct {
+		Tenants, Failed int
+		Results         []struct{ Tenant, Error string }
+	}
+	if err := json.Unmarshal(out.Bytes(), &sum); err != nil {
+		t.Fatalf("migrate --json output: %v\n%s", err, out.String())
+	}
+	if sum.Tenants != 2 || sum.Failed != 0 || sum.Results[0].Tenant != "alpha" || sum.Results[1].Tenant != "beta" {
+		t.Fatalf("migrate summary %+v", sum)
+	}
+	out.Reset()
+	if err := run(ctx, []string{"tenants", "delete", "beta"}, env, &out); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := run(ctx, []string{"tenants", "list"}, env, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "alpha") || strings.Contains(out.String(), "beta") {
+		t.Fatalf("tenants list after delete:\n%s", out.String())
+	}
+}
