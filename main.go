@@ -22,6 +22,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -68,6 +69,9 @@ type config struct {
 	auth        api.AuthConfig
 	authErr     error // why auth is unusable; only commands that need it fail
 	logLevel    slog.Level
+	// tenantLabelCap, from METRICS_TENANT_LABEL_CAP, turns on a per-tenant
+	// request counter for at most that many tenants (0: off).
+	tenantLabelCap int
 }
 
 func loadConfig(getenv func(string) string) config {
@@ -81,6 +85,9 @@ func loadConfig(getenv func(string) string) config {
 	}
 	if cfg.addr == "" {
 		cfg.addr = ":8080"
+	}
+	if n, err := strconv.Atoi(getenv("METRICS_TENANT_LABEL_CAP")); err == nil && n > 0 {
+		cfg.tenantLabelCap = n
 	}
 	if strings.EqualFold(getenv("LOG_LEVEL"), "debug") {
 		cfg.logLevel = slog.LevelDebug
@@ -181,7 +188,7 @@ func serve(ctx context.Context, cfg config, stdout io.Writer, ready func(addr st
 		return err
 	}
 	defer closeDB()
-	srv, err := api.NewServer(db, tenancy.NewDirectory(db, tenancy.DefaultTTL), api.Config{Auth: cfg.auth, Logger: log})
+	srv, err := api.NewServer(db, tenancy.NewDirectory(db, tenancy.DefaultTTL), api.Config{Auth: cfg.auth, Logger: log, TenantLabelCap: cfg.tenantLabelCap})
 	if err != nil {
 		return err
 	}

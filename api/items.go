@@ -9,7 +9,6 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/tenantry/tenantry/models"
-	"github.com/tenantry/tenantry/tenancy"
 	"gorm.io/gorm"
 )
 
@@ -71,7 +70,7 @@ func (s *Server) handleItemList(c *gin.Context) error {
 		return err
 	}
 	var items []models.Item
-	err = tenancy.WithTx(c.Request.Context(), s.db, tenantOf(c), func(tx *gorm.DB) error {
+	err = s.withTx(c, func(tx *gorm.DB) error {
 		items, err = models.ListItems(tx, limit, offset)
 		return err
 	})
@@ -88,7 +87,7 @@ func (s *Server) handleItemCreate(c *gin.Context) error {
 		return err
 	}
 	var it models.Item
-	err = tenancy.WithTx(c.Request.Context(), s.db, tenantOf(c), func(tx *gorm.DB) error {
+	err = s.withTx(c, func(tx *gorm.DB) error {
 		it, err = models.CreateItem(tx, in)
 		return err
 	})
@@ -106,7 +105,7 @@ func (s *Server) handleItemGet(c *gin.Context) error {
 		return err
 	}
 	var it models.Item
-	err = tenancy.WithTx(c.Request.Context(), s.db, tenantOf(c), func(tx *gorm.DB) error {
+	err = s.withTx(c, func(tx *gorm.DB) error {
 		it, err = models.GetItem(tx, id)
 		return err
 	})
@@ -127,7 +126,7 @@ func (s *Server) handleItemUpdate(c *gin.Context) error {
 		return err
 	}
 	var it models.Item
-	err = tenancy.WithTx(c.Request.Context(), s.db, tenantOf(c), func(tx *gorm.DB) error {
+	err = s.withTx(c, func(tx *gorm.DB) error {
 		it, err = models.UpdateItem(tx, id, in)
 		return err
 	})
@@ -143,7 +142,7 @@ func (s *Server) handleItemDelete(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	err = tenancy.WithTx(c.Request.Context(), s.db, tenantOf(c), func(tx *gorm.DB) error {
+	err = s.withTx(c, func(tx *gorm.DB) error {
 		return models.DeleteItem(tx, id)
 	})
 	if err != nil {

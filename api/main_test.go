@@ -122,9 +122,20 @@ func (s *stack) do(t *testing.T, method, path, token string, body any) response 
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
+	return s.serve(t, req)
+}
+
+// serve runs req through the router and checks the response against
+// openapi.json, so every integration test also tests the contract.
+func (s *stack) serve(t *testing.T, req *http.Request) response {
+	t.Helper()
 	rec := httptest.NewRecorder()
 	s.srv.ServeHTTP(rec, req)
-	return response{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
+	r := response{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
+	if err := checkContract(t, req, r.status, r.header, r.body); err != nil {
+		t.Error(err)
+	}
+	return r
 }
 
 // want fails unless r has status; problem statuses must be problem+json.
@@ -154,7 +165,5 @@ func (s *stack) doRaw(t *testing.T, method, path, contentType, body string, head
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
-	rec := httptest.NewRecorder()
-	s.srv.ServeHTTP(rec, req)
-	return response{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
+	return s.serve(t, req)
 }

@@ -14,12 +14,14 @@ func (s *Server) routes() {
 	r.RedirectFixedPath = false
 	r.HandleMethodNotAllowed = true
 	_ = r.SetTrustedProxies(nil)
-	r.Use(s.requestID, s.accessLog, s.recovery, s.limitBody)
+	r.Use(s.requestID, s.instrument, s.accessLog, s.recovery, s.limitBody)
 	r.NoRoute(func(c *gin.Context) { s.fail(c, errNoRoute) })
 	r.NoMethod(func(c *gin.Context) { s.fail(c, errNoMethod) })
 
 	r.GET("/healthz", s.handleHealthz)
 	r.GET("/readyz", s.handle(s.handleReadyz))
+	r.GET("/metrics", s.handleMetrics())
+	r.GET("/openapi.json", s.handleOpenAPI)
 
 	admin := r.Group("/admin", s.authenticate, s.requireAdmin)
 	for _, p := range []string{"/tenants", "/tenants/"} {

@@ -23,6 +23,10 @@ type Config struct {
 	Logger *slog.Logger
 	// BodyLimit caps request bodies; 0 means DefaultBodyLimit.
 	BodyLimit int64
+	// TenantLabelCap, when positive, adds a per-tenant request counter
+	// for at most this many tenants (the rest count as one); 0 keeps
+	// tenants out of metric labels entirely.
+	TenantLabelCap int
 }
 
 // DefaultBodyLimit caps request bodies at 64 KiB: the largest valid item is
@@ -38,6 +42,7 @@ type Server struct {
 	bodyLimit int64
 	draining  atomic.Bool
 	router    *gin.Engine
+	metrics   *metrics
 }
 
 // NewServer builds the server and its routes.
@@ -52,7 +57,8 @@ func NewServer(db *gorm.DB, dir *tenancy.Directory, cfg Config) (*Server, error)
 	if cfg.BodyLimit <= 0 {
 		cfg.BodyLimit = DefaultBodyLimit
 	}
-	s := &Server{db: db, dir: dir, auth: auth, log: cfg.Logger, bodyLimit: cfg.BodyLimit}
+	s := &Server{db: db, dir: dir, auth: auth, log: cfg.Logger, bodyLimit: cfg.BodyLimit,
+		metrics: newMetrics(db, cfg.TenantLabelCap)}
 	s.routes()
 	return s, nil
 }
@@ -63,6 +69,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.Se
 // Drain marks the server as shutting down: /readyz answers 503 so load
 // balancers stop sending traffic while in-flight requests finish.
 func (s *Server) Drain() { s.draining.Store(true) }
+
+// withTx runs fn in the request tenant's scope and times the scope.
+func (s *Server) withTx(c *gin.Context, fn func(tx *gorm.DB) error) error {
+	start := time.Now()
+	err := tenancy.WithTx(c.Request.Context(), s.db, tenantOf(c), fn)
+	s.metrics.scope.WithLabelValues(outcome(err)).Observe(time.Since(start).Seconds())
+	return err
+}
 
 func (s *Server) handleHealthz(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"status": "ok"})

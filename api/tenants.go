@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/tenantry/tenantry/models"
@@ -18,7 +19,9 @@ func (s *Server) handleTenantCreate(c *gin.Context) error {
 	if in.Name == nil {
 		return models.Invalid("name", "is required")
 	}
+	start := time.Now()
 	t, err := s.dir.Onboard(c.Request.Context(), *in.Name)
+	s.metrics.onboard.WithLabelValues(outcome(err)).Observe(time.Since(start).Seconds())
 	if errors.Is(err, models.ErrConflict) {
 		return &clientError{kind: models.ErrConflict, detail: "a tenant with this name (or one deriving the same schema) exists"}
 	}

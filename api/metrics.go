@@ -1,0 +1,119 @@
+package api
+
+import (
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"gorm.io/gorm"
+)
+
+// metrics are the server's Prometheus series, on a registry of its own so
+// that several servers (tests) can live in one process. No series carries a
+// tenant label unless TenantLabelCap turns one on: tenants are unbounded,
+// and every label value is a new series in the scraper.
+type metrics struct {
+	reg        *prometheus.Registry
+	requests   *prometheus.CounterVec
+	latency    *prometheus.HistogramVec
+	inFlight   prometheus.Gauge
+	scope      *prometheus.HistogramVec
+	onboard    *prometheus.HistogramVec
+	byTenant   *prometheus.CounterVec // nil unless enabled
+	tenantCap  int
+	tenantsMu  sync.Mutex
+	tenantSeen map[string]bool
+}
+
+// otherTenants is the label value for tenants past the cap.
+const otherTenants = "_other"
+
+func newMetrics(db *gorm.DB, tenantCap int) *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tenantry_http_requests_total", Help: "HTTP requests by method, route template and status.",
+		}, []string{"method", "route", "status"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "tenantry_http_request_duration_seconds", Help: "HTTP request latency by method, route template and status.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"method", "route", "status"}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tenantry_http_requests_in_flight", Help: "HTTP requests being served.",
+		}),
+		scope: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "tenantry_tenant_scope_duration_seconds", Help: "Time inside tenancy.WithTx (begin to commit or rollback) by outcome.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2.5, 12),
+		}, []string{"outcome"}),
+		onboard: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "tenantry_onboarding_duration_seconds", Help: "Tenant onboarding through the API by outcome; its _count is the onboarding count.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 12),
+		}, []string{"outcome"}),
+		tenantCap:  tenantCap,
+		tenantSeen: map[string]bool{},
+	}
+	m.reg.MustRegister(m.requests, m.latency, m.inFlight, m.scope, m.onboard,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if db != nil {
+		if sqlDB, err := db.DB(); err == nil {
+			m.reg.MustRegister(collectors.NewDBStatsCollector(sqlDB, "tenantry"))
+		}
+	}
+	if tenantCap > 0 {
+		m.byTenant = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tenantry_tenant_requests_total",
+			Help: "Tenant requests by tenant and status; tenants past the configured cap count as " + otherTenants + ".",
+		}, []string{"tenant", "status"})
+		m.reg.MustRegister(m.byTenant)
+	}
+	return m
+}
+
+// tenantLabel bounds the tenant label to the first tenantCap tenants seen.
+func (m *metrics) tenantLabel(t string) string {
+	m.tenantsMu.Lock()
+	defer m.tenantsMu.Unlock()
+	if m.tenantSeen[t] {
+		return t
+	}
+	if len(m.tenantSeen) >= m.tenantCap {
+		return otherTenants
+	}
+	m.tenantSeen[t] = true
+	return t
+}
+
+// instrument records every request under its route template, never its raw
+// path, so ids in URLs cannot explode the series count.
+func (s *Server) instrument(c *gin.Context) {
+	start := time.Now()
+	s.metrics.inFlight.Inc()
+	defer s.metrics.inFlight.Dec()
+	c.Next()
+	route := c.FullPath()
+	if route == "" {
+		route = "unmatched"
+	}
+	status := strconv.Itoa(c.Writer.Status())
+	s.metrics.requests.WithLabelValues(c.Request.Method, route, status).Inc()
+	s.metrics.latency.WithLabelValues(c.Request.Method, route, status).Observe(time.Since(start).Seconds())
+	if t := c.GetString(tenantKey); t != "" && s.metrics.byTenant != nil {
+		s.metrics.byTenant.WithLabelValues(s.metrics.tenantLabel(t), status).Inc()
+	}
+}
+
+func outcome(err error) string {
+	if err != nil {
+		return "error"
+	}
+	return "ok"
+}
+
+func (s *Server) handleMetrics() gin.HandlerFunc {
+	h := promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{})
+	return gin.WrapH(h)
+}
