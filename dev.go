@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/tenantry/tenantry/api"
+	"github.com/tenantry/tenantry/migrations"
 	"github.com/tenantry/tenantry/models"
 	"github.com/tenantry/tenantry/tenancy"
 	"github.com/tenantry/tenantry/tenancy/pglocal"
@@ -51,14 +52,25 @@ func dev(ctx context.Context, cfg config, getenv func(string) string, stdout io.
 	if err != nil {
 		return err
 	}
-	dir := tenancy.NewDirectory(db, 0)
+	dir := tenancy.NewDirectory(db, tenancy.WithTTL(0))
 	for _, n := range demoTenants {
 		if _, err := dir.Onboard(ctx, n); err != nil && !errors.Is(err, models.ErrConflict) {
 			closeDB()
 			return err
 		}
 	}
+	// In development, tenants left by an older binary are brought up to
+	// date at start; in production that is `tenantry migrate`'s job.
+	results, err := dir.Migrate(ctx, tenancy.MigrateOptions{Options: migrations.Options{Concurrency: 2}})
 	closeDB()
+	if err != nil {
+		return err
+	}
+	for _, r := range results {
+		if r.Err != nil {
+			return fmt.Errorf("migrate tenant %s: %w", r.Tenant, r.Err)
+		}
+	}
 	return serve(ctx, cfg, stdout, func(addr string) { printWelcome(stdout, cfg, addr) })
 }
 

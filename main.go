@@ -188,7 +188,7 @@ func serve(ctx context.Context, cfg config, stdout io.Writer, ready func(addr st
 		return err
 	}
 	defer closeDB()
-	srv, err := api.NewServer(db, tenancy.NewDirectory(db, tenancy.DefaultTTL), api.Config{Auth: cfg.auth, Logger: log, TenantLabelCap: cfg.tenantLabelCap})
+	srv, err := api.NewServer(db, tenancy.NewDirectory(db), api.Config{Auth: cfg.auth, Logger: log, TenantLabelCap: cfg.tenantLabelCap})
 	if err != nil {
 		return err
 	}
@@ -226,22 +226,42 @@ func serve(ctx context.Context, cfg config, stdout io.Writer, ready func(addr st
 	return nil
 }
 
+// migrate applies the shared migrations, then brings tenant schemas to the
+// target version. The exit status says whether any tenant failed.
 func migrate(ctx context.Context, cfg config, args []string, stdout io.Writer) error {
+	if len(args) > 0 && args[0] == "status" {
+		return migrateStatus(ctx, cfg, args[1:], stdout)
+	}
 	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
 	concurrency := fs.Int("concurrency", 4, "tenants migrated at once")
-	asJSON := fs.Bool("json", false, "print a JSON summary")
+	only := fs.String("tenants", "", "comma-separated tenant names (default: every tenant not at the target version)")
+	dryRun := fs.Bool("dry-run", false, "show what would run; change nothing")
+	to := fs.Int("to", 0, "target version (default: latest; lower undoes steps that have down SQL)")
+	asJSON := fs.Bool("json", false, "print a JSON summary instead of text")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *concurrency < 1 || *concurrency > 64 {
+		return fmt.Errorf("--concurrency must be 1..64: %w", errUsage)
 	}
 	db, closeDB, err := openDB(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer closeDB()
-	results, err := tenancy.NewDirectory(db, 0).Migrate(ctx, *concurrency)
+	o := tenancy.MigrateOptions{Options: migrations.Options{To: *to, Concurrency: *concurrency, DryRun: *dryRun}}
+	if *only != "" {
+		o.Tenants = strings.Split(*only, ",")
+	}
+	if !*asJSON && isTerminal(os.Stderr) {
+		o.Progress = progressBar(os.Stderr)
+	}
+	start := time.Now()
+	results, err := tenancy.NewDirectory(db, tenancy.WithTTL(0)).Migrate(ctx, o)
 	if err != nil {
 		return err
 	}
+	elapsed := time.Since(start)
 	failed := 0
 	for _, r := range results {
 		if r.Err != nil {
@@ -251,21 +271,83 @@ func migrate(ctx context.Context, cfg config, args []string, stdout io.Writer) e
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		_ = enc.Encode(map[string]any{"tenants": len(results), "failed": failed, "results": results})
+		_ = enc.Encode(map[string]any{"tenants": len(results), "failed": failed, "dry_run": *dryRun,
+			"target": migrations.Tenant.Latest(), "seconds": elapsed.Seconds(), "results": results})
 	} else {
 		for _, r := range results {
-			status := "ok"
+			status := fmt.Sprintf("v%d -> v%d", r.From, r.To)
+			if *dryRun {
+				status = fmt.Sprintf("v%d, would run steps %v", r.From, r.Steps)
+			}
 			if r.Err != nil {
-				status = "FAILED: " + r.Err.Error()
+				status = fmt.Sprintf("FAILED at v%d: %s", r.From, r.Err)
 			}
 			fmt.Fprintf(stdout, "%-48s %8.1f ms  %s\n", r.Tenant, float64(r.Duration.Microseconds())/1000, status)
 		}
-		fmt.Fprintf(stdout, "%d tenants migrated, %d failed\n", len(results)-failed, failed)
+		fmt.Fprintf(stdout, "%d tenants, %d failed, %.2fs\n", len(results), failed, elapsed.Seconds())
 	}
 	if failed > 0 {
 		return fmt.Errorf("%d of %d tenants failed to migrate", failed, len(results))
 	}
 	return nil
+}
+
+func migrateStatus(ctx context.Context, cfg config, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("migrate status", flag.ContinueOnError)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	db, closeDB, err := openDB(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	st, err := tenancy.NewDirectory(db, tenancy.WithTTL(0)).Status(ctx)
+	if err != nil {
+		return err
+	}
+	drifted := 0
+	for _, s := range st {
+		if s.Drift != "" {
+			drifted++
+		}
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(map[string]any{"latest": migrations.Tenant.Latest(), "tenants": st, "drifted": drifted})
+	} else {
+		fmt.Fprintf(stdout, "%-48s %7s  %-10s %s\n", "TENANT", "VERSION", "PENDING", "DRIFT")
+		for _, s := range st {
+			fmt.Fprintf(stdout, "%-48s %7d  %-10s %s\n", s.Tenant, s.Version, fmt.Sprint(s.Pending), s.Drift)
+		}
+		fmt.Fprintf(stdout, "%d tenants, latest version %d, %d drifted\n", len(st), migrations.Tenant.Latest(), drifted)
+	}
+	if drifted > 0 {
+		return fmt.Errorf("%d tenant schemas drifted", drifted)
+	}
+	return nil
+}
+
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// progressBar draws done / failed / rate / ETA on one terminal line.
+func progressBar(w io.Writer) func(migrations.Progress) {
+	return func(p migrations.Progress) {
+		const width = 30
+		fill := width * p.Done / max(p.Total, 1)
+		rate := float64(p.Done) / max(p.Elapsed.Seconds(), 1e-9)
+		eta := time.Duration(float64(p.Total-p.Done) / max(rate, 1e-9) * float64(time.Second))
+		fmt.Fprintf(w, "\r[%s%s] %d/%d done, %d failed, %.0f tenants/s, ETA %s ",
+			strings.Repeat("#", fill), strings.Repeat(" ", width-fill), p.Done, p.Total, p.Failed, rate, eta.Round(time.Second))
+		if p.Done == p.Total {
+			fmt.Fprintln(w)
+		}
+	}
 }
 
 func tenants(ctx context.Context, cfg config, args []string, stdout io.Writer) error {
@@ -281,7 +363,7 @@ func tenants(ctx context.Context, cfg config, args []string, stdout io.Writer) e
 		return err
 	}
 	defer closeDB()
-	dir := tenancy.NewDirectory(db, 0)
+	dir := tenancy.NewDirectory(db, tenancy.WithTTL(0))
 	var t models.Tenant
 	switch sub {
 	case "create":

@@ -1,12 +1,16 @@
 package api_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/tenantry/tenantry/api"
+	"github.com/tenantry/tenantry/migrations"
 	"github.com/tenantry/tenantry/models"
 	"github.com/tenantry/tenantry/tenancy"
 )
@@ -149,4 +153,29 @@ func TestPaginationLimits(t *testing.T) {
 	for _, bad := range []string{"/items?limit=1001", "/items?limit=-1", "/items?limit=abc", "/items?offset=-5", "/items?offset=99999999999999999999"} {
 		want(t, s.do(t, "GET", bad, acme, nil), http.StatusBadRequest)
 	}
+}
+
+// A tenant whose schema is behind an incompatible step answers 503 with
+// Retry-After, never 500, until it is migrated.
+func TestTenantBehindTheBinaryGets503(t *testing.T) {
+	s := newStack(t, tenancy.DefaultPool, nil)
+	s.onboard(t, "lagging")
+	breaking := migrations.Step{Version: 2, Name: "breaking", Up: `ALTER TABLE items ADD COLUMN price integer`}
+	plan := migrations.Plan{Steps: append(slices.Clone(migrations.Tenant.Steps), breaking)}
+	dir := tenancy.NewDirectory(s.db, tenancy.WithPlan(plan))
+	srv, err := api.NewServer(s.db, dir, api.Config{Auth: s.auth})
+	if err != nil {
+		t.Fatal(err)
+	}
+	newer := &stack{db: s.db, srv: srv, auth: s.auth}
+	tok := newer.token(t, "lagging", false)
+	r := newer.do(t, "GET", "/items", tok, nil)
+	want(t, r, http.StatusServiceUnavailable)
+	if r.header.Get("Retry-After") == "" {
+		t.Fatal("503 without Retry-After")
+	}
+	if _, err := dir.Migrate(context.Background(), tenancy.MigrateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	want(t, newer.do(t, "GET", "/items", tok, nil), http.StatusOK)
 }

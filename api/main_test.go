@@ -71,7 +71,7 @@ func newStack(t *testing.T, pool tenancy.PoolConfig, tweak func(*api.AuthConfig)
 		tweak(&auth)
 	}
 	logs := &syncBuffer{}
-	dir := tenancy.NewDirectory(db, tenancy.DefaultTTL)
+	dir := tenancy.NewDirectory(db)
 	srv, err := api.NewServer(db, dir, api.Config{Auth: auth, Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatal(err)

@@ -43,7 +43,7 @@ func TestMetricsUseRouteTemplatesAndNoTenantLabel(t *testing.T) {
 func TestTenantLabelIsCapped(t *testing.T) {
 	s := newStack(t, tenancy.DefaultPool, nil)
 	s.onboard(t, "acme", "globex", "initech")
-	srv, err := api.NewServer(s.db, tenancy.NewDirectory(s.db, 0), api.Config{Auth: s.auth, TenantLabelCap: 2, Logger: slog.New(slog.DiscardHandler)})
+	srv, err := api.NewServer(s.db, tenancy.NewDirectory(s.db, tenancy.WithTTL(0)), api.Config{Auth: s.auth, TenantLabelCap: 2, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/tenantry/tenantry/models"
+	"github.com/tenantry/tenantry/tenancy"
 )
 
 // Problem is an RFC 9457 problem details body.
@@ -103,7 +104,10 @@ func (s *Server) fail(c *gin.Context, err error) {
 		c.Header("WWW-Authenticate", `Bearer realm="tenantry", error="invalid_token"`)
 	case p.Status == http.StatusServiceUnavailable:
 		c.Header("Retry-After", "1")
-		if ce == nil {
+		switch {
+		case errors.Is(err, tenancy.ErrBehind):
+			p.Detail = "the tenant's schema is being migrated; retry shortly"
+		case ce == nil:
 			p.Detail = "the database cannot serve this request right now; retry shortly"
 		}
 	}

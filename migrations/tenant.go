@@ -1,23 +1,144 @@
 package migrations
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/tenantry/tenantry/models"
 	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
 )
 
-// ErrEdited means an applied step's SQL changed after it was applied.
-var ErrEdited = errors.New("applied migration step was edited (checksum mismatch)")
+// TenantLedger is the ledger table inside every tenant schema.
+const TenantLedger = "schema_migrations"
 
-// BuildTenant creates the tenant tables in the schema that tx has pinned,
-// with GORM's AutoMigrate. tx must be a transaction whose search_path holds
-// that schema alone: AutoMigrate finds and creates tables through
-// current_schema().
-func BuildTenant(tx *gorm.DB) error {
+// Tenant is the tenant schemas' history. Step 1 is the schema GORM's
+// AutoMigrate makes from the models (a test keeps them identical); it uses
+// IF NOT EXISTS so schemas onboarded before the ledger existed adopt it.
+// Add a step for every model change, and keep the models in step with it.
+var Tenant = Plan{Steps: []Step{
+	{Version: 1, Name: "items", Up: `
+CREATE TABLE IF NOT EXISTS "items" ("id" bigserial,"name" varchar(200) NOT NULL,"description" varchar(2000) NOT NULL DEFAULT '',"created_at" timestamptz,"updated_at" timestamptz,PRIMARY KEY ("id"));
+CREATE INDEX IF NOT EXISTS "idx_items_name" ON "items" ("name")`},
+}}
+
+// Upgrade moves the schema pinned by tx to version to (0: latest) under
+// plan p, recording each step in the schema's ledger. tx must hold the
+// schema's lock. It returns the versions before and after.
+func Upgrade(tx *gorm.DB, p Plan, to int) (from, now int, err error) {
+	if err := tx.Exec(ledgerDDL(TenantLedger)).Error; err != nil {
+		return 0, 0, fmt.Errorf("tenant ledger: %w", err)
+	}
+	return migrate(tx, TenantLedger, p, to)
+}
+
+// Version reads the version of the schema pinned by tx from its ledger.
+func Version(tx *gorm.DB, p Plan) (int, error) {
+	var exists bool
+	if err := tx.Raw("SELECT to_regclass($1) IS NOT NULL", TenantLedger).Scan(&exists).Error; err != nil {
+		return 0, err
+	}
+	if !exists {
+		return 0, nil
+	}
+	return readLedger(tx, TenantLedger, p)
+}
+
+// AutoMigrate builds the tenant tables in the schema pinned by tx with
+// GORM's AutoMigrate, the reference path, and records every step of plan p
+// as applied. Onboarding's fast path (Blueprint) must produce the same.
+func AutoMigrate(tx *gorm.DB, p Plan) error {
 	if err := tx.AutoMigrate(models.TenantModels()...); err != nil {
 		return fmt.Errorf("automigrate tenant models: %w", err)
 	}
-	return nil
+	return tx.Exec(ledgerDDL(TenantLedger) + ";" + ledgerInserts(p)).Error
+}
+
+// ledgerInserts records every step of p as applied. The values are the
+// plan's own constants, never input, and are quoted as literals so the
+// whole blueprint stays one simple-protocol round trip.
+func ledgerInserts(p Plan) string {
+	if len(p.Steps) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("INSERT INTO " + TenantLedger + " (version, name, checksum) VALUES ")
+	for i, s := range p.Steps {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "(%d, %s, %s)", s.Version, literal(s.Name), literal(s.Checksum()))
+	}
+	return b.String()
+}
+
+func literal(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// Blueprint is the DDL that builds a tenant schema at the latest version in
+// one round trip: what AutoMigrate executed, captured once per process,
+// plus the ledger. Replaying it skips AutoMigrate's catalog introspection,
+// whose cost grows with the number of schemas in the database.
+type Blueprint struct {
+	Version int
+	SQL     string
+	// Fingerprint is the catalog fingerprint of the captured schema.
+	Fingerprint string
+}
+
+// errCaptured rolls the capture transaction back on purpose.
+var errCaptured = errors.New("captured")
+
+// CaptureBlueprint runs AutoMigrate in a scratch schema inside a
+// transaction that it rolls back, recording the DDL statements GORM sends.
+// GORM emits them unqualified, relative to the search_path, so they replay
+// in any schema.
+func CaptureBlueprint(ctx context.Context, db *gorm.DB, p Plan) (Blueprint, error) {
+	bp := Blueprint{Version: p.Latest()}
+	rec := &ddlRecorder{}
+	scratch := fmt.Sprintf("tenantry_blueprint_%d", time.Now().UnixNano())
+	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Exec(`CREATE SCHEMA "` + scratch + `"`).Error; err != nil {
+			return err
+		}
+		if err := tx.Exec("SELECT set_config('search_path', $1, true)", `"`+scratch+`"`).Error; err != nil {
+			return err
+		}
+		if err := tx.Session(&gorm.Session{Logger: rec}).AutoMigrate(models.TenantModels()...); err != nil {
+			return fmt.Errorf("automigrate: %w", err)
+		}
+		fp, err := Fingerprint(tx, scratch)
+		if err != nil {
+			return err
+		}
+		bp.Fingerprint = fp
+		return errCaptured
+	})
+	if !errors.Is(err, errCaptured) {
+		return bp, fmt.Errorf("capture tenant blueprint: %w", err)
+	}
+	if len(rec.ddl) == 0 {
+		return bp, errors.New("capture tenant blueprint: AutoMigrate sent no DDL")
+	}
+	bp.SQL = strings.Join(append(rec.ddl, ledgerDDL(TenantLedger), ledgerInserts(p)), ";\n")
+	return bp, nil
+}
+
+// ddlRecorder is a GORM logger that keeps the DDL statements it sees.
+type ddlRecorder struct {
+	ddl []string
+}
+
+func (r *ddlRecorder) LogMode(logger.LogLevel) logger.Interface      { return r }
+func (r *ddlRecorder) Info(context.Context, string, ...interface{})  {}
+func (r *ddlRecorder) Warn(context.Context, string, ...interface{})  {}
+func (r *ddlRecorder) Error(context.Context, string, ...interface{}) {}
+func (r *ddlRecorder) Trace(_ context.Context, _ time.Time, fc func() (string, int64), err error) {
+	sql, _ := fc()
+	head := strings.ToUpper(strings.TrimSpace(sql))
+	if err == nil && (strings.HasPrefix(head, "CREATE ") || strings.HasPrefix(head, "ALTER ") || strings.HasPrefix(head, "COMMENT ")) {
+		r.ddl = append(r.ddl, sql)
+	}
 }

@@ -26,11 +26,14 @@ func (s Status) Valid() bool { return s == StatusActive || s == StatusSuspended 
 // shared schema and is always reached schema-qualified, never through a
 // tenant's search_path.
 type Tenant struct {
-	ID         int64     `gorm:"primaryKey" json:"id"`
-	Name       string    `gorm:"size:48;not null;uniqueIndex" json:"name"`
-	SchemaName string    `gorm:"size:63;not null;uniqueIndex" json:"schema_name"`
-	Status     Status    `gorm:"size:16;not null;default:active" json:"status"`
-	CreatedAt  time.Time `json:"created_at"`
+	ID         int64  `gorm:"primaryKey" json:"id"`
+	Name       string `gorm:"size:48;not null;uniqueIndex" json:"name"`
+	SchemaName string `gorm:"size:63;not null;uniqueIndex" json:"schema_name"`
+	Status     Status `gorm:"size:16;not null;default:active" json:"status"`
+	// SchemaVersion is the migration version of the tenant's schema, as
+	// the last migration recorded it (the schema's own ledger is the truth).
+	SchemaVersion int       `json:"schema_version"`
+	CreatedAt     time.Time `json:"created_at"`
 }
 
 // Item is the tenant-scoped model. It names no schema: the same struct reads

@@ -18,12 +18,17 @@ import (
 // never served from this cache; other processes see the change within TTL,
 // and a scope on a dropped schema fails closed meanwhile.
 type Directory struct {
-	db  *gorm.DB
-	ttl time.Duration
-	now func() time.Time
+	db          *gorm.DB
+	ttl         time.Duration
+	now         func() time.Time
+	plan        migrations.Plan
+	autoMigrate bool
 
 	mu    sync.RWMutex
 	cache map[string]cached
+
+	bpMu      sync.Mutex
+	blueprint *migrations.Blueprint
 }
 
 type cached struct {
@@ -35,10 +40,31 @@ type cached struct {
 // suspended or deleted elsewhere.
 const DefaultTTL = 5 * time.Second
 
+// Option configures a Directory.
+type Option func(*Directory)
+
+// WithTTL sets how long lookups are cached (default DefaultTTL; 0 disables
+// the cache).
+func WithTTL(ttl time.Duration) Option { return func(d *Directory) { d.ttl = ttl } }
+
+// WithPlan sets the tenant migration plan (default migrations.Tenant).
+func WithPlan(p migrations.Plan) Option { return func(d *Directory) { d.plan = p } }
+
+// WithAutoMigrate makes onboarding build schemas with GORM's AutoMigrate,
+// the slow reference path, instead of replaying the captured blueprint.
+func WithAutoMigrate() Option { return func(d *Directory) { d.autoMigrate = true } }
+
 // NewDirectory returns a Directory over db's registry.
-func NewDirectory(db *gorm.DB, ttl time.Duration) *Directory {
-	return &Directory{db: db, ttl: ttl, now: time.Now, cache: map[string]cached{}}
+func NewDirectory(db *gorm.DB, opts ...Option) *Directory {
+	d := &Directory{db: db, ttl: DefaultTTL, now: time.Now, plan: migrations.Tenant, cache: map[string]cached{}}
+	for _, o := range opts {
+		o(d)
+	}
+	return d
 }
+
+// Plan returns the tenant migration plan the directory serves and migrates.
+func (d *Directory) Plan() migrations.Plan { return d.plan }
 
 // DB returns the directory's database handle.
 func (d *Directory) DB() *gorm.DB { return d.db }
@@ -70,8 +96,17 @@ func (d *Directory) Active(ctx context.Context, name string) (models.Tenant, err
 	if t.Status != models.StatusActive {
 		return t, fmt.Errorf("tenant %q is %s: %w", name, t.Status, models.ErrForbidden)
 	}
+	if t.SchemaVersion < d.plan.Required() {
+		return t, fmt.Errorf("tenant %q: schema version %d, this binary needs %d: %w",
+			name, t.SchemaVersion, d.plan.Required(), ErrBehind)
+	}
 	return t, nil
 }
+
+// ErrBehind means the tenant's schema is older than this binary can serve:
+// it is waiting for (or in) a migration. It matches models.ErrUnavailable,
+// so clients get 503 and retry.
+var ErrBehind = fmt.Errorf("tenant schema is behind: %w", models.ErrUnavailable)
 
 // Forget evicts name from the cache.
 func (d *Directory) Forget(name string) {
@@ -115,20 +150,28 @@ func lockSchema(tx *gorm.DB, schema string) error {
 	return tx.Exec("SELECT pg_advisory_xact_lock($1, hashtext($2))", lockClass, schema).Error
 }
 
-// Onboard creates tenant name: its schema, its tables and its registry row,
-// in one transaction, so they appear together or not at all. A name (or a
-// name deriving the same schema) that exists already gives ErrConflict.
+// Onboard creates tenant name: its schema, its tables at the plan's latest
+// version and its registry row, in one transaction, so they appear together
+// or not at all. A name (or a name deriving the same schema) that exists
+// already gives ErrConflict. The tables come from the blueprint captured
+// once per process (one round trip, no catalog introspection), or from
+// AutoMigrate when the directory was made WithAutoMigrate.
 func (d *Directory) Onboard(ctx context.Context, name string) (models.Tenant, error) {
 	schema, err := SchemaFor(name)
 	if err != nil {
 		return models.Tenant{}, err
 	}
-	t := models.Tenant{Name: name, SchemaName: schema, Status: models.StatusActive}
-	err = d.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := setLimits(tx, DDLLimits); err != nil {
-			return err
+	var bp migrations.Blueprint
+	if !d.autoMigrate {
+		if bp, err = d.Blueprint(ctx); err != nil {
+			return models.Tenant{}, err
 		}
-		if err := lockSchema(tx, schema); err != nil {
+	}
+	t := models.Tenant{Name: name, SchemaName: schema, Status: models.StatusActive, SchemaVersion: d.plan.Latest()}
+	q := quoteIdent(schema)
+	err = d.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Exec(limitsSQL+", pg_advisory_xact_lock($4, hashtext($5))",
+			ms(DDLLimits.Statement), ms(DDLLimits.Lock), ms(DDLLimits.Idle), lockClass, schema).Error; err != nil {
 			return fmt.Errorf("lock: %w", err)
 		}
 		var n int64
@@ -138,17 +181,23 @@ func (d *Directory) Onboard(ctx context.Context, name string) (models.Tenant, er
 		if n > 0 {
 			return fmt.Errorf("tenant %q (schema %s) exists: %w", name, schema, models.ErrConflict)
 		}
-		if err := tx.Exec("CREATE SCHEMA " + quoteIdent(schema)).Error; err != nil {
-			return fmt.Errorf("create schema: %w", err)
+		// The schema name is validated and quoted, so it may be spliced
+		// into this one multi-statement round trip.
+		build := "CREATE SCHEMA " + q + "; SELECT set_config('search_path', '" + q + "', true);\n" + bp.SQL +
+			";\nSELECT set_config('search_path', '', true)"
+		if d.autoMigrate {
+			build = "CREATE SCHEMA " + q + "; SELECT set_config('search_path', '" + q + "', true)"
 		}
-		if err := tx.Exec("SELECT set_config('search_path', $1, true)", quoteIdent(schema)).Error; err != nil {
-			return err
+		if err := tx.Exec(build).Error; err != nil {
+			return fmt.Errorf("build schema: %w", err)
 		}
-		if err := migrations.BuildTenant(tx); err != nil {
-			return err
-		}
-		if err := tx.Exec("SELECT set_config('search_path', '', true)").Error; err != nil {
-			return err
+		if d.autoMigrate {
+			if err := migrations.AutoMigrate(tx, d.plan); err != nil {
+				return err
+			}
+			if err := tx.Exec("SELECT set_config('search_path', '', true)").Error; err != nil {
+				return err
+			}
 		}
 		return tx.Table(migrations.TenantsTable).Create(&t).Error
 	})
@@ -157,6 +206,22 @@ func (d *Directory) Onboard(ctx context.Context, name string) (models.Tenant, er
 	}
 	d.Forget(name)
 	return t, nil
+}
+
+// Blueprint returns the tenant schema blueprint, capturing it on first use.
+// A failed capture is retried by the next call.
+func (d *Directory) Blueprint(ctx context.Context) (migrations.Blueprint, error) {
+	d.bpMu.Lock()
+	defer d.bpMu.Unlock()
+	if d.blueprint != nil {
+		return *d.blueprint, nil
+	}
+	bp, err := migrations.CaptureBlueprint(ctx, d.db, d.plan)
+	if err != nil {
+		return bp, classify(err)
+	}
+	d.blueprint = &bp
+	return bp, nil
 }
 
 // Offboard drops tenant name's schema with all its data and deletes its
@@ -211,32 +276,11 @@ func (d *Directory) SetStatus(ctx context.Context, name string, s models.Status)
 	return d.Get(ctx, name)
 }
 
-func setLimits(tx *gorm.DB, lim Limits) error {
-	return tx.Exec(`SELECT set_config('statement_timeout', $1, true),
+// limitsSQL sets a transaction's limits from $1..$3 (milliseconds).
+const limitsSQL = `SELECT set_config('statement_timeout', $1, true),
 	set_config('lock_timeout', $2, true),
-	set_config('idle_in_transaction_session_timeout', $3, true)`,
-		ms(lim.Statement), ms(lim.Lock), ms(lim.Idle)).Error
-}
+	set_config('idle_in_transaction_session_timeout', $3, true)`
 
-// Migrate brings every tenant schema up to date, concurrency tenants at a
-// time, each in its own transaction under its schema's advisory lock, so
-// two runners never migrate one schema at once.
-func (d *Directory) Migrate(ctx context.Context, concurrency int) ([]migrations.Result, error) {
-	ts, err := d.List(ctx)
-	if err != nil {
-		return nil, err
-	}
-	targets := make([]migrations.Target, len(ts))
-	for i, t := range ts {
-		targets[i] = migrations.Target{Tenant: t.Name, Schema: t.SchemaName}
-	}
-	scope := func(ctx context.Context, schema string, fn func(tx *gorm.DB) error) error {
-		return InSchema(ctx, d.db, schema, DDLLimits, func(tx *gorm.DB) error {
-			if err := lockSchema(tx, schema); err != nil {
-				return err
-			}
-			return fn(tx)
-		})
-	}
-	return migrations.UpgradeTenants(ctx, targets, scope, concurrency), nil
+func setLimits(tx *gorm.DB, lim Limits) error {
+	return tx.Exec(limitsSQL, ms(lim.Statement), ms(lim.Lock), ms(lim.Idle)).Error
 }

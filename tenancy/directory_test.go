@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/tenantry/tenantry/migrations"
 	"github.com/tenantry/tenantry/models"
 	"github.com/tenantry/tenantry/tenancy"
 )
@@ -39,8 +40,11 @@ func TestOnboardCreatesSchemaTablesAndRow(t *testing.T) {
 	}
 	var tables []string
 	e.db.Raw("SELECT table_name FROM information_schema.tables WHERE table_schema = 't_acme_corp' ORDER BY 1").Scan(&tables)
-	if len(tables) != 1 || tables[0] != "items" {
-		t.Fatalf("tables in t_acme_corp = %v, want [items]", tables)
+	if len(tables) != 2 || tables[0] != "items" || tables[1] != "schema_migrations" {
+		t.Fatalf("tables in t_acme_corp = %v, want [items schema_migrations]", tables)
+	}
+	if ten.SchemaVersion != migrations.Tenant.Latest() {
+		t.Fatalf("new tenant at version %d, want the latest, %d", ten.SchemaVersion, migrations.Tenant.Latest())
 	}
 	var public int
 	e.db.Raw("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'").Scan(&public)
@@ -182,7 +186,7 @@ func TestSharedMigrationIsIdempotentUnderConcurrency(t *testing.T) {
 	wg.Wait()
 	var n int
 	e.db.Raw("SELECT count(*) FROM tenantry.schema_migrations").Scan(&n)
-	if n != 1 {
-		t.Fatalf("ledger has %d rows, want 1", n)
+	if n != migrations.Shared.Latest() {
+		t.Fatalf("ledger has %d rows, want %d", n, migrations.Shared.Latest())
 	}
 }

@@ -35,7 +35,7 @@ func newEnv(t *testing.T, pool tenancy.PoolConfig) *env {
 	if err := migrations.ApplyShared(ctx, db); err != nil {
 		t.Fatalf("shared migrations: %v", err)
 	}
-	return &env{url: url, db: db, dir: tenancy.NewDirectory(db, tenancy.DefaultTTL)}
+	return &env{url: url, db: db, dir: tenancy.NewDirectory(db)}
 }
 
 func (e *env) onboard(t *testing.T, names ...string) {

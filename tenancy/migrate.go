@@ -1,0 +1,171 @@
+package tenancy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/tenantry/tenantry/migrations"
+	"github.com/tenantry/tenantry/models"
+	"gorm.io/gorm"
+)
+
+// MigrateOptions select and drive a migration run.
+type MigrateOptions struct {
+	migrations.Options
+	// Tenants limits the run to these names; empty means every tenant
+	// whose recorded version differs from the target.
+	Tenants []string
+}
+
+// Migrate brings tenant schemas to the target version, each in its own
+// transaction under its schema's advisory lock, so two runners never
+// migrate one schema at once (the second waits, re-reads the ledger and
+// finds nothing to do). Without Tenants it selects, with one indexed query,
+// the tenants whose recorded version differs from the target: a run with
+// nothing to do touches no tenant schema.
+func (d *Directory) Migrate(ctx context.Context, o MigrateOptions) ([]migrations.Result, error) {
+	if o.Plan.Steps == nil {
+		o.Plan = d.plan
+	}
+	to := o.To
+	if to <= 0 || to > o.Plan.Latest() {
+		to = o.Plan.Latest()
+	}
+	var ts []models.Tenant
+	q := d.db.WithContext(ctx).Table(migrations.TenantsTable).Order("name")
+	if len(o.Tenants) > 0 {
+		q = q.Where("name IN ?", o.Tenants)
+	} else {
+		q = q.Where("schema_version <> ?", to)
+	}
+	if err := q.Find(&ts).Error; err != nil {
+		return nil, classify(fmt.Errorf("select tenants to migrate: %w", err))
+	}
+	if len(o.Tenants) > 0 && len(ts) != len(o.Tenants) {
+		known := map[string]bool{}
+		for _, t := range ts {
+			known[t.Name] = true
+		}
+		for _, n := range o.Tenants {
+			if !known[n] {
+				return nil, fmt.Errorf("tenant %q: %w", n, models.ErrNotFound)
+			}
+		}
+	}
+	targets := make([]migrations.Target, len(ts))
+	for i, t := range ts {
+		targets[i] = migrations.Target{Tenant: t.Name, Schema: t.SchemaName}
+	}
+	results := migrations.Run(ctx, targets, d.migrationScope, o.Options)
+	for _, t := range ts {
+		d.Forget(t.Name)
+	}
+	return results, nil
+}
+
+// migrationScope pins a schema with DDL limits and takes its lock.
+func (d *Directory) migrationScope(ctx context.Context, schema string, fn func(tx *gorm.DB) error) error {
+	return InSchema(ctx, d.db, schema, DDLLimits, func(tx *gorm.DB) error {
+		if err := lockSchema(tx, schema); err != nil {
+			return fmt.Errorf("lock: %w", err)
+		}
+		return fn(tx)
+	})
+}
+
+// SchemaStatus is one tenant's migration state.
+type SchemaStatus struct {
+	Tenant string `json:"tenant"`
+	Schema string `json:"schema"`
+	// Version is what the schema's ledger says; Recorded what the
+	// registry says.
+	Version  int   `json:"version"`
+	Recorded int   `json:"recorded"`
+	Pending  []int `json:"pending,omitempty"`
+	// Drift is set when the schema's tables differ from what its version
+	// should look like, or the ledger cannot be trusted.
+	Drift string `json:"drift,omitempty"`
+}
+
+// Status reads every tenant's ledger and compares each schema's shape with
+// a reference schema built at the same version (by replaying the plan's
+// steps in a scratch schema that is rolled back).
+func (d *Directory) Status(ctx context.Context) ([]SchemaStatus, error) {
+	ts, err := d.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	refs := map[int]string{}
+	out := make([]SchemaStatus, 0, len(ts))
+	for _, t := range ts {
+		st := SchemaStatus{Tenant: t.Name, Schema: t.SchemaName, Recorded: t.SchemaVersion}
+		var fp string
+		err := InSchema(ctx, d.db, t.SchemaName, DDLLimits, func(tx *gorm.DB) error {
+			v, err := migrations.Version(tx, d.plan)
+			if err != nil {
+				return err
+			}
+			st.Version = v
+			fp, err = migrations.Fingerprint(tx, t.SchemaName)
+			return err
+		})
+		if err != nil {
+			st.Drift = "unreadable: " + err.Error()
+			out = append(out, st)
+			continue
+		}
+		for _, s := range d.plan.Pending(st.Version, d.plan.Latest()) {
+			st.Pending = append(st.Pending, s.Version)
+		}
+		ref, ok := refs[st.Version]
+		if !ok {
+			if ref, err = d.reference(ctx, st.Version); err != nil {
+				return nil, err
+			}
+			refs[st.Version] = ref
+		}
+		switch {
+		case fp != ref:
+			st.Drift = "tables differ from version " + fmt.Sprint(st.Version)
+		case st.Recorded != st.Version:
+			st.Drift = fmt.Sprintf("registry records version %d", st.Recorded)
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+var errReference = errors.New("reference built")
+
+// reference fingerprints a scratch schema migrated from empty to version.
+func (d *Directory) reference(ctx context.Context, version int) (string, error) {
+	const scratch = "t_tenantry_reference"
+	var fp string
+	err := d.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Exec("CREATE SCHEMA " + quoteIdent(scratch)).Error; err != nil {
+			return err
+		}
+		if err := pin(tx, scratch, DDLLimits); err != nil {
+			return err
+		}
+		if _, _, err := migrations.Upgrade(tx, d.plan, version); err != nil {
+			return err
+		}
+		var err error
+		if version == 0 { // no step ran: the ledger is all there is
+			err = tx.Exec("DROP TABLE " + migrations.TenantLedger).Error
+		}
+		if err == nil {
+			fp, err = migrations.Fingerprint(tx, scratch)
+		}
+		if err != nil {
+			return err
+		}
+		return errReference
+	})
+	if !errors.Is(err, errReference) {
+		return "", fmt.Errorf("reference schema at version %d: %w", version, err)
+	}
+	return fp, nil
+}

@@ -1,0 +1,440 @@
+package tenancy_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/tenantry/tenantry/migrations"
+	"github.com/tenantry/tenantry/models"
+	"github.com/tenantry/tenantry/tenancy"
+	"gorm.io/gorm"
+)
+
+// skuStep is a realistic evolution: add a column, backfill it, index it.
+var skuStep = migrations.Step{Version: 2, Name: "item sku",
+	Up: `ALTER TABLE items ADD COLUMN sku varchar(32);
+UPDATE items SET sku = 'SKU-' || id;
+CREATE INDEX idx_items_sku ON items (sku)`,
+	Down:       `DROP INDEX idx_items_sku; ALTER TABLE items DROP COLUMN sku`,
+	Compatible: true,
+}
+
+func planWith(steps ...migrations.Step) migrations.Plan {
+	return migrations.Plan{Steps: append(slices.Clone(migrations.Tenant.Steps), steps...)}
+}
+
+func onboardMany(t *testing.T, e *env, prefix string, n int) []string {
+	t.Helper()
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("%s%04d", prefix, i)
+	}
+	e.onboard(t, names...)
+	return names
+}
+
+// versions returns each tenant's ledger version and registry version.
+func versions(t *testing.T, e *env) map[string][2]int {
+	t.Helper()
+	var rows []struct {
+		Name          string
+		SchemaName    string
+		SchemaVersion int
+	}
+	if err := e.db.Raw("SELECT name, schema_name, schema_version FROM tenantry.tenants").Scan(&rows).Error; err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][2]int{}
+	for _, r := range rows {
+		var ledger int
+		if err := e.db.Raw(`SELECT count(*) FROM "` + r.SchemaName + `".schema_migrations`).Scan(&ledger).Error; err != nil {
+			t.Fatal(err)
+		}
+		out[r.Name] = [2]int{ledger, r.SchemaVersion}
+	}
+	return out
+}
+
+func hasColumn(t *testing.T, e *env, schema, column string) bool {
+	t.Helper()
+	var n int
+	e.db.Raw("SELECT count(*) FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'items' AND column_name = $2", schema, column).Scan(&n)
+	return n == 1
+}
+
+func failures(rs []migrations.Result) map[string]error {
+	out := map[string]error{}
+	for _, r := range rs {
+		if r.Err != nil {
+			out[r.Tenant] = r.Err
+		}
+	}
+	return out
+}
+
+func TestBlueprintBuildsWhatAutoMigrateBuilds(t *testing.T) {
+	e := newEnv(t, tenancy.DefaultPool)
+	ctx := context.Background()
+	slow := tenancy.NewDirectory(e.db, tenancy.WithAutoMigrate())
+	if _, err := slow.Onboard(ctx, "slow"); err != nil {
+		t.Fatal(err)
+	}
+	e.onboard(t, "fast")
+	fp := func(schema string) string {
+		var out string
+		err := tenancy.InSchema(ctx, e.db, schema, tenancy.DDLLimits, func(tx *gorm.DB) error {
+			var err error
+			out, err = migrations.Fingerprint(tx, schema)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	slowFP, fastFP := fp("t_slow"), fp("t_fast")
+	if slowFP != fastFP || !strings.Contains(slowFP, "index idx_items_name") {
+		t.Fatalf("fast path differs from AutoMigrate:\nautomigrate:\n%s\nblueprint:\n%s", slowFP, fastFP)
+	}
+	// The sequence behind items.id belongs to the tenant's own schema.
+	if !strings.Contains(fastFP, "nextval('items_id_seq'::regclass)") {
+		t.Fatalf("items.id default does not use the schema's own sequence:\n%s", fastFP)
+	}
+	// And replaying the plan's steps from empty gives the same shape, so
+	// tenants upgraded step by step match tenants born at the latest.
+	st, err := e.dir.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range st {
+		if s.Drift != "" || s.Version != migrations.Tenant.Latest() || len(s.Pending) != 0 {
+			t.Fatalf("status %+v", s)
+		}
+	}
+}
+
+func TestMigrate200TenantsAtConcurrency8(t *testing.T) {
+	e := newEnv(t, tenancy.PoolConfig{MaxOpen: 10, MaxIdle: 10})
+	names := onboardMany(t, e, "fleet", 200)
+	createItem(t, e, names[7], "widget")
+	plan := planWith(skuStep)
+	dir := tenancy.NewDirectory(e.db, tenancy.WithPlan(plan))
+	var last migrations.Progress
+	rs, err := dir.Migrate(context.Background(), tenancy.MigrateOptions{Options: migrations.Options{
+		Concurrency: 8, Progress: func(p migrations.Progress) { last = p }}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != 200 || len(failures(rs)) != 0 {
+		t.Fatalf("%d results, failures %v", len(rs), failures(rs))
+	}
+	if last.Done != 200 || last.Total != 200 || last.Failed != 0 {
+		t.Fatalf("last progress %+v", last)
+	}
+	for name, v := range versions(t, e) {
+		if v != [2]int{2, 2} {
+			t.Fatalf("%s at ledger/registry %v, want [2 2]", name, v)
+		}
+	}
+	var sku string
+	e.db.Raw(`SELECT sku FROM t_` + names[7] + `.items`).Scan(&sku)
+	if !strings.HasPrefix(sku, "SKU-") {
+		t.Fatalf("backfill gave sku %q", sku)
+	}
+	// A second run has nothing to select.
+	rs, err = dir.Migrate(context.Background(), tenancy.MigrateOptions{Options: migrations.Options{Concurrency: 8}})
+	if err != nil || len(rs) != 0 {
+		t.Fatalf("re-run touched %d tenants (%v)", len(rs), err)
+	}
+	st, err := dir.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range st {
+		if s.Drift != "" {
+			t.Fatalf("drift after migration: %+v", s)
+		}
+	}
+}
+
+func TestFailingTenantKeepsItsOldVersion(t *testing.T) {
+	e := newEnv(t, tenancy.DefaultPool)
+	onboardMany(t, e, "ok", 12)
+	e.onboard(t, "doomed")
+	bad := skuStep
+	bad.Up = `DO $$ BEGIN IF current_schema() = 't_doomed' THEN RAISE EXCEPTION 'boom'; END IF; END $$;` + skuStep.Up
+	dir := tenancy.NewDirectory(e.db, tenancy.WithPlan(planWith(bad)))
+	rs, err := dir.Migrate(context.Background(), tenancy.MigrateOptions{Options: migrations.Options{Concurrency: 4}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := failures(rs)
+	if len(rs) != 13 || len(f) != 1 || f["doomed"] == nil {
+		t.Fatalf("results %d, failures %v; want only doomed", len(rs), f)
+	}
+	for name, v := range versions(t, e) {
+		want := [2]int{2, 2}
+		if name == "doomed" {
+			want = [2]int{1, 1}
+		}
+		if v != want {
+			t.Fatalf("%s at %v, want %v", name, v, want)
+		}
+	}
+	if hasColumn(t, e, "t_doomed", "sku") || !hasColumn(t, e, "t_ok0003", "sku") {
+		t.Fatal("the failed tenant was half-migrated, or the others were not migrated")
+	}
+	// Its items stay served: the failed step was compatible.
+	if _, err := listItems(context.Background(), e, "doomed"); err != nil {
+		t.Fatalf("doomed after the failed run: %v", err)
+	}
+}
+
+func TestCancelledRunResumes(t *testing.T) {
+	e := newEnv(t, tenancy.DefaultPool)
+	onboardMany(t, e, "resume", 40)
+	dir := tenancy.NewDirectory(e.db, tenancy.WithPlan(planWith(skuStep)))
+	ctx, cancel := context.WithCancel(context.Background())
+	rs, err := dir.Migrate(ctx, tenancy.MigrateOptions{Options: migrations.Options{Concurrency: 2,
+		Progress: func(p migrations.Progress) {
+			if p.Done == 10 {
+				cancel()
+			}
+		}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	migrated := 0
+	for _, r := range rs {
+		if r.Err == nil {
+			migrated++
+		}
+	}
+	if migrated < 10 || migrated == 40 {
+		t.Fatalf("%d of 40 migrated before the cancel took effect; want 10 to 39", migrated)
+	}
+	// No tenant is half-way: ledger, registry and columns agree.
+	for name, v := range versions(t, e) {
+		if v[0] != v[1] || hasColumn(t, e, "t_"+name, "sku") != (v[0] == 2) {
+			t.Fatalf("%s is half-migrated: ledger/registry %v", name, v)
+		}
+	}
+	rs, err = dir.Migrate(context.Background(), tenancy.MigrateOptions{Options: migrations.Options{Concurrency: 2}})
+	if err != nil || len(failures(rs)) != 0 || len(rs) != 40-migrated {
+		t.Fatalf("resume: %d results (want %d), failures %v, %v", len(rs), 40-migrated, failures(rs), err)
+	}
+	for name, v := range versions(t, e) {
+		if v != [2]int{2, 2} {
+			t.Fatalf("%s at %v after resuming", name, v)
+		}
+	}
+}
+
+func TestTwoRunnersNeverDoubleApply(t *testing.T) {
+	e := newEnv(t, tenancy.PoolConfig{MaxOpen: 8, MaxIdle: 8})
+	names := onboardMany(t, e, "twin", 30)
+	// A step that is visibly not idempotent: run twice, it leaves two rows.
+	marker := migrations.Step{Version: 2, Name: "marker", Up: `INSERT INTO items (name, description) VALUES ('marker', '')`}
+	dir := tenancy.NewDirectory(e.db, tenancy.WithPlan(planWith(marker)))
+	var wg sync.WaitGroup
+	results := make([][]migrations.Result, 2)
+	for i := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Name every tenant, so both runners visit all of them.
+			rs, err := dir.Migrate(context.Background(), tenancy.MigrateOptions{Tenants: names,
+				Options: migrations.Options{Concurrency: 3}})
+			if err != nil {
+				t.Error(err)
+			}
+			results[i] = rs
+		}()
+	}
+	wg.Wait()
+	applied := 0
+	for _, rs := range results {
+		if f := failures(rs); len(f) != 0 {
+			t.Fatalf("failures: %v", f)
+		}
+		for _, r := range rs {
+			applied += len(r.Steps)
+		}
+	}
+	if applied != len(names) {
+		t.Fatalf("the step was applied %d times over %d tenants", applied, len(names))
+	}
+	for _, n := range names {
+		var markers int
+		e.db.Raw(`SELECT count(*) FROM t_` + n + `.items WHERE name = 'marker'`).Scan(&markers)
+		if markers != 1 {
+			t.Fatalf("%s has %d markers, want 1", n, markers)
+		}
+	}
+}
+
+func TestEditedStepIsRefused(t *testing.T) {
+	e := newEnv(t, tenancy.DefaultPool)
+	names := onboardMany(t, e, "edit", 3)
+	ctx := context.Background()
+	if _, err := tenancy.NewDirectory(e.db, tenancy.WithPlan(planWith(skuStep))).Migrate(ctx, tenancy.MigrateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	edited := skuStep
+	edited.Up = strings.Replace(skuStep.Up, "varchar(32)", "varchar(64)", 1)
+	dir := tenancy.NewDirectory(e.db, tenancy.WithPlan(planWith(edited)))
+	rs, err := dir.Migrate(ctx, tenancy.MigrateOptions{Tenants: names})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rs {
+		if !errors.Is(r.Err, migrations.ErrEdited) {
+			t.Fatalf("%s: err = %v, want ErrEdited", r.Tenant, r.Err)
+		}
+	}
+	st, err := dir.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range st {
+		if !strings.Contains(s.Drift, "edited") {
+			t.Fatalf("status of %s does not flag the edited step: %+v", s.Tenant, s)
+		}
+	}
+}
+
+func TestDryRunChangesNothingAndDownStepsUndo(t *testing.T) {
+	e := newEnv(t, tenancy.DefaultPool)
+	onboardMany(t, e, "dry", 3)
+	ctx := context.Background()
+	dir := tenancy.NewDirectory(e.db, tenancy.WithPlan(planWith(skuStep)))
+	rs, err := dir.Migrate(ctx, tenancy.MigrateOptions{Options: migrations.Options{DryRun: true}})
+	if err != nil || len(rs) != 3 {
+		t.Fatalf("dry run: %d results, %v", len(rs), err)
+	}
+	for _, r := range rs {
+		if r.Err != nil || !slices.Equal(r.Steps, []int{2}) || r.From != 1 {
+			t.Fatalf("dry run result %+v", r)
+		}
+	}
+	if hasColumn(t, e, "t_dry0000", "sku") || versions(t, e)["dry0000"] != [2]int{1, 1} {
+		t.Fatal("the dry run changed a schema")
+	}
+	if _, err := dir.Migrate(ctx, tenancy.MigrateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rs, err = dir.Migrate(ctx, tenancy.MigrateOptions{Options: migrations.Options{To: 1}})
+	if err != nil || len(failures(rs)) != 0 || len(rs) != 3 {
+		t.Fatalf("down: %v %v", failures(rs), err)
+	}
+	if hasColumn(t, e, "t_dry0001", "sku") || versions(t, e)["dry0001"] != [2]int{1, 1} {
+		t.Fatal("--to 1 did not undo the step")
+	}
+}
+
+func TestDriftIsFlagged(t *testing.T) {
+	e := newEnv(t, tenancy.DefaultPool)
+	e.onboard(t, "clean", "tampered")
+	e.admin(t, `ALTER TABLE t_tampered.items ADD COLUMN rogue integer`)
+	st, err := e.dir.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, s := range st {
+		got[s.Tenant] = s.Drift
+	}
+	if got["clean"] != "" || got["tampered"] == "" {
+		t.Fatalf("drift = %v; want only tampered flagged", got)
+	}
+}
+
+// A tenant behind an incompatible step is refused with ErrUnavailable (503
+// with Retry-After at the API), and served again once migrated; a tenant
+// behind only compatible steps is served throughout.
+func TestTenantBehindAnIncompatibleStepIsUnavailable(t *testing.T) {
+	e := newEnv(t, tenancy.DefaultPool)
+	e.onboard(t, "behind")
+	ctx := context.Background()
+	compatible := tenancy.NewDirectory(e.db, tenancy.WithPlan(planWith(skuStep)))
+	if _, err := compatible.Active(ctx, "behind"); err != nil {
+		t.Fatalf("behind a compatible step: %v", err)
+	}
+	breaking := skuStep
+	breaking.Compatible = false
+	dir := tenancy.NewDirectory(e.db, tenancy.WithPlan(planWith(breaking)))
+	_, err := dir.Active(ctx, "behind")
+	if !errors.Is(err, tenancy.ErrBehind) || !errors.Is(err, models.ErrUnavailable) {
+		t.Fatalf("behind an incompatible step: %v, want ErrBehind", err)
+	}
+	if _, err := dir.Migrate(ctx, tenancy.MigrateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dir.Active(ctx, "behind"); err != nil {
+		t.Fatalf("after migrating: %v", err)
+	}
+}
+
+// Tenants on different schema versions share one pooled connection. The
+// service's exec mode keeps no server-side plans, so the result shape may
+// differ between tenants; pgx's default statement cache would fail here
+// with "cached plan must not change result type" (0A000), which the second
+// half shows.
+func TestTenantsOnDifferentVersionsShareAConnection(t *testing.T) {
+	e := newEnv(t, tenancy.PoolConfig{MaxOpen: 1, MaxIdle: 1})
+	e.onboard(t, "newer", "older")
+	createItem(t, e, "newer", "n")
+	createItem(t, e, "older", "o")
+	dir := tenancy.NewDirectory(e.db, tenancy.WithPlan(planWith(skuStep)))
+	if _, err := dir.Migrate(context.Background(), tenancy.MigrateOptions{Tenants: []string{"newer"}}); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := 0; i < 6; i++ {
+		for _, n := range []string{"newer", "older"} {
+			ten, err := dir.Active(ctx, n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var rows []map[string]any
+			err = tenancy.WithTx(ctx, e.db, ten, func(tx *gorm.DB) error {
+				return tx.Raw("SELECT * FROM items").Scan(&rows).Error
+			})
+			if err != nil || len(rows) != 1 || rows[0]["name"] != n[:1] {
+				t.Fatalf("round %d, %s: %v %v", i, n, rows, err)
+			}
+		}
+	}
+
+	conn, err := pgx.Connect(ctx, e.url) // default mode: cache_statement
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var hazard error
+	for _, schema := range []string{"t_newer", "t_older"} {
+		tx, _ := conn.Begin(ctx)
+		tx.Exec(ctx, "SELECT set_config('search_path', $1, true)", schema)
+		rows, err := tx.Query(ctx, "SELECT * FROM items WHERE id > $1", 0)
+		if err == nil {
+			for rows.Next() {
+			}
+			err = rows.Err()
+		}
+		tx.Rollback(ctx)
+		if err != nil {
+			hazard = err
+		}
+	}
+	var pgErr *pgconn.PgError
+	if !errors.As(hazard, &pgErr) || pgErr.Code != "0A000" {
+		t.Fatalf("pgx's statement cache across versions gave %v; the hazard this test guards against is gone?", hazard)
+	}
+}
