@@ -17,6 +17,10 @@ lint:
 	$(GO) vet ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
+## e2e: the Postman collection under newman against a throwaway server and PostgreSQL (needs Node.js)
+e2e:
+	bash postman/e2e.sh
+
 ## bench: onboarding and fleet-migration benchmark on its own durable PostgreSQL (a few minutes)
 bench:
 	$(GO) run ./tenancy/internal/fleetbench -tenants 1000
