@@ -44,11 +44,8 @@ func (s *Server) handleTenantList(c *gin.Context) error {
 
 func (s *Server) handleTenantGet(c *gin.Context) error {
 	t, err := s.dir.Get(c.Request.Context(), c.Param("name"))
-	if errors.Is(err, models.ErrNotFound) {
-		return notFound("no tenant of that name")
-	}
 	if err != nil {
-		return err
+		return tenantErr(err)
 	}
 	c.JSON(http.StatusOK, t)
 	return nil
@@ -66,24 +63,25 @@ func (s *Server) handleTenantPatch(c *gin.Context) error {
 		return models.Invalid("status", "is required")
 	}
 	t, err := s.dir.SetStatus(c.Request.Context(), c.Param("name"), *in.Status)
-	if errors.Is(err, models.ErrNotFound) {
-		return notFound("no tenant of that name")
-	}
 	if err != nil {
-		return err
+		return tenantErr(err)
 	}
 	c.JSON(http.StatusOK, t)
 	return nil
 }
 
 func (s *Server) handleTenantDelete(c *gin.Context) error {
-	err := s.dir.Offboard(c.Request.Context(), c.Param("name"))
-	if errors.Is(err, models.ErrNotFound) {
-		return notFound("no tenant of that name")
-	}
-	if err != nil {
-		return err
+	if err := s.dir.Offboard(c.Request.Context(), c.Param("name")); err != nil {
+		return tenantErr(err)
 	}
 	c.Status(http.StatusNoContent)
 	return nil
+}
+
+// tenantErr words a missing tenant for the client.
+func tenantErr(err error) error {
+	if errors.Is(err, models.ErrNotFound) {
+		return notFound("no tenant of that name")
+	}
+	return err
 }

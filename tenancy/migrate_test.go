@@ -12,23 +12,11 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/tenantry/tenantry/migrations"
+	"github.com/tenantry/tenantry/migrations/migrationstest"
 	"github.com/tenantry/tenantry/models"
 	"github.com/tenantry/tenantry/tenancy"
 	"gorm.io/gorm"
 )
-
-// skuStep is a realistic evolution: add a column, backfill it, index it.
-var skuStep = migrations.Step{Version: 2, Name: "item sku",
-	Up: `ALTER TABLE items ADD COLUMN sku varchar(32);
-UPDATE items SET sku = 'SKU-' || id;
-CREATE INDEX idx_items_sku ON items (sku)`,
-	Down:       `DROP INDEX idx_items_sku; ALTER TABLE items DROP COLUMN sku`,
-	Compatible: true,
-}
-
-func planWith(steps ...migrations.Step) migrations.Plan {
-	return migrations.Plan{Steps: append(slices.Clone(migrations.Tenant.Steps), steps...)}
-}
 
 func onboardMany(t *testing.T, e *env, prefix string, n int) []string {
 	t.Helper()
@@ -124,7 +112,7 @@ func TestMigrate200TenantsAtConcurrency8(t *testing.T) {
 	e := newEnv(t, tenancy.PoolConfig{MaxOpen: 10, MaxIdle: 10})
 	names := onboardMany(t, e, "fleet", 200)
 	createItem(t, e, names[7], "widget")
-	plan := planWith(skuStep)
+	plan := migrationstest.PlanWith(migrationstest.SKUStep)
 	dir := tenancy.NewDirectory(e.db, tenancy.WithPlan(plan))
 	var last migrations.Progress
 	rs, err := dir.Migrate(context.Background(), tenancy.MigrateOptions{Options: migrations.Options{
@@ -168,9 +156,9 @@ func TestFailingTenantKeepsItsOldVersion(t *testing.T) {
 	e := newEnv(t, tenancy.DefaultPool)
 	onboardMany(t, e, "ok", 12)
 	e.onboard(t, "doomed")
-	bad := skuStep
-	bad.Up = `DO $$ BEGIN IF current_schema() = 't_doomed' THEN RAISE EXCEPTION 'boom'; END IF; END $$;` + skuStep.Up
-	dir := tenancy.NewDirectory(e.db, tenancy.WithPlan(planWith(bad)))
+	bad := migrationstest.SKUStep
+	bad.Up = `DO $$ BEGIN IF current_schema() = 't_doomed' THEN RAISE EXCEPTION 'boom'; END IF; END $$;` + migrationstest.SKUStep.Up
+	dir := tenancy.NewDirectory(e.db, tenancy.WithPlan(migrationstest.PlanWith(bad)))
 	rs, err := dir.Migrate(context.Background(), tenancy.MigrateOptions{Options: migrations.Options{Concurrency: 4}})
 	if err != nil {
 		t.Fatal(err)
@@ -200,7 +188,7 @@ func TestFailingTenantKeepsItsOldVersion(t *testing.T) {
 func TestCancelledRunResumes(t *testing.T) {
 	e := newEnv(t, tenancy.DefaultPool)
 	onboardMany(t, e, "resume", 40)
-	dir := tenancy.NewDirectory(e.db, tenancy.WithPlan(planWith(skuStep)))
+	dir := tenancy.NewDirectory(e.db, tenancy.WithPlan(migrationstest.PlanWith(migrationstest.SKUStep)))
 	ctx, cancel := context.WithCancel(context.Background())
 	rs, err := dir.Migrate(ctx, tenancy.MigrateOptions{Options: migrations.Options{Concurrency: 2,
 		Progress: func(p migrations.Progress) {
@@ -242,7 +230,7 @@ func TestTwoRunnersNeverDoubleApply(t *testing.T) {
 	names := onboardMany(t, e, "twin", 30)
 	// A step that is visibly not idempotent: run twice, it leaves two rows.
 	marker := migrations.Step{Version: 2, Name: "marker", Up: `INSERT INTO items (name, description) VALUES ('marker', '')`}
-	dir := tenancy.NewDirectory(e.db, tenancy.WithPlan(planWith(marker)))
+	dir := tenancy.NewDirectory(e.db, tenancy.WithPlan(migrationstest.PlanWith(marker)))
 	var wg sync.WaitGroup
 	results := make([][]migrations.Result, 2)
 	for i := range results {
@@ -284,12 +272,12 @@ func TestEditedStepIsRefused(t *testing.T) {
 	e := newEnv(t, tenancy.DefaultPool)
 	names := onboardMany(t, e, "edit", 3)
 	ctx := context.Background()
-	if _, err := tenancy.NewDirectory(e.db, tenancy.WithPlan(planWith(skuStep))).Migrate(ctx, tenancy.MigrateOptions{}); err != nil {
+	if _, err := tenancy.NewDirectory(e.db, tenancy.WithPlan(migrationstest.PlanWith(migrationstest.SKUStep))).Migrate(ctx, tenancy.MigrateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	edited := skuStep
-	edited.Up = strings.Replace(skuStep.Up, "varchar(32)", "varchar(64)", 1)
-	dir := tenancy.NewDirectory(e.db, tenancy.WithPlan(planWith(edited)))
+	edited := migrationstest.SKUStep
+	edited.Up = strings.Replace(migrationstest.SKUStep.Up, "varchar(32)", "varchar(64)", 1)
+	dir := tenancy.NewDirectory(e.db, tenancy.WithPlan(migrationstest.PlanWith(edited)))
 	rs, err := dir.Migrate(ctx, tenancy.MigrateOptions{Tenants: names})
 	if err != nil {
 		t.Fatal(err)
@@ -314,7 +302,7 @@ func TestDryRunChangesNothingAndDownStepsUndo(t *testing.T) {
 	e := newEnv(t, tenancy.DefaultPool)
 	onboardMany(t, e, "dry", 3)
 	ctx := context.Background()
-	dir := tenancy.NewDirectory(e.db, tenancy.WithPlan(planWith(skuStep)))
+	dir := tenancy.NewDirectory(e.db, tenancy.WithPlan(migrationstest.PlanWith(migrationstest.SKUStep)))
 	rs, err := dir.Migrate(ctx, tenancy.MigrateOptions{Options: migrations.Options{DryRun: true}})
 	if err != nil || len(rs) != 3 {
 		t.Fatalf("dry run: %d results, %v", len(rs), err)
@@ -363,13 +351,13 @@ func TestTenantBehindAnIncompatibleStepIsUnavailable(t *testing.T) {
 	e := newEnv(t, tenancy.DefaultPool)
 	e.onboard(t, "behind")
 	ctx := context.Background()
-	compatible := tenancy.NewDirectory(e.db, tenancy.WithPlan(planWith(skuStep)))
+	compatible := tenancy.NewDirectory(e.db, tenancy.WithPlan(migrationstest.PlanWith(migrationstest.SKUStep)))
 	if _, err := compatible.Active(ctx, "behind"); err != nil {
 		t.Fatalf("behind a compatible step: %v", err)
 	}
-	breaking := skuStep
+	breaking := migrationstest.SKUStep
 	breaking.Compatible = false
-	dir := tenancy.NewDirectory(e.db, tenancy.WithPlan(planWith(breaking)))
+	dir := tenancy.NewDirectory(e.db, tenancy.WithPlan(migrationstest.PlanWith(breaking)))
 	_, err := dir.Active(ctx, "behind")
 	if !errors.Is(err, tenancy.ErrBehind) || !errors.Is(err, models.ErrUnavailable) {
 		t.Fatalf("behind an incompatible step: %v, want ErrBehind", err)
@@ -392,7 +380,7 @@ func TestTenantsOnDifferentVersionsShareAConnection(t *testing.T) {
 	e.onboard(t, "newer", "older")
 	createItem(t, e, "newer", "n")
 	createItem(t, e, "older", "o")
-	dir := tenancy.NewDirectory(e.db, tenancy.WithPlan(planWith(skuStep)))
+	dir := tenancy.NewDirectory(e.db, tenancy.WithPlan(migrationstest.PlanWith(migrationstest.SKUStep)))
 	if _, err := dir.Migrate(context.Background(), tenancy.MigrateOptions{Tenants: []string{"newer"}}); err != nil {
 		t.Fatal(err)
 	}

@@ -21,19 +21,11 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/tenantry/tenantry/migrations"
+	"github.com/tenantry/tenantry/migrations/migrationstest"
 	"github.com/tenantry/tenantry/tenancy"
 	"github.com/tenantry/tenantry/tenancy/pglocal"
 	"gorm.io/gorm"
 )
-
-// skuStep is the migration measured: add a column, backfill it, index it.
-var skuStep = migrations.Step{Version: 2, Name: "item sku",
-	Up: `ALTER TABLE items ADD COLUMN sku varchar(32);
-UPDATE items SET sku = 'SKU-' || id;
-CREATE INDEX idx_items_sku ON items (sku)`,
-	Down:       `DROP INDEX idx_items_sku; ALTER TABLE items DROP COLUMN sku`,
-	Compatible: true,
-}
 
 func main() {
 	n := flag.Int("tenants", 1000, "tenants to onboard and migrate")
@@ -123,7 +115,7 @@ func run(ctx context.Context, n, rows, sample int, outPath string) error {
 		}
 	}
 
-	plan := migrations.Plan{Steps: append(slices.Clone(migrations.Tenant.Steps), skuStep)}
+	plan := migrationstest.PlanWith(migrationstest.SKUStep)
 	mig := tenancy.NewDirectory(fast, tenancy.WithTTL(0), tenancy.WithPlan(plan))
 	fmt.Fprintf(w, "## Migrating %d tenants: add column + backfill + index\n\n", n)
 	fmt.Fprintln(w, "| concurrency | seconds | tenants/s | × concurrency 1 | undo (down) seconds |")
@@ -185,7 +177,7 @@ func run(ctx context.Context, n, rows, sample int, outPath string) error {
 	return nil
 }
 
-// skuModels is the item model as it looks after skuStep, so AutoMigrate's
+// skuModels is the item model as it looks after SKUStep, so AutoMigrate's
 // no-op finds nothing to change.
 func skuModels() []any {
 	type Item struct {
