@@ -50,7 +50,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func newStack(t *testing.T, pool tenancy.PoolConfig, tweak func(*api.AuthConfig)) *stack {
+func newStack(t testing.TB, pool tenancy.PoolConfig, tweak func(*api.AuthConfig)) *stack {
 	t.Helper()
 	url := pgtest.NewDB(t)
 	ctx := context.Background()
@@ -79,7 +79,7 @@ func newStack(t *testing.T, pool tenancy.PoolConfig, tweak func(*api.AuthConfig)
 	return &stack{db: db, dir: dir, srv: srv, auth: auth, logs: logs}
 }
 
-func (s *stack) token(t *testing.T, tenant string, admin bool) string {
+func (s *stack) token(t testing.TB, tenant string, admin bool) string {
 	t.Helper()
 	tok, err := api.IssueToken(s.auth, tenant, admin, time.Hour)
 	if err != nil {

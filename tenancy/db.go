@@ -2,6 +2,7 @@ package tenancy
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"time"
 
@@ -44,7 +45,7 @@ func Open(ctx context.Context, url string, pool PoolConfig) (*gorm.DB, error) {
 		cfg.RuntimeParams["application_name"] = "tenantry"
 	}
 	cfg.DefaultQueryExecMode = pgx.QueryExecModeExec
-	sqlDB := stdlib.OpenDB(*cfg)
+	sqlDB := sql.OpenDB(connector{stdlib.GetConnector(*cfg)})
 	sqlDB.SetMaxOpenConns(pool.MaxOpen)
 	sqlDB.SetMaxIdleConns(pool.MaxIdle)
 	sqlDB.SetConnMaxLifetime(pool.MaxLifetime)

@@ -42,9 +42,11 @@ type scopeKey struct{}
 
 // WithTx runs fn in one transaction scoped to tenant t's schema, and commits
 // it if fn returns nil. It rolls back if fn fails or panics, or if ctx is
-// cancelled. The first statement pins search_path LOCAL to the tenant schema
-// alone; the pin ends with the transaction, so nothing of it can survive on
-// the pooled connection. Inside fn use only tx: the root db is another
+// cancelled. The transaction's first statement, sent with its BEGIN in one
+// round trip (see pinconn.go), pins search_path LOCAL to the tenant schema
+// alone, sets the limits and fails if the schema is missing; the pin ends
+// with the transaction, so nothing of it can survive on the pooled
+// connection. Inside fn use only tx: the root db is another
 // connection with an empty search_path, and unqualified queries fail there.
 func WithTx(ctx context.Context, db *gorm.DB, t models.Tenant, fn func(tx *gorm.DB) error) error {
 	return InSchema(ctx, db, t.SchemaName, RequestLimits, fn)
@@ -59,14 +61,8 @@ func InSchema(ctx context.Context, db *gorm.DB, schema string, lim Limits, fn fu
 	if ctx.Value(scopeKey{}) != nil || isTx(db) {
 		return ErrNested
 	}
-	ctx = context.WithValue(ctx, scopeKey{}, schema)
-	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := pin(tx, schema, lim); err != nil {
-			return err
-		}
-		return fn(tx)
-	})
-	return classify(err)
+	ctx = withPin(context.WithValue(ctx, scopeKey{}, schema), schema, lim)
+	return classify(db.WithContext(ctx).Transaction(fn))
 }
 
 // isTx reports whether db is already inside a transaction: only a
@@ -76,10 +72,11 @@ func isTx(db *gorm.DB) bool {
 	return ok
 }
 
-// pinSQL sets the schema and the limits in one round trip. set_config reads
-// its value as an identifier list, so the schema goes in quoted; $5 checks
-// that the schema exists, because PostgreSQL silently skips a missing schema
-// in search_path and the scope must fail closed instead.
+// pinSQL pins an already open transaction (a scratch schema created inside
+// it, for instance) the way withPin pins a new one. set_config reads its
+// value as an identifier list, so the schema goes in quoted; $5 checks that
+// the schema exists, because PostgreSQL silently skips a missing schema in
+// search_path and the scope must fail closed instead.
 const pinSQL = `SELECT set_config('search_path', $1, true),
 	set_config('statement_timeout', $2, true),
 	set_config('lock_timeout', $3, true),
