@@ -188,6 +188,13 @@ func serve(ctx context.Context, cfg config, stdout io.Writer, ready func(addr st
 		return err
 	}
 	defer closeDB()
+	warnings, err := tenancy.RoleWarnings(ctx, db)
+	if err != nil {
+		return err
+	}
+	for _, w := range warnings {
+		log.Warn(w)
+	}
 	srv, err := api.NewServer(db, tenancy.NewDirectory(db), api.Config{Auth: cfg.auth, Logger: log, TenantLabelCap: cfg.tenantLabelCap})
 	if err != nil {
 		return err

@@ -190,3 +190,21 @@ func TestSharedMigrationIsIdempotentUnderConcurrency(t *testing.T) {
 		t.Fatalf("ledger has %d rows, want %d", n, migrations.Shared.Latest())
 	}
 }
+
+func TestRoleWarningsNameASuperuserAndADecoy(t *testing.T) {
+	e := newEnv(t, tenancy.DefaultPool)
+	w, err := tenancy.RoleWarnings(context.Background(), e.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var super bool
+	e.db.Raw("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").Scan(&super)
+	if super != (len(w) == 1) {
+		t.Fatalf("superuser=%v, warnings %q", super, w)
+	}
+	e.admin(t, `CREATE TABLE public.items (id int)`)
+	w2, err := tenancy.RoleWarnings(context.Background(), e.db)
+	if err != nil || len(w2) != len(w)+1 {
+		t.Fatalf("with a public decoy: %q, %v", w2, err)
+	}
+}
