@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"strconv"
 	"sync"
 	"time"
@@ -32,7 +33,42 @@ type metrics struct {
 // otherTenants is the label value for tenants past the cap.
 const otherTenants = "_other"
 
-func newMetrics(db *gorm.DB, tenantCap int) *metrics {
+// fleetCollector reports, at scrape time, how many tenants sit at each
+// schema version and how many are behind the binary's latest: the standing
+// result of migrations, whichever process ran them. One indexed query of
+// the registry per scrape.
+type fleetCollector struct {
+	db     *gorm.DB
+	latest int
+	byVer  *prometheus.Desc
+	behind *prometheus.Desc
+}
+
+func (f *fleetCollector) Describe(ch chan<- *prometheus.Desc) { ch <- f.byVer; ch <- f.behind }
+
+func (f *fleetCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	var rows []struct {
+		SchemaVersion int
+		N             int
+	}
+	err := f.db.WithContext(ctx).Raw("SELECT schema_version, count(*) AS n FROM tenantry.tenants GROUP BY 1").Scan(&rows).Error
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(f.byVer, err)
+		return
+	}
+	behind := 0
+	for _, r := range rows {
+		ch <- prometheus.MustNewConstMetric(f.byVer, prometheus.GaugeValue, float64(r.N), strconv.Itoa(r.SchemaVersion))
+		if r.SchemaVersion < f.latest {
+			behind += r.N
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(f.behind, prometheus.GaugeValue, float64(behind))
+}
+
+func newMetrics(db *gorm.DB, tenantCap, latest int) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -62,6 +98,10 @@ func newMetrics(db *gorm.DB, tenantCap int) *metrics {
 		if sqlDB, err := db.DB(); err == nil {
 			m.reg.MustRegister(collectors.NewDBStatsCollector(sqlDB, "tenantry"))
 		}
+		m.reg.MustRegister(&fleetCollector{db: db, latest: latest,
+			byVer:  prometheus.NewDesc("tenantry_tenants", "Tenants by schema version, as migrations recorded them.", []string{"schema_version"}, nil),
+			behind: prometheus.NewDesc("tenantry_tenants_behind", "Tenants whose schema version is below this binary's latest.", nil, nil),
+		})
 	}
 	if tenantCap > 0 {
 		m.byTenant = prometheus.NewCounterVec(prometheus.CounterOpts{

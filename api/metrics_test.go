@@ -30,6 +30,8 @@ func TestMetricsUseRouteTemplatesAndNoTenantLabel(t *testing.T) {
 		`tenantry_tenant_scope_duration_seconds_count{outcome="error"} 1`,
 		`tenantry_http_requests_in_flight 1`, // the /metrics request itself
 		`go_sql_max_open_connections{db_name="tenantry"} 20`,
+		`tenantry_tenants{schema_version="1"} 1`,
+		`tenantry_tenants_behind 0`,
 	} {
 		if !strings.Contains(body, series) {
 			t.Errorf("/metrics lacks %s", series)

@@ -57,8 +57,11 @@ func NewServer(db *gorm.DB, dir *tenancy.Directory, cfg Config) (*Server, error)
 	if cfg.BodyLimit <= 0 {
 		cfg.BodyLimit = DefaultBodyLimit
 	}
+	if dir == nil {
+		return nil, errors.New("api: no tenant directory")
+	}
 	s := &Server{db: db, dir: dir, auth: auth, log: cfg.Logger, bodyLimit: cfg.BodyLimit,
-		metrics: newMetrics(db, cfg.TenantLabelCap)}
+		metrics: newMetrics(db, cfg.TenantLabelCap, dir.Plan().Latest())}
 	s.routes()
 	return s, nil
 }
