@@ -18,6 +18,9 @@ type Step struct {
 	Name    string
 	// Up moves a schema from Version-1 to Version.
 	Up string
+	// Go, when set, runs after Up (which may then be empty) in the same
+	// transaction: for backfills that need code rather than SQL.
+	Go func(tx *gorm.DB) error
 	// Down, when set, moves it back; `migrate --to` uses it.
 	Down string
 	// Compatible says this binary can serve a schema that lacks the step
@@ -27,9 +30,15 @@ type Step struct {
 }
 
 // Checksum is the hex SHA-256 of the step's Up SQL. An applied step whose
-// checksum changed was edited after it ran somewhere, and is refused.
+// checksum changed was edited after it ran somewhere, and is refused. Code
+// cannot be hashed, so a step with Go also hashes its name: rename a Go
+// step when its code changes meaning.
 func (s Step) Checksum() string {
-	sum := sha256.Sum256([]byte(s.Up))
+	text := s.Up
+	if s.Go != nil {
+		text = "go:" + s.Name + "\n" + s.Up
+	}
+	sum := sha256.Sum256([]byte(text))
 	return hex.EncodeToString(sum[:])
 }
 
@@ -58,8 +67,8 @@ func (p Plan) Check() error {
 		if s.Version != i+1 {
 			return fmt.Errorf("migration plan: step %d (%s) has version %d, want %d", i, s.Name, s.Version, i+1)
 		}
-		if strings.TrimSpace(s.Up) == "" {
-			return fmt.Errorf("migration plan: step %d has no Up SQL", s.Version)
+		if strings.TrimSpace(s.Up) == "" && s.Go == nil {
+			return fmt.Errorf("migration plan: step %d has neither Up SQL nor Go", s.Version)
 		}
 	}
 	return nil
@@ -144,8 +153,15 @@ func migrate(tx *gorm.DB, ledger string, p Plan, to int) (from, now int, err err
 	now = from
 	for _, s := range p.Pending(from, to) {
 		if to > from {
-			if err := tx.Exec(s.Up).Error; err != nil {
-				return from, now, fmt.Errorf("step %d (%s): %w", s.Version, s.Name, err)
+			if strings.TrimSpace(s.Up) != "" {
+				if err := tx.Exec(s.Up).Error; err != nil {
+					return from, now, fmt.Errorf("step %d (%s): %w", s.Version, s.Name, err)
+				}
+			}
+			if s.Go != nil {
+				if err := s.Go(tx); err != nil {
+					return from, now, fmt.Errorf("step %d (%s): %w", s.Version, s.Name, err)
+				}
 			}
 			if err := tx.Exec("INSERT INTO "+ledger+" (version, name, checksum) VALUES ($1, $2, $3)",
 				s.Version, s.Name, s.Checksum()).Error; err != nil {

@@ -426,3 +426,30 @@ func TestTenantsOnDifferentVersionsShareAConnection(t *testing.T) {
 		t.Fatalf("pgx's statement cache across versions gave %v; the hazard this test guards against is gone?", hazard)
 	}
 }
+
+func TestGoStepsRunInTheTenantTransaction(t *testing.T) {
+	e := newEnv(t, tenancy.DefaultPool)
+	e.onboard(t, "gostep")
+	createItem(t, e, "gostep", "lower")
+	upper := migrations.Step{Version: 2, Name: "upper-case names in Go", Go: func(tx *gorm.DB) error {
+		var items []models.Item
+		if err := tx.Find(&items).Error; err != nil {
+			return err
+		}
+		for _, it := range items {
+			if err := tx.Model(&it).Update("name", strings.ToUpper(it.Name)).Error; err != nil {
+				return err
+			}
+		}
+		return nil
+	}}
+	dir := tenancy.NewDirectory(e.db, tenancy.WithPlan(migrationstest.PlanWith(upper)))
+	rs, err := dir.Migrate(context.Background(), tenancy.MigrateOptions{})
+	if err != nil || len(rs) != 1 || rs[0].Err != nil || rs[0].To != 2 {
+		t.Fatalf("migrate: %+v, %v", rs, err)
+	}
+	items, err := listItems(context.Background(), e, "gostep")
+	if err != nil || len(items) != 1 || items[0].Name != "LOWER" {
+		t.Fatalf("after the Go step: %+v, %v", items, err)
+	}
+}
