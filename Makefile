@@ -12,9 +12,10 @@ run:
 test:
 	$(GO) test -race -count=1 ./...
 
-## lint: go vet and gofmt
+## lint: go vet, staticcheck (pinned with go.mod's tool directive) and gofmt
 lint:
 	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 ## e2e: the Postman collection under newman against a throwaway server and PostgreSQL (needs Node.js)
