@@ -138,9 +138,14 @@ func (d *Directory) Status(ctx context.Context) ([]SchemaStatus, error) {
 
 var errReference = errors.New("reference built")
 
+// referenceSchema is longer than any derived schema name (at most 50
+// bytes), so no tenant can own it; it exists only inside the rolled-back
+// transaction of reference.
+const referenceSchema = "t_tenantry_reference_schema_for_drift_checks_only_here"
+
 // reference fingerprints a scratch schema migrated from empty to version.
 func (d *Directory) reference(ctx context.Context, version int) (string, error) {
-	const scratch = "t_tenantry_reference"
+	const scratch = referenceSchema
 	var fp string
 	err := d.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := tx.Exec("CREATE SCHEMA " + quoteIdent(scratch)).Error; err != nil {

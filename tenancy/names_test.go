@@ -71,3 +71,10 @@ func TestValidSchemaRejectsAnythingNotDerived(t *testing.T) {
 		}
 	}
 }
+
+func TestDriftReferenceSchemaCannotBeATenants(t *testing.T) {
+	const longest = schemaPrefix + "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz" // 48-char name
+	if len(referenceSchema) <= len(longest) || !validSchema(referenceSchema) {
+		t.Fatalf("reference schema %q (%d bytes) could collide with a tenant's (up to %d)", referenceSchema, len(referenceSchema), len(longest))
+	}
+}
