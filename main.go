@@ -103,6 +103,8 @@ func loadConfig(getenv func(string) string) config {
 	}
 	secret, keyFile := getenv("JWT_SECRET"), getenv("JWT_PUBLIC_KEY_FILE")
 	switch {
+	case keyFile != "" && secret != "":
+		cfg.authErr = errors.New("set either JWT_SECRET or JWT_PUBLIC_KEY_FILE, not both")
 	case keyFile != "":
 		pemBytes, err := os.ReadFile(keyFile)
 		if err == nil {
@@ -157,6 +159,16 @@ func newLogger(cfg config, w io.Writer) *slog.Logger {
 // openDB connects and applies the shared migrations, which are idempotent
 // and safe when several instances start together.
 func openDB(ctx context.Context, cfg config) (*gorm.DB, func(), error) {
+	return open(ctx, cfg, true)
+}
+
+// openReadOnly connects without migrating anything, for commands that only
+// look (migrate status, migrate --dry-run, tenants list).
+func openReadOnly(ctx context.Context, cfg config) (*gorm.DB, func(), error) {
+	return open(ctx, cfg, false)
+}
+
+func open(ctx context.Context, cfg config, applyShared bool) (*gorm.DB, func(), error) {
 	db, err := tenancy.Open(ctx, cfg.databaseURL, tenancy.DefaultPool)
 	if err != nil {
 		return nil, nil, err
@@ -165,6 +177,9 @@ func openDB(ctx context.Context, cfg config) (*gorm.DB, func(), error) {
 		if s, err := db.DB(); err == nil {
 			s.Close()
 		}
+	}
+	if !applyShared {
+		return db, closeDB, nil
 	}
 	if err := migrations.ApplyShared(ctx, db); err != nil {
 		closeDB()
@@ -243,7 +258,7 @@ func migrate(ctx context.Context, cfg config, args []string, stdout io.Writer) e
 	concurrency := fs.Int("concurrency", 4, "tenants migrated at once")
 	only := fs.String("tenants", "", "comma-separated tenant names (default: every tenant not at the target version)")
 	dryRun := fs.Bool("dry-run", false, "show what would run; change nothing")
-	to := fs.Int("to", 0, "target version (default: latest; lower undoes steps that have down SQL)")
+	to := fs.Int("to", 0, "target version, 1..latest (default: latest); lower undoes steps that have down SQL")
 	asJSON := fs.Bool("json", false, "print a JSON summary instead of text")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -251,11 +266,37 @@ func migrate(ctx context.Context, cfg config, args []string, stdout io.Writer) e
 	if *concurrency < 1 || *concurrency > 64 {
 		return fmt.Errorf("--concurrency must be 1..64: %w", errUsage)
 	}
-	db, closeDB, err := openDB(ctx, cfg)
+	latest := migrations.Tenant.Latest()
+	if *to < 0 || *to > latest {
+		return fmt.Errorf("--to must be 1..%d (0 or unset: latest): %w", latest, errUsage)
+	}
+	target := *to
+	if target == 0 {
+		target = latest
+	}
+	openFn := openDB
+	if *dryRun {
+		openFn = openReadOnly // a dry run changes nothing, the shared schema included
+	}
+	db, closeDB, err := openFn(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer closeDB()
+	if *dryRun {
+		pending, err := migrations.SharedPending(ctx, db)
+		if err != nil {
+			return err
+		}
+		if len(pending) > 0 {
+			var vs []int
+			for _, s := range pending {
+				vs = append(vs, s.Version)
+			}
+			fmt.Fprintf(stdout, "shared schema: would run steps %v; tenants are listed once it is migrated\n", vs)
+			return nil
+		}
+	}
 	o := tenancy.MigrateOptions{Options: migrations.Options{To: *to, Concurrency: *concurrency, DryRun: *dryRun}}
 	if *only != "" {
 		o.Tenants = strings.Split(*only, ",")
@@ -279,7 +320,7 @@ func migrate(ctx context.Context, cfg config, args []string, stdout io.Writer) e
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(map[string]any{"tenants": len(results), "failed": failed, "dry_run": *dryRun,
-			"target": migrations.Tenant.Latest(), "seconds": elapsed.Seconds(), "results": results})
+			"target": target, "seconds": elapsed.Seconds(), "results": results})
 	} else {
 		for _, r := range results {
 			status := fmt.Sprintf("v%d -> v%d", r.From, r.To)
@@ -305,11 +346,14 @@ func migrateStatus(ctx context.Context, cfg config, args []string, stdout io.Wri
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	db, closeDB, err := openDB(ctx, cfg)
+	db, closeDB, err := openReadOnly(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer closeDB()
+	if pending, err := migrations.SharedPending(ctx, db); err != nil || len(pending) > 0 {
+		return fmt.Errorf("the shared schema is not migrated (run tenantry migrate): %v pending steps, %v", len(pending), err)
+	}
 	st, err := tenancy.NewDirectory(db, tenancy.WithTTL(0)).Status(ctx)
 	if err != nil {
 		return err
@@ -365,7 +409,11 @@ func tenants(ctx context.Context, cfg config, args []string, stdout io.Writer) e
 	if sub != "list" && len(args) != 1 {
 		return fmt.Errorf("tenants %s needs one NAME: %w", sub, errUsage)
 	}
-	db, closeDB, err := openDB(ctx, cfg)
+	openFn := openDB
+	if sub == "list" {
+		openFn = openReadOnly
+	}
+	db, closeDB, err := openFn(ctx, cfg)
 	if err != nil {
 		return err
 	}

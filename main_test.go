@@ -37,6 +37,7 @@ func TestServeRefusesToStartWithoutASecret(t *testing.T) {
 		{"short secret", envOf("JWT_SECRET", "tooshort"), "at least 32 bytes"},
 		{"unreadable key file", envOf("JWT_PUBLIC_KEY_FILE", "/nonexistent.pem"), "JWT_PUBLIC_KEY_FILE"},
 		{"short secret even in dev", envOf("TENANTRY_ENV", "dev", "JWT_SECRET", "tooshort"), "at least 32 bytes"},
+		{"both a secret and a key", envOf("JWT_SECRET", secret, "JWT_PUBLIC_KEY_FILE", "/k.pem"), "not both"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -242,5 +243,38 @@ func TestMigrateAndTenantCommands(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "alpha") || strings.Contains(out.String(), "beta") {
 		t.Fatalf("tenants list after delete:\n%s", out.String())
+	}
+}
+
+// Commands that only look change nothing, not even the shared schema.
+func TestReadOnlyCommandsChangeNothing(t *testing.T) {
+	url := pgtest.NewDB(t)
+	env := envOf("DATABASE_URL", url, "JWT_SECRET", secret)
+	ctx := context.Background()
+	var out bytes.Buffer
+	if err := run(ctx, []string{"migrate", "--dry-run"}, env, &out); err != nil {
+		t.Fatalf("dry run: %v", err)
+	}
+	if !strings.Contains(out.String(), "shared schema: would run steps [1 2]") {
+		t.Fatalf("dry run on a fresh database said:\n%s", out.String())
+	}
+	for _, args := range [][]string{{"migrate", "status"}, {"tenants", "list"}} {
+		if err := run(ctx, args, env, &bytes.Buffer{}); err == nil {
+			t.Errorf("%v on an unmigrated database succeeded", args)
+		}
+	}
+	for _, args := range [][]string{{"migrate", "--to", "-1"}, {"migrate", "--to", "99"}} {
+		if err := run(ctx, args, env, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "--to") {
+			t.Errorf("%v: %v, want a usage error", args, err)
+		}
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_namespace WHERE nspname = 'tenantry'").Scan(&n); err != nil || n != 0 {
+		t.Fatalf("the tenantry schema exists after read-only commands (%d, %v)", n, err)
 	}
 }

@@ -63,6 +63,9 @@ func (c *AuthConfig) check() error {
 	if k, ok := c.PublicKey.(*rsa.PublicKey); ok && k.N.BitLen() < minRSABits {
 		return fmt.Errorf("RSA public key has %d bits, want at least %d", k.N.BitLen(), minRSABits)
 	}
+	if c.PublicKey != nil && c.methods()[0] == "" {
+		return errors.New("public key: only RSA, ECDSA on P-256/P-384/P-521 and Ed25519 keys are supported")
+	}
 	return nil
 }
 
@@ -75,8 +78,10 @@ func (c *AuthConfig) methods() []string {
 		return []string{map[int]string{256: "ES256", 384: "ES384", 521: "ES512"}[k.Curve.Params().BitSize]}
 	case ed25519.PublicKey:
 		return []string{"EdDSA"}
+	case nil:
+		return []string{"HS256"}
 	}
-	return []string{"HS256"}
+	return []string{""}
 }
 
 // ParsePublicKeyPEM reads an RSA, ECDSA or Ed25519 public key in PEM.
@@ -141,6 +146,7 @@ func newAuthenticator(cfg AuthConfig) (*authenticator, error) {
 	opts := []jwt.ParserOption{
 		jwt.WithValidMethods(cfg.methods()),
 		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(), // an iat in the future is refused too
 		jwt.WithLeeway(cfg.Leeway),
 	}
 	if cfg.Issuer != "" {

@@ -72,6 +72,7 @@ func TestTokenRules(t *testing.T) {
 		{"bad signature", "/items", "Bearer " + sign(t, jwt.SigningMethodHS256, []byte("another-secret-another-secret-xx"), good), 401},
 		{"expired", "/items", "Bearer " + sign(t, jwt.SigningMethodHS256, testSecret, with("exp", exp(-2*time.Minute))), 401},
 		{"no exp", "/items", "Bearer " + sign(t, jwt.SigningMethodHS256, testSecret, with("exp", nil)), 401},
+		{"issued in the future", "/items", "Bearer " + sign(t, jwt.SigningMethodHS256, testSecret, with("iat", exp(time.Hour))), 401},
 		{"alg none", "/items", "Bearer " + unsigned, 401},
 		{"other HMAC alg", "/items", "Bearer " + sign(t, jwt.SigningMethodHS512, testSecret, good), 401},
 		{"RS256 when HS256 is configured", "/items", "Bearer " + sign(t, jwt.SigningMethodRS256, rsaKey, good), 401},
@@ -137,19 +138,29 @@ func TestPublicKeyConfigRefusesHS256(t *testing.T) {
 
 func TestAuthConfigIsStrict(t *testing.T) {
 	small, _ := rsa.GenerateKey(rand.Reader, 1024)
+	big, _ := rsa.GenerateKey(rand.Reader, 2048)
+	p224, _ := ecdsa.GenerateKey(elliptic.P224(), rand.Reader)
+	p256, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	tests := []struct {
 		name string
 		cfg  api.AuthConfig
+		ok   bool
 	}{
-		{"no key", api.AuthConfig{}},
-		{"short secret", api.AuthConfig{Secret: []byte("short")}},
-		{"both", api.AuthConfig{Secret: testSecret, PublicKey: &small.PublicKey}},
-		{"small RSA key", api.AuthConfig{PublicKey: &small.PublicKey}},
-		{"leeway over a minute", api.AuthConfig{Secret: testSecret, Leeway: 5 * time.Minute}},
+		{"32-byte secret", api.AuthConfig{Secret: testSecret}, true},
+		{"2048-bit RSA key", api.AuthConfig{PublicKey: &big.PublicKey}, true},
+		{"P-256 key", api.AuthConfig{PublicKey: &p256.PublicKey}, true},
+		{"no key", api.AuthConfig{}, false},
+		{"short secret", api.AuthConfig{Secret: []byte("short")}, false},
+		{"both", api.AuthConfig{Secret: testSecret, PublicKey: &big.PublicKey}, false},
+		{"small RSA key", api.AuthConfig{PublicKey: &small.PublicKey}, false},
+		{"P-224 key", api.AuthConfig{PublicKey: &p224.PublicKey}, false},
+		{"leeway over a minute", api.AuthConfig{Secret: testSecret, Leeway: 5 * time.Minute}, false},
 	}
 	for _, tt := range tests {
-		if _, err := api.NewServer(nil, nil, api.Config{Auth: tt.cfg}); err == nil {
-			t.Errorf("%s: NewServer accepted the config", tt.name)
+		// No database is needed to judge a config.
+		_, err := api.NewServer(nil, tenancy.NewDirectory(nil), api.Config{Auth: tt.cfg})
+		if (err == nil) != tt.ok {
+			t.Errorf("%s: NewServer err = %v, want ok=%v", tt.name, err, tt.ok)
 		}
 	}
 }

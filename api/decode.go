@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strconv"
 
 	"github.com/gin-gonic/gin"
@@ -48,7 +49,7 @@ func decodeJSON(r io.Reader, v any) error {
 	case errors.As(err, &typeErr) && typeErr.Field == "":
 		return invalid("the body must be a JSON object")
 	case errors.As(err, &typeErr):
-		return invalid(fmt.Sprintf("field %q must be a %s", typeErr.Field, typeErr.Type))
+		return invalid(fmt.Sprintf("field %q must be %s", typeErr.Field, jsonKind(typeErr.Type)))
 	case err != nil:
 		return invalid("the body is not valid JSON")
 	}
@@ -69,4 +70,24 @@ func intQuery(c *gin.Context, name string, def, max int) (int, error) {
 		return 0, invalid(fmt.Sprintf("%s must be an integer from 0 to %d", name, max))
 	}
 	return n, nil
+}
+
+// jsonKind names a Go type the way a JSON client thinks of it.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Pointer:
+		return jsonKind(t.Elem())
+	}
+	return "an object"
 }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"net/http"
 	"strconv"
 	"sync"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/tenantry/tenantry/models"
 	"gorm.io/gorm"
 )
 
@@ -139,11 +141,25 @@ func (s *Server) instrument(c *gin.Context) {
 		route = "unmatched"
 	}
 	status := strconv.Itoa(c.Writer.Status())
-	s.metrics.requests.WithLabelValues(c.Request.Method, route, status).Inc()
-	s.metrics.latency.WithLabelValues(c.Request.Method, route, status).Observe(time.Since(start).Seconds())
-	if t := c.GetString(tenantKey); t != "" && s.metrics.byTenant != nil {
-		s.metrics.byTenant.WithLabelValues(s.metrics.tenantLabel(t), status).Inc()
+	method := methodLabel(c.Request.Method)
+	s.metrics.requests.WithLabelValues(method, route, status).Inc()
+	s.metrics.latency.WithLabelValues(method, route, status).Observe(time.Since(start).Seconds())
+	// Only a tenant the registry resolved may take a label slot: names
+	// from tokens of tenants that do not exist must not use up the cap.
+	if t, ok := c.Get(tenantRowKey); ok && s.metrics.byTenant != nil {
+		s.metrics.byTenant.WithLabelValues(s.metrics.tenantLabel(t.(models.Tenant).Name), status).Inc()
 	}
+}
+
+// methodLabel bounds the method label: net/http accepts any token as a
+// method, and each would otherwise become new series for good.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions:
+		return m
+	}
+	return "other"
 }
 
 func outcome(err error) string {

@@ -40,6 +40,15 @@ func TestMetricsUseRouteTemplatesAndNoTenantLabel(t *testing.T) {
 	if strings.Contains(body, "acme") || strings.Contains(body, "4242") {
 		t.Error("/metrics carries a tenant name or a raw path id")
 	}
+	// Made-up methods share one label value.
+	for _, m := range []string{"JUNK1", "JUNK2", "BREW"} {
+		s.doRaw(t, m, "/healthz", "", "", nil)
+	}
+	body = string(s.do(t, "GET", "/metrics", "", nil).body)
+	if strings.Contains(body, "JUNK") || strings.Contains(body, "BREW") ||
+		!strings.Contains(body, `tenantry_http_requests_total{method="other",route="unmatched",status="405"} 3`) {
+		t.Errorf("made-up methods were not folded into method=\"other\":\n%s", body)
+	}
 }
 
 func TestTenantLabelIsCapped(t *testing.T) {
@@ -50,6 +59,10 @@ func TestTenantLabelIsCapped(t *testing.T) {
 		t.Fatal(err)
 	}
 	capped := &stack{db: s.db, srv: srv, auth: s.auth}
+	// Tokens of tenants that do not exist take no label slot.
+	for _, n := range []string{"ghost1", "ghost2"} {
+		want(t, capped.do(t, "GET", "/items", capped.token(t, n, false), nil), http.StatusForbidden)
+	}
 	for _, n := range []string{"acme", "globex", "initech", "acme"} {
 		want(t, capped.do(t, "GET", "/items", capped.token(t, n, false), nil), http.StatusOK)
 	}
@@ -63,7 +76,7 @@ func TestTenantLabelIsCapped(t *testing.T) {
 			t.Errorf("/metrics lacks %s", series)
 		}
 	}
-	if strings.Contains(body, `tenant="initech"`) {
+	if strings.Contains(body, `tenant="initech"`) || strings.Contains(body, "ghost") {
 		t.Error("a tenant past the cap got its own series")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,6 +16,9 @@ import (
 type Target struct {
 	Tenant string
 	Schema string
+	// Version is the registry's record, reported as the tenant's version
+	// when the run fails before reading its ledger.
+	Version int
 }
 
 // Result is the outcome of migrating one tenant.
@@ -119,7 +123,7 @@ feed:
 }
 
 func one(ctx context.Context, t Target, scope Scope, p Plan, to int, dryRun bool) Result {
-	r := Result{Tenant: t.Tenant, Schema: t.Schema}
+	r := Result{Tenant: t.Tenant, Schema: t.Schema, From: t.Version, To: t.Version}
 	start := time.Now()
 	err := scope(ctx, t.Schema, func(tx *gorm.DB) error {
 		if dryRun {
@@ -129,12 +133,17 @@ func one(ctx context.Context, t Target, scope Scope, p Plan, to int, dryRun bool
 			}
 			r.From, r.To = v, v
 			for _, s := range p.Pending(v, to) {
+				if to < v && strings.TrimSpace(s.Down) == "" {
+					return fmt.Errorf("step %d (%s): %w", s.Version, s.Name, ErrNoDown)
+				}
 				r.Steps = append(r.Steps, s.Version)
 			}
 			return errDryRun
 		}
 		from, now, err := Upgrade(tx, p, to)
-		r.From, r.To = from, from
+		if from > 0 {
+			r.From, r.To = from, from
+		}
 		if err != nil {
 			return err
 		}

@@ -55,3 +55,20 @@ func ApplyShared(ctx context.Context, db *gorm.DB) error {
 		return err
 	})
 }
+
+// SharedPending lists the shared steps a database lacks, without changing
+// anything (for dry runs and read-only commands).
+func SharedPending(ctx context.Context, db *gorm.DB) ([]Step, error) {
+	var exists bool
+	if err := db.WithContext(ctx).Raw("SELECT to_regclass('tenantry.schema_migrations') IS NOT NULL").Scan(&exists).Error; err != nil {
+		return nil, err
+	}
+	v := 0
+	if exists {
+		var err error
+		if v, err = readLedger(db.WithContext(ctx), "tenantry.schema_migrations", Shared); err != nil {
+			return nil, err
+		}
+	}
+	return Shared.Pending(v, Shared.Latest()), nil
+}

@@ -94,36 +94,70 @@ var errCaptured = errors.New("captured")
 // CaptureBlueprint runs AutoMigrate in a scratch schema inside a
 // transaction that it rolls back, recording the DDL statements GORM sends.
 // GORM emits them unqualified, relative to the search_path, so they replay
-// in any schema.
+// in any schema. In the same transaction it replays the plan's steps into a
+// second scratch schema and refuses the blueprint unless both schemas have
+// one shape: the ledger records every step as applied, which is only true
+// when the models and the steps agree.
 func CaptureBlueprint(ctx context.Context, db *gorm.DB, p Plan) (Blueprint, error) {
 	bp := Blueprint{Version: p.Latest()}
 	rec := &ddlRecorder{}
-	scratch := fmt.Sprintf("tenantry_blueprint_%d", time.Now().UnixNano())
+	stamp := time.Now().UnixNano()
+	fromModels, steps := fmt.Sprintf("tenantry_blueprint_%d", stamp), fmt.Sprintf("tenantry_steps_%d", stamp)
+	var fromSteps string
 	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := tx.Exec(`CREATE SCHEMA "` + scratch + `"`).Error; err != nil {
-			return err
-		}
-		if err := tx.Exec("SELECT set_config('search_path', $1, true)", `"`+scratch+`"`).Error; err != nil {
+		if err := inScratch(tx, fromModels); err != nil {
 			return err
 		}
 		if err := tx.Session(&gorm.Session{Logger: rec}).AutoMigrate(models.TenantModels()...); err != nil {
 			return fmt.Errorf("automigrate: %w", err)
 		}
-		fp, err := Fingerprint(tx, scratch)
-		if err != nil {
+		if err := tx.Exec(ledgerDDL(TenantLedger)).Error; err != nil {
 			return err
 		}
-		bp.Fingerprint = fp
+		var err error
+		if bp.Fingerprint, err = Fingerprint(tx, fromModels); err != nil {
+			return err
+		}
+		if err := inScratch(tx, steps); err != nil {
+			return err
+		}
+		if _, _, err := Upgrade(tx, p, p.Latest()); err != nil {
+			return fmt.Errorf("replay steps: %w", err)
+		}
+		if fromSteps, err = Fingerprint(tx, steps); err != nil {
+			return err
+		}
 		return errCaptured
 	})
 	if !errors.Is(err, errCaptured) {
 		return bp, fmt.Errorf("capture tenant blueprint: %w", err)
 	}
+	if bp.Fingerprint != fromSteps {
+		return bp, fmt.Errorf("capture tenant blueprint: %w\nAutoMigrate of the models:\n%s\nthe steps:\n%s",
+			ErrModelsDisagree, bp.Fingerprint, fromSteps)
+	}
 	if len(rec.ddl) == 0 {
 		return bp, errors.New("capture tenant blueprint: AutoMigrate sent no DDL")
 	}
+	for _, stmt := range rec.ddl {
+		if strings.Contains(stmt, fromModels) {
+			return bp, fmt.Errorf("capture tenant blueprint: GORM qualified a statement with the scratch schema: %s", stmt)
+		}
+	}
 	bp.SQL = strings.Join(append(rec.ddl, ledgerDDL(TenantLedger), ledgerInserts(p)), ";\n")
 	return bp, nil
+}
+
+// ErrModelsDisagree means the tenant models and the tenant plan's steps
+// build different schemas: a model changed without a step, or the reverse.
+var ErrModelsDisagree = errors.New("the tenant models and the migration steps build different schemas; add a step for the model change (or change the model to match)")
+
+// inScratch creates schema and pins tx to it.
+func inScratch(tx *gorm.DB, schema string) error {
+	if err := tx.Exec(`CREATE SCHEMA "` + schema + `"`).Error; err != nil {
+		return err
+	}
+	return tx.Exec("SELECT set_config('search_path', $1, true)", `"`+schema+`"`).Error
 }
 
 // ddlRecorder is a GORM logger that keeps the DDL statements it sees.

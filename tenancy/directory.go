@@ -26,6 +26,13 @@ type Directory struct {
 
 	mu    sync.RWMutex
 	cache map[string]cached
+	// gen counts each name's evictions. A lookup stores what it read only
+	// if no eviction happened since it began: otherwise its read may
+	// predate a change that evicted the name, and would cache the old row.
+	gen map[string]uint64
+	// afterRead, when set (tests only), runs between a lookup's read and
+	// its store: the window the generation check guards.
+	afterRead func(name string)
 
 	bpMu      sync.Mutex
 	blueprint *migrations.Blueprint
@@ -56,7 +63,8 @@ func WithAutoMigrate() Option { return func(d *Directory) { d.autoMigrate = true
 
 // NewDirectory returns a Directory over db's registry.
 func NewDirectory(db *gorm.DB, opts ...Option) *Directory {
-	d := &Directory{db: db, ttl: DefaultTTL, now: time.Now, plan: migrations.Tenant, cache: map[string]cached{}}
+	d := &Directory{db: db, ttl: DefaultTTL, now: time.Now, plan: migrations.Tenant,
+		cache: map[string]cached{}, gen: map[string]uint64{}}
 	for _, o := range opts {
 		o(d)
 	}
@@ -82,6 +90,7 @@ func (d *Directory) Active(ctx context.Context, name string) (models.Tenant, err
 	}
 	d.mu.RLock()
 	c, ok := d.cache[name]
+	gen := d.gen[name]
 	d.mu.RUnlock()
 	t := c.t
 	if !ok || d.now().After(c.until) {
@@ -89,8 +98,13 @@ func (d *Directory) Active(ctx context.Context, name string) (models.Tenant, err
 		if t, err = d.Get(ctx, name); err != nil {
 			return t, err
 		}
+		if d.afterRead != nil {
+			d.afterRead(name)
+		}
 		d.mu.Lock()
-		d.cache[name] = cached{t: t, until: d.now().Add(d.ttl)}
+		if d.gen[name] == gen {
+			d.cache[name] = cached{t: t, until: d.now().Add(d.ttl)}
+		}
 		d.mu.Unlock()
 	}
 	if t.Status != models.StatusActive {
@@ -100,18 +114,30 @@ func (d *Directory) Active(ctx context.Context, name string) (models.Tenant, err
 		return t, fmt.Errorf("tenant %q: schema version %d, this binary needs %d: %w",
 			name, t.SchemaVersion, d.plan.Required(), ErrBehind)
 	}
+	if t.SchemaVersion > d.plan.Latest() {
+		// A newer binary migrated it (a rolling deploy): this one does not
+		// know its tables, so it must not guess.
+		return t, fmt.Errorf("tenant %q: schema version %d, this binary knows up to %d: %w",
+			name, t.SchemaVersion, d.plan.Latest(), ErrAheadOfBinary)
+	}
 	return t, nil
 }
+
+// ErrAheadOfBinary means the tenant's schema is newer than this binary's
+// migrations; a newer instance serves it. It matches models.ErrUnavailable.
+var ErrAheadOfBinary = fmt.Errorf("tenant schema is ahead of this binary: %w", models.ErrUnavailable)
 
 // ErrBehind means the tenant's schema is older than this binary can serve:
 // it is waiting for (or in) a migration. It matches models.ErrUnavailable,
 // so clients get 503 and retry.
 var ErrBehind = fmt.Errorf("tenant schema is behind: %w", models.ErrUnavailable)
 
-// Forget evicts name from the cache.
+// Forget evicts name from the cache, and keeps lookups that were under
+// way from storing what they read.
 func (d *Directory) Forget(name string) {
 	d.mu.Lock()
 	delete(d.cache, name)
+	d.gen[name]++
 	d.mu.Unlock()
 }
 

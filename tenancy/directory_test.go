@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tenantry/tenantry/migrations"
 	"github.com/tenantry/tenantry/models"
@@ -18,6 +19,21 @@ func schemaExists(t *testing.T, e *env, schema string) bool {
 		t.Fatal(err)
 	}
 	return n == 1
+}
+
+// waitForLockWait waits until a backend running a query like pattern waits
+// for a lock.
+func waitForLockWait(t *testing.T, e *env, pattern string) {
+	t.Helper()
+	for i := 0; i < 500; i++ {
+		var n int
+		e.db.Raw("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query ILIKE $1", pattern).Scan(&n)
+		if n > 0 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("no backend waited for the lock")
 }
 
 func registryCount(t *testing.T, e *env) int {
@@ -64,12 +80,23 @@ func TestOnboardingIsAtomic(t *testing.T) {
 	if schemaExists(t, e, "t_doomed") || registryCount(t, e) != 0 {
 		t.Fatal("failed onboarding left a schema or a row behind")
 	}
-	// A cancelled onboarding leaves nothing either.
+	// An onboarding cancelled mid-transaction, with its schema and tables
+	// made and its registry insert waiting on a lock, leaves nothing either.
+	lock := e.db.Begin()
+	if err := lock.Exec("LOCK TABLE tenantry.tenants IN SHARE MODE").Error; err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { _, err := e.dir.Onboard(ctx, "cancelled"); done <- err }()
+	// Its last statement, the registry insert, waits: the schema and the
+	// tables were made before it in the same transaction.
+	waitForLockWait(t, e, "%INSERT INTO%tenants%")
 	cancel()
-	if _, err := e.dir.Onboard(ctx, "cancelled"); err == nil {
+	if err := <-done; err == nil {
 		t.Fatal("cancelled onboarding succeeded")
 	}
+	lock.Rollback()
 	if schemaExists(t, e, "t_cancelled") || registryCount(t, e) != 0 {
 		t.Fatal("cancelled onboarding left a schema or a row behind")
 	}
@@ -206,5 +233,14 @@ func TestRoleWarningsNameASuperuserAndADecoy(t *testing.T) {
 	w2, err := tenancy.RoleWarnings(context.Background(), e.db)
 	if err != nil || len(w2) != len(w)+1 {
 		t.Fatalf("with a public decoy: %q, %v", w2, err)
+	}
+}
+
+func TestTenantAheadOfTheBinaryIsUnavailable(t *testing.T) {
+	e := newEnv(t, tenancy.DefaultPool)
+	e.onboard(t, "future")
+	e.admin(t, `UPDATE tenantry.tenants SET schema_version = 99 WHERE name = 'future'`)
+	if _, err := e.dir.Active(context.Background(), "future"); !errors.Is(err, tenancy.ErrAheadOfBinary) || !errors.Is(err, models.ErrUnavailable) {
+		t.Fatalf("tenant at version 99: %v, want ErrAheadOfBinary", err)
 	}
 }

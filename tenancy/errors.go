@@ -54,7 +54,11 @@ func sqlstateKind(code string) error {
 		// timeouts, lock waits, shutdowns, serialization, idle-in-tx, too many
 		// connections, cached plan changed: all retryable.
 		return models.ErrUnavailable
-	case "42P01", "3F000":
+	case "42P01", "3F000", "42703":
+		// A missing table, schema or column inside a scope: the tenant's
+		// storage does not match this binary (a dropped schema, or
+		// migration skew the version gate did not catch). Unavailable,
+		// logged as a server error, never another tenant's data.
 		return models.ErrUnavailable
 	}
 	if len(code) == 2+3 && code[:2] == "08" { // connection exceptions

@@ -55,7 +55,7 @@ func (d *Directory) Migrate(ctx context.Context, o MigrateOptions) ([]migrations
 	}
 	targets := make([]migrations.Target, len(ts))
 	for i, t := range ts {
-		targets[i] = migrations.Target{Tenant: t.Name, Schema: t.SchemaName}
+		targets[i] = migrations.Target{Tenant: t.Name, Schema: t.SchemaName, Version: t.SchemaVersion}
 	}
 	results := migrations.Run(ctx, targets, d.migrationScope, o.Options)
 	for _, t := range ts {
@@ -64,10 +64,18 @@ func (d *Directory) Migrate(ctx context.Context, o MigrateOptions) ([]migrations
 	return results, nil
 }
 
-// migrationScope pins a schema with DDL limits and takes its lock.
+// migrationScope pins a schema with DDL limits and takes its lock. The
+// lock waits without lock_timeout (a second runner waits for the first to
+// finish the schema, then finds nothing to do), bounded by the
+// transaction's statement_timeout; DDL after it keeps lock_timeout, so a
+// step never queues long behind a request's locks.
 func (d *Directory) migrationScope(ctx context.Context, schema string, fn func(tx *gorm.DB) error) error {
 	return InSchema(ctx, d.db, schema, DDLLimits, func(tx *gorm.DB) error {
-		if err := lockSchema(tx, schema); err != nil {
+		// One round trip; the schema name is validated, so it may be inlined.
+		err := tx.Exec(fmt.Sprintf(`SELECT set_config('lock_timeout', '0', true);
+SELECT pg_advisory_xact_lock(%d, hashtext('%s'));
+SELECT set_config('lock_timeout', '%s', true)`, lockClass, schema, ms(DDLLimits.Lock))).Error
+		if err != nil {
 			return fmt.Errorf("lock: %w", err)
 		}
 		return fn(tx)
@@ -143,8 +151,12 @@ var errReference = errors.New("reference built")
 // transaction of reference.
 const referenceSchema = "t_tenantry_reference_schema_for_drift_checks_only_here"
 
-// reference fingerprints a scratch schema migrated from empty to version.
+// reference fingerprints a scratch schema migrated from empty to version;
+// version 0 is an empty schema, without even a ledger.
 func (d *Directory) reference(ctx context.Context, version int) (string, error) {
+	if version == 0 {
+		return "", nil
+	}
 	const scratch = referenceSchema
 	var fp string
 	err := d.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
@@ -158,13 +170,7 @@ func (d *Directory) reference(ctx context.Context, version int) (string, error) 
 			return err
 		}
 		var err error
-		if version == 0 { // no step ran: the ledger is all there is
-			err = tx.Exec("DROP TABLE " + migrations.TenantLedger).Error
-		}
-		if err == nil {
-			fp, err = migrations.Fingerprint(tx, scratch)
-		}
-		if err != nil {
+		if fp, err = migrations.Fingerprint(tx, scratch); err != nil {
 			return err
 		}
 		return errReference

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -228,8 +229,9 @@ func TestCancelledRunResumes(t *testing.T) {
 func TestTwoRunnersNeverDoubleApply(t *testing.T) {
 	e := newEnv(t, tenancy.PoolConfig{MaxOpen: 8, MaxIdle: 8})
 	names := onboardMany(t, e, "twin", 30)
-	// A step that is visibly not idempotent: run twice, it leaves two rows.
-	marker := migrations.Step{Version: 2, Name: "marker", Up: `INSERT INTO items (name, description) VALUES ('marker', '')`}
+	// A step that is visibly not idempotent (run twice, it leaves two rows)
+	// and slow enough that the runners meet on the same schemas.
+	marker := migrations.Step{Version: 2, Name: "marker", Up: `SELECT pg_sleep(0.02); INSERT INTO items (name, description) VALUES ('marker', '')`}
 	dir := tenancy.NewDirectory(e.db, tenancy.WithPlan(migrationstest.PlanWith(marker)))
 	var wg sync.WaitGroup
 	results := make([][]migrations.Result, 2)
@@ -451,5 +453,90 @@ func TestGoStepsRunInTheTenantTransaction(t *testing.T) {
 	items, err := listItems(context.Background(), e, "gostep")
 	if err != nil || len(items) != 1 || items[0].Name != "LOWER" {
 		t.Fatalf("after the Go step: %+v, %v", items, err)
+	}
+}
+
+// A second runner waits for the first to finish a schema, however long its
+// step takes (past lock_timeout), then finds nothing to do.
+func TestSecondRunnerWaitsPastLockTimeout(t *testing.T) {
+	e := newEnv(t, tenancy.DefaultPool)
+	e.onboard(t, "slowstep")
+	sleep := fmt.Sprint(tenancy.DDLLimits.Lock.Seconds() + 1)
+	slow := migrations.Step{Version: 2, Name: "slow",
+		Up: `SELECT pg_sleep(` + sleep + `); INSERT INTO items (name, description) VALUES ('once', '')`}
+	dir := tenancy.NewDirectory(e.db, tenancy.WithPlan(migrationstest.PlanWith(slow)))
+	ctx := context.Background()
+	opts := tenancy.MigrateOptions{Tenants: []string{"slowstep"}}
+	first := make(chan []migrations.Result, 1)
+	go func() {
+		rs, _ := dir.Migrate(ctx, opts)
+		first <- rs
+	}()
+	for i := 0; ; i++ { // the first runner is inside its step
+		var n int
+		e.db.Raw("SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND state = 'active' AND query LIKE '%pg_sleep(" + sleep + ")%'").Scan(&n)
+		if n > 0 {
+			break
+		}
+		if i > 500 {
+			t.Fatal("the first runner never started its step")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	second, err := dir.Migrate(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := <-first
+	if len(rs) != 1 || rs[0].Err != nil || !slices.Equal(rs[0].Steps, []int{2}) {
+		t.Fatalf("first runner: %+v", rs)
+	}
+	if len(second) != 1 || second[0].Err != nil || len(second[0].Steps) != 0 || second[0].To != 2 {
+		t.Fatalf("second runner: %+v; want it to wait, then find nothing to do", second)
+	}
+	var once int
+	e.db.Raw(`SELECT count(*) FROM t_slowstep.items WHERE name = 'once'`).Scan(&once)
+	if once != 1 {
+		t.Fatalf("the step ran %d times", once)
+	}
+}
+
+func TestBlueprintRefusesModelsThatDisagreeWithTheSteps(t *testing.T) {
+	e := newEnv(t, tenancy.DefaultPool)
+	// The plan says items has a sku column; the models do not.
+	dir := tenancy.NewDirectory(e.db, tenancy.WithPlan(migrationstest.PlanWith(migrationstest.SKUStep)))
+	if _, err := dir.Onboard(context.Background(), "mismatch"); !errors.Is(err, migrations.ErrModelsDisagree) {
+		t.Fatalf("onboard with disagreeing models and steps: %v, want ErrModelsDisagree", err)
+	}
+	if schemaExists(t, e, "t_mismatch") || registryCount(t, e) != 0 {
+		t.Fatal("the refused onboarding left something behind")
+	}
+	var scratch int
+	e.db.Raw("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'tenantry\\_%'").Scan(&scratch)
+	if scratch != 0 {
+		t.Fatalf("%d scratch schemas were left behind", scratch)
+	}
+}
+
+// Version 0 is an empty schema: a tenant schema with no ledger and no
+// tables has no drift; one with tables but no ledger does.
+func TestStatusAtVersionZero(t *testing.T) {
+	e := newEnv(t, tenancy.DefaultPool)
+	e.admin(t, `CREATE SCHEMA t_empty; INSERT INTO tenantry.tenants (name, schema_name) VALUES ('empty', 't_empty')`)
+	e.admin(t, `CREATE SCHEMA t_legacy; CREATE TABLE t_legacy.items (id bigserial PRIMARY KEY);
+		INSERT INTO tenantry.tenants (name, schema_name) VALUES ('legacy', 't_legacy')`)
+	st, err := e.dir.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]tenancy.SchemaStatus{}
+	for _, s := range st {
+		got[s.Tenant] = s
+	}
+	if s := got["empty"]; s.Version != 0 || s.Drift != "" || len(s.Pending) != migrations.Tenant.Latest() {
+		t.Fatalf("empty schema: %+v", s)
+	}
+	if s := got["legacy"]; s.Version != 0 || !strings.Contains(s.Drift, "tables differ") {
+		t.Fatalf("tables without a ledger: %+v", s)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -18,13 +19,21 @@ import (
 // third of a point read's time (README, "Request path"). Everything else
 // (queries, commit, rollback, resets) is pgx's stdlib driver unchanged.
 
-// pinKey carries the BEGIN statement of a scope in a context.
+// pinKey carries a scope's *pinRequest in a context.
 type pinKey struct{}
+
+// pinRequest is the BEGIN statement of a scope, and whether a connection
+// sent it. A handle not opened by Open has no pinConn: nothing sets done,
+// and the scope pins with a statement of its own instead (InSchema).
+type pinRequest struct {
+	begin string
+	done  bool
+}
 
 // withPin returns ctx carrying the statement that begins a transaction
 // pinned to schema under lim. The schema was validated (validSchema), so it
 // holds no quote; it is still quoted as an identifier inside a literal.
-func withPin(ctx context.Context, schema string, lim Limits) context.Context {
+func withPin(ctx context.Context, schema string, lim Limits) (context.Context, *pinRequest) {
 	q := literal(quoteIdent(schema))
 	begin := "BEGIN; SELECT set_config('search_path', " + q + ", true)" +
 		", set_config('statement_timeout', '" + ms(lim.Statement) + "', true)" +
@@ -33,7 +42,8 @@ func withPin(ctx context.Context, schema string, lim Limits) context.Context {
 		// PostgreSQL skips a missing schema in search_path silently; the
 		// cast fails instead (3F000), so the scope fails closed.
 		", " + q + "::regnamespace"
-	return context.WithValue(ctx, pinKey{}, begin)
+	req := &pinRequest{begin: begin}
+	return context.WithValue(ctx, pinKey{}, req), req
 }
 
 func literal(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
@@ -63,8 +73,10 @@ type pinConn struct {
 }
 
 func (c *pinConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
-	begin, ok := ctx.Value(pinKey{}).(string)
-	if !ok {
+	req, ok := ctx.Value(pinKey{}).(*pinRequest)
+	if !ok || req.done {
+		// No scope, or a second transaction begun with a scope's context
+		// (one pin per scope): a plain BEGIN.
 		return c.Conn.BeginTx(ctx, opts)
 	}
 	if sql.IsolationLevel(opts.Isolation) != sql.LevelDefault || opts.ReadOnly {
@@ -74,16 +86,19 @@ func (c *pinConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx
 	if pc.IsClosed() {
 		return nil, driver.ErrBadConn
 	}
-	tx, err := pc.BeginTx(ctx, pgx.TxOptions{BeginQuery: begin})
+	tx, err := pc.BeginTx(ctx, pgx.TxOptions{BeginQuery: req.begin})
 	if err != nil {
 		// The BEGIN ran and the pin failed: end the aborted transaction so
 		// the connection goes back to the pool clean (if this fails too,
 		// the pool's reset check discards the connection).
 		if pc.PgConn().TxStatus() != 'I' {
-			_, _ = pc.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+			rctx, cancel := rollbackContext(ctx)
+			_, _ = pc.Exec(rctx, "ROLLBACK")
+			cancel()
 		}
 		return nil, err
 	}
+	req.done = true
 	return pinnedTx{ctx: ctx, tx: tx}, nil
 }
 
@@ -96,4 +111,17 @@ func (t pinnedTx) Commit() error { return t.tx.Commit(t.ctx) }
 
 // Rollback must run even when the request's context was cancelled, which is
 // often why it runs at all.
-func (t pinnedTx) Rollback() error { return t.tx.Rollback(context.WithoutCancel(t.ctx)) }
+func (t pinnedTx) Rollback() error {
+	ctx, cancel := rollbackContext(t.ctx)
+	defer cancel()
+	return t.tx.Rollback(ctx)
+}
+
+// rollbackTimeout bounds a rollback against a server that stopped
+// answering; past it pgx closes the connection, which ends the transaction
+// on the server as surely.
+const rollbackTimeout = 5 * time.Second
+
+func rollbackContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
+}

@@ -61,8 +61,17 @@ func InSchema(ctx context.Context, db *gorm.DB, schema string, lim Limits, fn fu
 	if ctx.Value(scopeKey{}) != nil || isTx(db) {
 		return ErrNested
 	}
-	ctx = withPin(context.WithValue(ctx, scopeKey{}, schema), schema, lim)
-	return classify(db.WithContext(ctx).Transaction(fn))
+	ctx, req := withPin(context.WithValue(ctx, scopeKey{}, schema), schema, lim)
+	return classify(db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		// Fail closed on any handle: when no pinConn sent the pin with
+		// BEGIN (a handle not made by Open), pin now, before fn runs.
+		if !req.done {
+			if err := pin(tx, schema, lim); err != nil {
+				return err
+			}
+		}
+		return fn(tx)
+	}))
 }
 
 // isTx reports whether db is already inside a transaction: only a

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tenantry/tenantry/models"
 	"github.com/tenantry/tenantry/tenancy"
+	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 )
 
@@ -145,13 +147,14 @@ func TestNoScopeSurvivesOnAPoolOfOne(t *testing.T) {
 				panic("handler panicked")
 			})
 		}},
-		{"cancelled context", func() error {
+		{"context cancelled mid-query", func() error {
 			cctx, cancel := context.WithCancel(ctx)
+			defer cancel()
 			return tenancy.WithTx(cctx, e.db, alpha, func(tx *gorm.DB) error {
 				if _, err := models.CreateItem(tx, models.ItemInput{Name: "rolled-back"}); err != nil {
 					return err
 				}
-				cancel()
+				time.AfterFunc(100*time.Millisecond, cancel) // while pg_sleep runs on the server
 				return tx.Exec("SELECT pg_sleep(5)").Error
 			})
 		}},
@@ -285,5 +288,43 @@ func TestScopeRejectsUnderivedSchema(t *testing.T) {
 		if !errors.Is(err, models.ErrInvalid) || called {
 			t.Errorf("schema %q: err = %v, called = %v; want ErrInvalid before fn", s, err, called)
 		}
+	}
+}
+
+// A handle opened without tenancy.Open has neither the pinning driver nor
+// the empty search_path; the scope must still pin before fn runs.
+func TestScopePinsOnAForeignHandle(t *testing.T) {
+	e := newEnv(t, tenancy.DefaultPool)
+	e.admin(t, `CREATE TABLE public.items (id bigint, name text, description text, created_at timestamptz, updated_at timestamptz);
+		INSERT INTO public.items VALUES (1, 'CANARY', '', now(), now())`)
+	e.onboard(t, "acme")
+	createItem(t, e, "acme", "acme-1")
+	foreign, err := gorm.Open(postgres.Open(e.url), &gorm.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if s, err := foreign.DB(); err == nil {
+			s.Close()
+		}
+	})
+	ten, _ := e.dir.Active(context.Background(), "acme")
+	var items []models.Item
+	err = tenancy.WithTx(context.Background(), foreign, ten, func(tx *gorm.DB) error {
+		var err error
+		items, err = models.ListItems(tx, 10, 0)
+		return err
+	})
+	if err != nil || len(items) != 1 || items[0].Name != "acme-1" {
+		t.Fatalf("through a foreign handle: %+v, %v", items, err)
+	}
+	e.admin(t, `DROP SCHEMA t_acme CASCADE`)
+	err = tenancy.WithTx(context.Background(), foreign, ten, func(tx *gorm.DB) error {
+		var err error
+		items, err = models.ListItems(tx, 10, 0)
+		return err
+	})
+	if !errors.Is(err, models.ErrUnavailable) {
+		t.Fatalf("foreign handle, dropped schema: %+v, %v; want ErrUnavailable, never the decoy", items, err)
 	}
 }
