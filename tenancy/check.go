@@ -33,7 +33,9 @@ func RoleWarnings(ctx context.Context, db *gorm.DB) ([]string, error) {
 	} else if r.BypassRLS {
 		w = append(w, fmt.Sprintf("role %q has BYPASSRLS; use a role without it", r.Role))
 	}
-	if r.Path != "" {
+	// SET search_path = '' reads back as "" (an empty identifier, which no
+	// schema can have): as empty as the startup parameter's true "".
+	if r.Path != "" && r.Path != `""` {
 		// Open asks for an empty search_path at connect; a pooler that
 		// drops startup parameters (PgBouncer's ignore_startup_parameters)
 		// loses it, and queries that escape a scope find public again.

@@ -1,0 +1,239 @@
+package tenancy_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/tenantry/tenantry/migrations"
+	"github.com/tenantry/tenantry/models"
+	"github.com/tenantry/tenantry/tenancy"
+	"github.com/tenantry/tenantry/tenancy/pgtest"
+	"gorm.io/gorm"
+)
+
+// startPgBouncer runs PgBouncer in transaction mode with one server
+// connection in front of the database at dbURL and returns a URL through
+// it. It skips without a pgbouncer binary, except in CI.
+func startPgBouncer(t *testing.T, dbURL string) string {
+	t.Helper()
+	bin, err := exec.LookPath("pgbouncer")
+	if err != nil {
+		bin = "/usr/sbin/pgbouncer"
+	}
+	if _, err := os.Stat(bin); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("pgbouncer is not installed (.ci/run installs it)")
+		}
+		t.Skip("pgbouncer is not installed")
+	}
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "tenantry-pgbouncer-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o777) // PgBouncer refuses root, so it runs as postgres
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	pass, _ := u.User.Password()
+	ini := fmt.Sprintf(`[databases]
+* = host=%s port=%s
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = %d
+unix_socket_dir =
+auth_type = trust
+auth_file = %s
+pool_mode = transaction
+default_pool_size = 1
+max_client_conn = 50
+; pgx sends search_path (tenancy.Open) and PgBouncer 1.18 refuses it
+ignore_startup_parameters = search_path
+logfile = %s
+`, u.Hostname(), u.Port(), port, filepath.Join(dir, "users.txt"), filepath.Join(dir, "pgbouncer.log"))
+	for name, body := range map[string]string{
+		"pgbouncer.ini": ini,
+		"users.txt":     fmt.Sprintf("%q %q\n", u.User.Username(), pass),
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command(bin, filepath.Join(dir, "pgbouncer.ini"))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if os.Geteuid() == 0 {
+		pg, err := user.Lookup("postgres")
+		if err != nil {
+			t.Skip("no postgres user to run pgbouncer as")
+		}
+		uid, _ := strconv.Atoi(pg.Uid)
+		gid, _ := strconv.Atoi(pg.Gid)
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	through := *u
+	through.Host = fmt.Sprintf("127.0.0.1:%d", port)
+	for i := 0; ; i++ {
+		c, err := pgx.Connect(context.Background(), through.String())
+		if err == nil {
+			c.Close(context.Background())
+			return through.String()
+		}
+		if i > 100 {
+			log, _ := os.ReadFile(filepath.Join(dir, "pgbouncer.log"))
+			t.Fatalf("pgbouncer did not come up: %v\n%s", err, log)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Through a transaction-mode PgBouncer with a single server connection,
+// every client transaction of every tenant lands on the same backend; the
+// scope must still keep tenants apart and leave nothing behind, and the
+// start-up check must notice that the pooler dropped the empty search_path
+// until the database default restores it.
+func TestIsolationThroughATransactionPooler(t *testing.T) {
+	direct := pgtest.NewDB(t)
+	ctx := context.Background()
+	setup, err := tenancy.Open(ctx, direct, tenancy.DefaultPool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if s, err := setup.DB(); err == nil {
+			s.Close()
+		}
+	}()
+	if err := migrations.ApplyShared(ctx, setup); err != nil {
+		t.Fatal(err)
+	}
+	dir := tenancy.NewDirectory(setup)
+	for _, n := range []string{"alpha", "beta"} {
+		if _, err := dir.Onboard(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setup.Exec(`SET LOCAL search_path = public; CREATE TABLE public.items (id bigint, name text, description text, created_at timestamptz, updated_at timestamptz);
+		INSERT INTO public.items VALUES (1, 'CANARY', '', now(), now())`)
+	// The remedy README gives: an empty default path in the database,
+	// since the pooler drops the connection's own.
+	var dbName string
+	setup.Raw("SELECT current_database()").Scan(&dbName)
+	if err := setup.Exec(`ALTER DATABASE "` + dbName + `" SET search_path = ''`).Error; err != nil {
+		t.Fatal(err)
+	}
+	bouncer := startPgBouncer(t, direct)
+
+	// Without that remedy (another database), the start-up check notices.
+	bare, err := tenancy.Open(ctx, pgtest.WithDatabase(bouncer, pgtestDBName(t, pgtest.NewDB(t))), tenancy.DefaultPool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	warnings, err := tenancy.RoleWarnings(ctx, bare)
+	if s, err := bare.DB(); err == nil {
+		s.Close()
+	}
+	if err != nil || !containsText(warnings, "connections start with search_path") {
+		t.Fatalf("through the pooler the empty search_path is lost, but RoleWarnings said %q (%v)", warnings, err)
+	}
+
+	db, err := tenancy.Open(ctx, bouncer, tenancy.PoolConfig{MaxOpen: 6, MaxIdle: 6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if s, err := db.DB(); err == nil {
+			s.Close()
+		}
+	}()
+	if w, err := tenancy.RoleWarnings(ctx, db); err != nil || containsText(w, "search_path") {
+		t.Fatalf("with the database default, RoleWarnings said %q (%v)", w, err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 200)
+	for w := 0; w < 6; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 15; i++ {
+				name := []string{"alpha", "beta"}[(w+i)%2]
+				ten, err := tenancy.NewDirectory(db, tenancy.WithTTL(0)).Active(ctx, name)
+				if err != nil {
+					errs <- err
+					return
+				}
+				err = tenancy.WithTx(ctx, db, ten, func(tx *gorm.DB) error {
+					if _, err := models.CreateItem(tx, models.ItemInput{Name: name}); err != nil {
+						return err
+					}
+					items, err := models.ListItems(tx, 1000, 0)
+					for _, it := range items {
+						if it.Name != name {
+							return fmt.Errorf("%s saw %q", name, it.Name)
+						}
+					}
+					return err
+				})
+				if err != nil {
+					errs <- err
+				}
+				if i%5 == 0 { // a failing scope on the shared backend
+					_ = tenancy.WithTx(ctx, db, ten, func(tx *gorm.DB) error { return tx.Exec("SELECT * FROM nope").Error })
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	var sp string
+	if err := db.Raw("SHOW search_path").Scan(&sp).Error; err != nil || sp != `""` {
+		t.Fatalf("outside a scope, through the pooler: search_path %q, %v", sp, err)
+	}
+	if err := db.Raw("SELECT count(*) FROM items").Scan(new(int)).Error; err == nil {
+		t.Fatal("an unscoped query through the pooler found an items table")
+	}
+}
+
+func pgtestDBName(t *testing.T, u string) string {
+	t.Helper()
+	pu, err := url.Parse(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimPrefix(pu.Path, "/")
+}
+
+func containsText(ss []string, sub string) bool {
+	for _, s := range ss {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
+}
