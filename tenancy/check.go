@@ -33,7 +33,7 @@ func RoleWarnings(ctx context.Context, db *gorm.DB) ([]string, error) {
 	} else if r.BypassRLS {
 		w = append(w, fmt.Sprintf("role %q has BYPASSRLS; use a role without it", r.Role))
 	}
-	// SET search_path = '' reads back as "" (an empty identifier, which no
+	// A path set to '' reads back as "" (an empty identifier, which no
 	// schema can have): as empty as the startup parameter's true "".
 	if r.Path != "" && r.Path != `""` {
 		// Open asks for an empty search_path at connect; a pooler that
