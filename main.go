@@ -210,7 +210,14 @@ func serve(ctx context.Context, cfg config, stdout io.Writer, ready func(addr st
 	for _, w := range warnings {
 		log.Warn(w)
 	}
-	srv, err := api.NewServer(db, tenancy.NewDirectory(db), api.Config{Auth: cfg.auth, Logger: log, TenantLabelCap: cfg.tenantLabelCap})
+	dir := tenancy.NewDirectory(db)
+	// Capture the onboarding blueprint now: the first onboarding does not
+	// pay for it, and a binary whose models disagree with its migration
+	// steps stops here rather than at its first onboarding.
+	if _, err := dir.Blueprint(ctx); err != nil {
+		return err
+	}
+	srv, err := api.NewServer(db, dir, api.Config{Auth: cfg.auth, Logger: log, TenantLabelCap: cfg.tenantLabelCap})
 	if err != nil {
 		return err
 	}
