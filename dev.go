@@ -43,10 +43,11 @@ func dev(ctx context.Context, cfg config, getenv func(string) string, stdout io.
 			return err
 		}
 		defer cluster.Stop()
-		if err := ensureDatabase(ctx, cluster.URL("postgres"), "tenantry"); err != nil {
+		user, err := ensureDatabase(ctx, cluster.URL("postgres"), devRole)
+		if err != nil {
 			return err
 		}
-		cfg.databaseURL = cluster.URL("tenantry")
+		cfg.databaseURL = fmt.Sprintf("postgres://%s@127.0.0.1:%d/%s?sslmode=disable", user, cluster.Port, devRole)
 	}
 	db, closeDB, err := openDB(ctx, cfg)
 	if err != nil {
@@ -74,21 +75,42 @@ func dev(ctx context.Context, cfg config, getenv func(string) string, stdout io.
 	return serve(ctx, cfg, stdout, func(addr string) { printWelcome(stdout, cfg, addr) })
 }
 
-func ensureDatabase(ctx context.Context, adminURL, name string) error {
+// devRole names both the development database and the role the service
+// connects as: an ordinary role that owns its database (so it may create
+// the shared and tenant schemas), not the cluster's superuser.
+const devRole = "tenantry"
+
+// ensureDatabase makes the role and its database when they are missing and
+// returns the user to connect as. A database left by an older layout,
+// owned by the superuser, keeps being used as that superuser.
+func ensureDatabase(ctx context.Context, adminURL, name string) (string, error) {
 	conn, err := pgx.Connect(ctx, adminURL)
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer conn.Close(ctx)
-	var exists bool
-	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
-		return err
+	ident := pgx.Identifier{name}.Sanitize()
+	var owner *string
+	err = conn.QueryRow(ctx, "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = $1", name).Scan(&owner)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return "", err
 	}
-	if exists {
-		return nil
+	if owner != nil {
+		return *owner, nil
 	}
-	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
-	return err
+	var roleExists bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)", name).Scan(&roleExists); err != nil {
+		return "", err
+	}
+	if !roleExists {
+		if _, err := conn.Exec(ctx, "CREATE ROLE "+ident+" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS"); err != nil {
+			return "", err
+		}
+	}
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+ident+" OWNER "+ident); err != nil {
+		return "", err
+	}
+	return name, nil
 }
 
 func printWelcome(w io.Writer, cfg config, addr string) {

@@ -52,7 +52,7 @@ var errUsage = errors.New("usage: tenantry serve | dev | migrate | tenants creat
 const (
 	// devDatabaseURL is where `tenantry dev` (make run) puts its local
 	// database, and so the default DATABASE_URL.
-	devDatabaseURL = "postgres://postgres@127.0.0.1:54329/tenantry?sslmode=disable"
+	devDatabaseURL = "postgres://tenantry@127.0.0.1:54329/tenantry?sslmode=disable"
 	devPort        = 54329
 	// devSecret signs tokens only when TENANTRY_ENV=dev; anywhere else a
 	// missing JWT_SECRET stops start-up.
