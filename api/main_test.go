@@ -2,7 +2,6 @@ package api_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -14,9 +13,9 @@ import (
 	"time"
 
 	"github.com/tenantry/tenantry/api"
-	"github.com/tenantry/tenantry/migrations"
 	"github.com/tenantry/tenantry/tenancy"
 	"github.com/tenantry/tenantry/tenancy/pgtest"
+	"github.com/tenantry/tenantry/tenancy/tenancytest"
 	"gorm.io/gorm"
 )
 
@@ -52,20 +51,7 @@ func (s *syncBuffer) String() string {
 
 func newStack(t testing.TB, pool tenancy.PoolConfig, tweak func(*api.AuthConfig)) *stack {
 	t.Helper()
-	url := pgtest.NewDB(t)
-	ctx := context.Background()
-	db, err := tenancy.Open(ctx, url, pool)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if s, err := db.DB(); err == nil {
-			s.Close()
-		}
-	})
-	if err := migrations.ApplyShared(ctx, db); err != nil {
-		t.Fatal(err)
-	}
+	db, _ := tenancytest.Open(t, pool)
 	auth := api.AuthConfig{Secret: testSecret}
 	if tweak != nil {
 		tweak(&auth)

@@ -7,6 +7,7 @@ import (
 	"github.com/tenantry/tenantry/migrations"
 	"github.com/tenantry/tenantry/tenancy"
 	"github.com/tenantry/tenantry/tenancy/pgtest"
+	"github.com/tenantry/tenantry/tenancy/tenancytest"
 	"gorm.io/gorm"
 )
 
@@ -21,20 +22,7 @@ type env struct {
 
 func newEnv(t *testing.T, pool tenancy.PoolConfig) *env {
 	t.Helper()
-	url := pgtest.NewDB(t)
-	ctx := context.Background()
-	db, err := tenancy.Open(ctx, url, pool)
-	if err != nil {
-		t.Fatalf("open: %v", err)
-	}
-	t.Cleanup(func() {
-		if s, err := db.DB(); err == nil {
-			s.Close()
-		}
-	})
-	if err := migrations.ApplyShared(ctx, db); err != nil {
-		t.Fatalf("shared migrations: %v", err)
-	}
+	db, url := tenancytest.Open(t, pool)
 	return &env{url: url, db: db, dir: tenancy.NewDirectory(db)}
 }
 

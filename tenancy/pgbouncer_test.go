@@ -17,10 +17,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/tenantry/tenantry/migrations"
 	"github.com/tenantry/tenantry/models"
 	"github.com/tenantry/tenantry/tenancy"
 	"github.com/tenantry/tenantry/tenancy/pgtest"
+	"github.com/tenantry/tenantry/tenancy/tenancytest"
 	"gorm.io/gorm"
 )
 
@@ -116,20 +116,8 @@ logfile = %s
 // start-up check must notice that the pooler dropped the empty search_path
 // until the database default restores it.
 func TestIsolationThroughATransactionPooler(t *testing.T) {
-	direct := pgtest.NewDB(t)
+	setup, direct := tenancytest.Open(t, tenancy.DefaultPool)
 	ctx := context.Background()
-	setup, err := tenancy.Open(ctx, direct, tenancy.DefaultPool)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if s, err := setup.DB(); err == nil {
-			s.Close()
-		}
-	}()
-	if err := migrations.ApplyShared(ctx, setup); err != nil {
-		t.Fatal(err)
-	}
 	dir := tenancy.NewDirectory(setup)
 	for _, n := range []string{"alpha", "beta"} {
 		if _, err := dir.Onboard(ctx, n); err != nil {
