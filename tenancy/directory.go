@@ -74,9 +74,6 @@ func NewDirectory(db *gorm.DB, opts ...Option) *Directory {
 // Plan returns the tenant migration plan the directory serves and migrates.
 func (d *Directory) Plan() migrations.Plan { return d.plan }
 
-// DB returns the directory's database handle.
-func (d *Directory) DB() *gorm.DB { return d.db }
-
 func (d *Directory) registry(ctx context.Context) *gorm.DB {
 	return d.db.WithContext(ctx).Table(migrations.TenantsTable)
 }

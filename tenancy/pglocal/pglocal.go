@@ -32,8 +32,6 @@ type Options struct {
 	// Durable keeps fsync on. Tests turn it off for speed; benchmarks and
 	// the development server keep it.
 	Durable bool
-	// Settings are extra postgres -c settings.
-	Settings map[string]string
 }
 
 // Cluster is a running server.
@@ -116,9 +114,6 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 		"-c", "max_connections=200", "-c", "shared_buffers=128MB"}
 	if !o.Durable {
 		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
-	}
-	for k, v := range o.Settings {
-		args = append(args, "-c", k+"="+v)
 	}
 	logf, err := os.OpenFile(filepath.Join(o.Dir, "postgres.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -220,15 +215,4 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// Stopped reports whether the server has exited.
-func (c *Cluster) Stopped() bool {
-	select {
-	case err := <-c.done:
-		c.done <- err
-		return true
-	default:
-		return false
-	}
 }

@@ -141,15 +141,6 @@ func NewDB(tb testing.TB) string {
 	return WithDatabase(adminURL, name)
 }
 
-// AdminURL returns the server's admin URL (for tests that need one).
-func AdminURL(tb testing.TB) string {
-	tb.Helper()
-	if adminURL == "" {
-		tb.Skipf("no PostgreSQL: %s", skipWhy)
-	}
-	return adminURL
-}
-
 // WithDatabase returns u pointed at database name.
 func WithDatabase(u, name string) string {
 	pu, err := url.Parse(u)
