@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 
 	"github.com/gin-gonic/gin"
 	"github.com/tenantry/tenantry/models"
@@ -29,25 +30,33 @@ var (
 	errTooLarge     = errors.New("request body too large")
 	errNoRoute      = errors.New("no such route")
 	errNoMethod     = errors.New("method not allowed")
+	errBodyTimeout  = errors.New("request body timed out")
 )
 
-// kinds is the one table from error kind to response. Order matters only in
-// that the first match wins.
+// kinds is the one table from error kind to response; tenancy.Classify
+// first turns driver, network and PostgreSQL errors into these kinds.
+// Order matters only in that the first match wins. retryAfter, in seconds,
+// goes out as Retry-After: a retry of the same request may succeed then.
 var kinds = []struct {
-	kind   error
-	status int
-	slug   string
-	title  string
+	kind       error
+	status     int
+	slug       string
+	title      string
+	retryAfter int
 }{
-	{errUnauthorized, http.StatusUnauthorized, "invalid-token", "Invalid or missing token"},
-	{models.ErrInvalid, http.StatusBadRequest, "invalid-input", "Invalid input"},
-	{errTooLarge, http.StatusRequestEntityTooLarge, "too-large", "Request body too large"},
-	{models.ErrForbidden, http.StatusForbidden, "forbidden", "Forbidden"},
-	{models.ErrNotFound, http.StatusNotFound, "not-found", "Not found"},
-	{errNoRoute, http.StatusNotFound, "not-found", "Not found"},
-	{errNoMethod, http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed"},
-	{models.ErrConflict, http.StatusConflict, "conflict", "Conflict"},
-	{models.ErrUnavailable, http.StatusServiceUnavailable, "unavailable", "Service unavailable"},
+	{errUnauthorized, http.StatusUnauthorized, "invalid-token", "Invalid or missing token", 0},
+	{models.ErrInvalid, http.StatusBadRequest, "invalid-input", "Invalid input", 0},
+	{errBodyTimeout, http.StatusRequestTimeout, "body-timeout", "Request body not received in time", 0},
+	{errTooLarge, http.StatusRequestEntityTooLarge, "too-large", "Request body too large", 0},
+	{models.ErrForbidden, http.StatusForbidden, "forbidden", "Forbidden", 0},
+	{models.ErrNotFound, http.StatusNotFound, "not-found", "Not found", 0},
+	{errNoRoute, http.StatusNotFound, "not-found", "Not found", 0},
+	{errNoMethod, http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed", 0},
+	{models.ErrConflict, http.StatusConflict, "conflict", "Conflict", 0},
+	// One second: most unavailability here is a restart, a lost
+	// connection or a lock wait, over within a second or two; clients
+	// that back off exponentially start from it.
+	{models.ErrUnavailable, http.StatusServiceUnavailable, "unavailable", "Service unavailable", 1},
 }
 
 // problemType makes a problem type URI from a slug.
@@ -82,12 +91,15 @@ func unavailable(cause error) error {
 // from the error when it was written for clients; 5xx answers say nothing
 // of the cause, which goes to the log with the request id and tenant.
 func (s *Server) fail(c *gin.Context, err error) {
+	err = tenancy.Classify(err)
+	retryAfter := 0
 	p := Problem{Status: http.StatusInternalServerError, Type: problemType("internal"),
 		Title: "Internal server error", Detail: "the server failed to handle the request; quote the request id when reporting it",
 		Instance: c.Request.URL.Path, RequestID: c.GetString(requestIDKey)}
 	for _, k := range kinds {
 		if errors.Is(err, k.kind) {
 			p.Status, p.Type, p.Title, p.Detail = k.status, problemType(k.slug), k.title, k.title
+			retryAfter = k.retryAfter
 			break
 		}
 	}
@@ -99,11 +111,13 @@ func (s *Server) fail(c *gin.Context, err error) {
 	case errors.As(err, &fe):
 		p.Detail, p.Field = fe.Error(), fe.Field
 	}
+	if retryAfter > 0 {
+		c.Header("Retry-After", strconv.Itoa(retryAfter))
+	}
 	switch {
 	case p.Status == http.StatusUnauthorized:
 		c.Header("WWW-Authenticate", `Bearer realm="tenantry", error="invalid_token"`)
 	case p.Status == http.StatusServiceUnavailable:
-		c.Header("Retry-After", "1")
 		switch {
 		case errors.Is(err, tenancy.ErrBehind):
 			p.Detail = "the tenant's schema is being migrated; retry shortly"
