@@ -23,6 +23,9 @@ type PoolConfig struct {
 	// MaxLifetime recycles connections, which also bounds the catalog cache
 	// a backend accumulates as it touches many tenant schemas.
 	MaxLifetime time.Duration
+	// ConnectTimeout bounds making a new connection when the URL sets no
+	// connect_timeout; 0 means DefaultConnectTimeout.
+	ConnectTimeout time.Duration
 }
 
 // DefaultPool suits one instance on a small server.
@@ -32,7 +35,8 @@ var DefaultPool = PoolConfig{MaxOpen: 20, MaxIdle: 10, MaxLifetime: 30 * time.Mi
 // connection starts with an empty search_path, a connection runtime parameter
 // that changes no role or database default. An unqualified query that escapes
 // a tenant scope therefore fails (42P01) instead of reading shared or public
-// tables. Statements use pgx's exec mode: no server-side statement cache, so
+// tables. Every connection has a connect timeout, TCP keepalive and a TCP
+// user timeout (dial.go), so a dead network path is noticed. Statements use pgx's exec mode: no server-side statement cache, so
 // tenants on different schema versions never trip "cached plan must not
 // change result type" and a transaction-mode pooler works.
 func Open(ctx context.Context, url string, pool PoolConfig) (*gorm.DB, error) {
@@ -45,6 +49,13 @@ func Open(ctx context.Context, url string, pool PoolConfig) (*gorm.DB, error) {
 		cfg.RuntimeParams["application_name"] = "tenantry"
 	}
 	cfg.DefaultQueryExecMode = pgx.QueryExecModeExec
+	if cfg.ConnectTimeout == 0 { // the URL's connect_timeout wins
+		cfg.ConnectTimeout = pool.ConnectTimeout
+		if cfg.ConnectTimeout <= 0 {
+			cfg.ConnectTimeout = DefaultConnectTimeout
+		}
+	}
+	cfg.DialFunc = dialer(cfg.ConnectTimeout).DialContext
 	sqlDB := sql.OpenDB(connector{stdlib.GetConnector(*cfg)})
 	sqlDB.SetMaxOpenConns(pool.MaxOpen)
 	sqlDB.SetMaxIdleConns(pool.MaxIdle)

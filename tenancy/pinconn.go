@@ -5,10 +5,12 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 )
 
@@ -78,7 +80,11 @@ func (c *pinConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx
 	if !ok || req.done {
 		// No scope, or a second transaction begun with a scope's context
 		// (one pin per scope): a plain BEGIN.
-		return c.Conn.BeginTx(ctx, opts)
+		tx, err := c.Conn.BeginTx(ctx, opts)
+		if err != nil {
+			return nil, beginFailed(ctx, c.Conn.Conn(), err)
+		}
+		return tx, nil
 	}
 	if sql.IsolationLevel(opts.Isolation) != sql.LevelDefault || opts.ReadOnly {
 		return nil, errors.New("tenancy: a scoped transaction takes the default options")
@@ -92,15 +98,35 @@ func (c *pinConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx
 		// The BEGIN ran and the pin failed: end the aborted transaction so
 		// the connection goes back to the pool clean (if this fails too,
 		// the pool's reset check discards the connection).
-		if pc.PgConn().TxStatus() != 'I' {
+		if !pc.IsClosed() && pc.PgConn().TxStatus() != 'I' {
 			rctx, cancel := rollbackContext(ctx)
 			_, _ = pc.Exec(rctx, "ROLLBACK")
 			cancel()
 		}
-		return nil, err
+		return nil, beginFailed(ctx, pc, err)
 	}
 	req.done = true
 	return pinnedTx{ctx: ctx, tx: tx}, nil
+}
+
+// beginFailed decides whether database/sql may retry a failed BEGIN on
+// another connection, which it does when the driver answers
+// driver.ErrBadConn (twice on pooled connections, then once on a new one).
+// A retry is safe when nothing reached the server (pgconn.SafeToRetry), and
+// also when the connection died during the BEGIN: the begin statement and
+// the pin write nothing, and a transaction cannot outlive its connection.
+// That second case is the common one: a pooled connection whose backend
+// was terminated (a restart, pg_terminate_backend) still accepts our write
+// and then reads the server's farewell, so something was "sent". A request
+// whose context has ended is not retried.
+func beginFailed(ctx context.Context, pc *pgx.Conn, err error) error {
+	if ctx.Err() != nil {
+		return err
+	}
+	if pgconn.SafeToRetry(err) || pc.IsClosed() {
+		return fmt.Errorf("%w: begin on a dead connection: %v", driver.ErrBadConn, err)
+	}
+	return err
 }
 
 type pinnedTx struct {
