@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"reflect"
 	"strconv"
 
@@ -22,6 +23,10 @@ func readBody(c *gin.Context) ([]byte, error) {
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
 		return nil, &clientError{kind: errTooLarge, detail: fmt.Sprintf("the body exceeds %d bytes", tooBig.Limit)}
+	}
+	if err != nil && (errors.Is(err, os.ErrDeadlineExceeded) || c.Request.Context().Err() != nil) {
+		// The request's deadline passed before the body arrived.
+		return nil, &clientError{kind: errBodyTimeout, detail: "the body did not arrive before the request's deadline", cause: err}
 	}
 	if err != nil {
 		return nil, invalid("the body could not be read")

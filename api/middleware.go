@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -18,6 +19,9 @@ const (
 	requestIDKey = "tenantry.request_id"
 	tenantKey    = "tenantry.tenant_name"
 	tenantRowKey = "tenantry.tenant"
+	// endedKey holds why a request's context ended before its handlers
+	// returned, if it did: the access log says so instead of a bare status.
+	endedKey = "tenantry.ended"
 	// maxRequestID bounds a client-supplied X-Request-ID that we echo and log.
 	maxRequestID = 64
 )
@@ -56,7 +60,13 @@ func (s *Server) accessLog(c *gin.Context) {
 	if route == "" {
 		route = "unmatched"
 	}
-	s.log.LogAttrs(c.Request.Context(), slog.LevelInfo, "request",
+	level, attrs := slog.LevelInfo, []slog.Attr(nil)
+	if ended := c.GetString(endedKey); ended != "" {
+		// The status below is what the handler chose; whether the
+		// client got it is doubtful, so say what really happened.
+		level, attrs = slog.LevelWarn, append(attrs, slog.String("ended", ended))
+	}
+	s.log.LogAttrs(c.Request.Context(), level, "request", append(attrs,
 		slog.String("method", c.Request.Method),
 		slog.String("route", route),
 		slog.Int("status", c.Writer.Status()),
@@ -64,7 +74,33 @@ func (s *Server) accessLog(c *gin.Context) {
 		slog.Int("bytes", c.Writer.Size()),
 		slog.String("request_id", c.GetString(requestIDKey)),
 		slog.String("tenant", c.GetString(tenantKey)),
-	)
+	)...)
+}
+
+// deadline gives every request a server-side deadline, carried by its
+// context into the tenant lookup, the scope and every query, and applied to
+// reading its body too. It is below the HTTP server's write timeout, so the
+// work ends, and its answer (503 with Retry-After) is written, while the
+// client can still receive it.
+func (s *Server) deadline(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), s.requestTimeout)
+	defer cancel()
+	c.Request = c.Request.WithContext(ctx)
+	if dl, ok := ctx.Deadline(); ok {
+		// A body that trickles in cannot outlast the request; writers
+		// without a connection (tests' recorders) do not support it.
+		_ = http.NewResponseController(c.Writer).SetReadDeadline(dl)
+	}
+	c.Next()
+	switch cause := context.Cause(ctx); {
+	case cause == nil:
+	case errors.Is(cause, context.DeadlineExceeded):
+		c.Set(endedKey, "deadline exceeded")
+	case errors.Is(cause, context.Canceled):
+		c.Set(endedKey, "client went away")
+	default:
+		c.Set(endedKey, cause.Error()) // a shutdown that cancelled it, say
+	}
 }
 
 // recovery turns a panic into a logged stack and a generic 500 problem.

@@ -14,7 +14,7 @@ func (s *Server) routes() {
 	r.RedirectFixedPath = false
 	r.HandleMethodNotAllowed = true
 	_ = r.SetTrustedProxies(nil)
-	r.Use(s.requestID, s.instrument, s.accessLog, s.recovery, s.limitBody)
+	r.Use(s.requestID, s.instrument, s.accessLog, s.recovery, s.deadline, s.limitBody)
 	r.NoRoute(func(c *gin.Context) { s.fail(c, errNoRoute) })
 	r.NoMethod(func(c *gin.Context) { s.fail(c, errNoMethod) })
 

@@ -27,7 +27,17 @@ type Config struct {
 	// for at most this many tenants (the rest count as one); 0 keeps
 	// tenants out of metric labels entirely.
 	TenantLabelCap int
+	// RequestTimeout is every request's server-side deadline; 0 means
+	// DefaultRequestTimeout. Keep it below the HTTP server's write timeout.
+	RequestTimeout time.Duration
 }
+
+// DefaultRequestTimeout lets a scope's statement_timeout (5 s,
+// tenancy.RequestLimits) fire first, so the usual failure is the database's
+// own precise error, and leaves room for the answer inside the 30 s write
+// timeout and the 25 s shutdown budget that stays under Kubernetes' 30 s
+// grace period (security anchors D7, D8).
+const DefaultRequestTimeout = 10 * time.Second
 
 // DefaultBodyLimit caps request bodies at 64 KiB: the largest valid item is
 // about 9 KiB of JSON (200 + 2000 characters of up to 4 bytes each).
@@ -40,9 +50,11 @@ type Server struct {
 	auth      *authenticator
 	log       *slog.Logger
 	bodyLimit int64
-	draining  atomic.Bool
-	router    *gin.Engine
-	metrics   *metrics
+	// requestTimeout is each request's deadline (Config.RequestTimeout).
+	requestTimeout time.Duration
+	draining       atomic.Bool
+	router         *gin.Engine
+	metrics        *metrics
 }
 
 // NewServer builds the server and its routes.
@@ -57,11 +69,15 @@ func NewServer(db *gorm.DB, dir *tenancy.Directory, cfg Config) (*Server, error)
 	if cfg.BodyLimit <= 0 {
 		cfg.BodyLimit = DefaultBodyLimit
 	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = DefaultRequestTimeout
+	}
 	if dir == nil {
 		return nil, errors.New("api: no tenant directory")
 	}
 	s := &Server{db: db, dir: dir, auth: auth, log: cfg.Logger, bodyLimit: cfg.BodyLimit,
-		metrics: newMetrics(db, cfg.TenantLabelCap, dir.Plan().Latest())}
+		requestTimeout: cfg.RequestTimeout,
+		metrics:        newMetrics(db, cfg.TenantLabelCap, dir.Plan().Latest())}
 	s.routes()
 	return s, nil
 }
