@@ -309,4 +309,3 @@ func TestStalledBodyGets408(t *testing.T) {
 		t.Fatalf("%d items after a stalled body", n)
 	}
 }
-
