@@ -2,8 +2,12 @@ package api
 
 import (
 	"context"
+	"crypto/subtle"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -12,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/tenantry/tenantry/models"
+	"github.com/tenantry/tenantry/tenancy"
 	"gorm.io/gorm"
 )
 
@@ -20,7 +25,10 @@ import (
 // tenant label unless TenantLabelCap turns one on: tenants are unbounded,
 // and every label value is a new series in the scraper.
 type metrics struct {
-	reg        *prometheus.Registry
+	reg *prometheus.Registry
+	// private holds the series that name tenants; only a caller with the
+	// metrics token, or on the internal metrics address, sees them.
+	private    *prometheus.Registry
 	requests   *prometheus.CounterVec
 	latency    *prometheus.HistogramVec
 	inFlight   prometheus.Gauge
@@ -38,41 +46,51 @@ const otherTenants = "_other"
 // fleetCollector reports, at scrape time, how many tenants sit at each
 // schema version and how many are behind the binary's latest: the standing
 // result of migrations, whichever process ran them. One indexed query of
-// the registry per scrape.
+// the registry per scrape, on the monitor's own pool. When the query fails
+// (the database is away) the scrape still succeeds: the fleet series are
+// missing and tenantry_collector_up{collector="fleet"} says 0, so the
+// outage shows on a dashboard instead of as a failed scrape.
 type fleetCollector struct {
-	db     *gorm.DB
+	mon    *tenancy.Monitor
 	latest int
 	byVer  *prometheus.Desc
 	behind *prometheus.Desc
+	up     *prometheus.Desc
 }
 
-func (f *fleetCollector) Describe(ch chan<- *prometheus.Desc) { ch <- f.byVer; ch <- f.behind }
+// collectTimeout keeps a scrape well inside Prometheus' default 10 s
+// scrape timeout even when the database does not answer.
+const collectTimeout = time.Second
+
+func (f *fleetCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- f.byVer
+	ch <- f.behind
+	ch <- f.up
+}
 
 func (f *fleetCollector) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), collectTimeout)
 	defer cancel()
-	var rows []struct {
-		SchemaVersion int
-		N             int
-	}
-	err := f.db.WithContext(ctx).Raw("SELECT schema_version, count(*) AS n FROM tenantry.tenants GROUP BY 1").Scan(&rows).Error
+	byVersion, err := f.mon.Fleet(ctx)
 	if err != nil {
-		ch <- prometheus.NewInvalidMetric(f.byVer, err)
+		ch <- prometheus.MustNewConstMetric(f.up, prometheus.GaugeValue, 0, "fleet")
 		return
 	}
+	ch <- prometheus.MustNewConstMetric(f.up, prometheus.GaugeValue, 1, "fleet")
 	behind := 0
-	for _, r := range rows {
-		ch <- prometheus.MustNewConstMetric(f.byVer, prometheus.GaugeValue, float64(r.N), strconv.Itoa(r.SchemaVersion))
-		if r.SchemaVersion < f.latest {
-			behind += r.N
+	for v, n := range byVersion {
+		ch <- prometheus.MustNewConstMetric(f.byVer, prometheus.GaugeValue, float64(n), strconv.Itoa(v))
+		if v < f.latest {
+			behind += n
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(f.behind, prometheus.GaugeValue, float64(behind))
 }
 
-func newMetrics(db *gorm.DB, tenantCap, latest int) *metrics {
+func newMetrics(db *gorm.DB, mon *tenancy.Monitor, tenantCap, latest int) *metrics {
 	m := &metrics{
-		reg: prometheus.NewRegistry(),
+		reg:     prometheus.NewRegistry(),
+		private: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tenantry_http_requests_total", Help: "HTTP requests by method, route template and status.",
 		}, []string{"method", "route", "status"}),
@@ -97,12 +115,14 @@ func newMetrics(db *gorm.DB, tenantCap, latest int) *metrics {
 	m.reg.MustRegister(m.requests, m.latency, m.inFlight, m.scope, m.onboard,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if db != nil {
+		// Pool figures are read in process (sql.DB.Stats): no query.
 		if sqlDB, err := db.DB(); err == nil {
 			m.reg.MustRegister(collectors.NewDBStatsCollector(sqlDB, "tenantry"))
 		}
-		m.reg.MustRegister(&fleetCollector{db: db, latest: latest,
+		m.reg.MustRegister(&fleetCollector{mon: mon, latest: latest,
 			byVer:  prometheus.NewDesc("tenantry_tenants", "Tenants by schema version, as migrations recorded them.", []string{"schema_version"}, nil),
 			behind: prometheus.NewDesc("tenantry_tenants_behind", "Tenants whose schema version is below this binary's latest.", nil, nil),
+			up:     prometheus.NewDesc("tenantry_collector_up", "1 if the collector's last scrape read its source, 0 if it failed (the database did not answer).", []string{"collector"}, nil),
 		})
 	}
 	if tenantCap > 0 {
@@ -110,7 +130,7 @@ func newMetrics(db *gorm.DB, tenantCap, latest int) *metrics {
 			Name: "tenantry_tenant_requests_total",
 			Help: "Tenant requests by tenant and status; tenants past the configured cap count as " + otherTenants + ".",
 		}, []string{"tenant", "status"})
-		m.reg.MustRegister(m.byTenant)
+		m.private.MustRegister(m.byTenant)
 	}
 	return m
 }
@@ -169,7 +189,57 @@ func outcome(err error) string {
 	return "ok"
 }
 
-func (s *Server) handleMetrics() gin.HandlerFunc {
-	h := promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{})
-	return gin.WrapH(h)
+// metricsOpts serve what could be gathered even if a collector failed: a
+// scrape that fails whole hides every other series exactly when they
+// matter (a database outage).
+func (s *Server) metricsOpts() promhttp.HandlerOpts {
+	return promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError, ErrorLog: slogPrinter{s.log}}
 }
+
+// MetricsHandler serves every series, tenant-labelled ones included, for
+// an internal address (METRICS_ADDR); with a metrics token it asks for it.
+func (s *Server) MetricsHandler() http.Handler {
+	full := promhttp.HandlerFor(prometheus.Gatherers{s.metrics.reg, s.metrics.private}, s.metricsOpts())
+	if s.metricsToken == "" {
+		return full
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.metricsAuthorized(r) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="tenantry-metrics"`)
+			w.Header().Set("Content-Type", "application/problem+json")
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = w.Write([]byte(`{"type":"` + problemType("invalid-token") + `","title":"Invalid or missing token","status":401,"detail":"the metrics token is required"}`))
+			return
+		}
+		full.ServeHTTP(w, r)
+	})
+}
+
+// metricsAuthorized compares the bearer token in constant time.
+func (s *Server) metricsAuthorized(r *http.Request) bool {
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(s.metricsToken)) == 1
+}
+
+// handleMetrics serves /metrics on the API's own listener. With a metrics
+// token it requires it and serves every series; without one it serves the
+// anonymous view, which never names a tenant.
+func (s *Server) handleMetrics() gin.HandlerFunc {
+	if s.metricsToken != "" {
+		h := s.MetricsHandler()
+		return func(c *gin.Context) {
+			if !s.metricsAuthorized(c.Request) {
+				s.fail(c, &clientError{kind: errUnauthorized, detail: "the metrics token is required"})
+				return
+			}
+			h.ServeHTTP(c.Writer, c.Request)
+		}
+	}
+	return gin.WrapH(promhttp.HandlerFor(s.metrics.reg, s.metricsOpts()))
+}
+
+// slogPrinter lets promhttp log collector errors through the server's
+// logger.
+type slogPrinter struct{ log *slog.Logger }
+
+func (p slogPrinter) Println(v ...any) { p.log.Warn("metrics: " + fmt.Sprint(v...)) }

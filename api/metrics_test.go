@@ -1,13 +1,16 @@
 package api_test
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/tenantry/tenantry/api"
 	"github.com/tenantry/tenantry/tenancy"
+	"github.com/tenantry/tenantry/tenancy/tenancytest"
 )
 
 func TestMetricsUseRouteTemplatesAndNoTenantLabel(t *testing.T) {
@@ -37,8 +40,8 @@ func TestMetricsUseRouteTemplatesAndNoTenantLabel(t *testing.T) {
 			t.Errorf("/metrics lacks %s", series)
 		}
 	}
-	if strings.Contains(body, "acme") || strings.Contains(body, "4242") {
-		t.Error("/metrics carries a tenant name or a raw path id")
+	if strings.Contains(body, "acme") || strings.Contains(body, "/items/4242") {
+		t.Errorf("/metrics carries a tenant name or a raw path id:\n%s", body)
 	}
 	// Made-up methods share one label value.
 	for _, m := range []string{"JUNK1", "JUNK2", "BREW"} {
@@ -54,7 +57,8 @@ func TestMetricsUseRouteTemplatesAndNoTenantLabel(t *testing.T) {
 func TestTenantLabelIsCapped(t *testing.T) {
 	s := newStack(t, tenancy.DefaultPool, nil)
 	s.onboard(t, "acme", "globex", "initech")
-	srv, err := api.NewServer(s.db, tenancy.NewDirectory(s.db, tenancy.WithTTL(0)), api.Config{Auth: s.auth, TenantLabelCap: 2, Logger: slog.New(slog.DiscardHandler)})
+	srv, err := api.NewServer(s.db, tenancy.NewDirectory(s.db, tenancy.WithTTL(0)), api.Config{Auth: s.auth, TenantLabelCap: 2,
+		MetricsToken: metricsToken, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +70,7 @@ func TestTenantLabelIsCapped(t *testing.T) {
 	for _, n := range []string{"acme", "globex", "initech", "acme"} {
 		want(t, capped.do(t, "GET", "/items", capped.token(t, n, false), nil), http.StatusOK)
 	}
-	body := string(capped.do(t, "GET", "/metrics", "", nil).body)
+	body := string(capped.do(t, "GET", "/metrics", metricsToken, nil).body)
 	for _, series := range []string{
 		`tenantry_tenant_requests_total{status="200",tenant="acme"} 2`,
 		`tenantry_tenant_requests_total{status="200",tenant="globex"} 1`,
@@ -78,5 +82,120 @@ func TestTenantLabelIsCapped(t *testing.T) {
 	}
 	if strings.Contains(body, `tenant="initech"`) || strings.Contains(body, "ghost") {
 		t.Error("a tenant past the cap got its own series")
+	}
+}
+
+const metricsToken = "a-metrics-scraper-token"
+
+// Tenant names reach only a caller with the metrics token (or the internal
+// metrics address): anonymous scrapes get 401 when a token is configured,
+// and without one they get the series that name no tenant.
+func TestMetricsNeverNameTenantsToAnAnonymousCaller(t *testing.T) {
+	s := newStack(t, tenancy.DefaultPool, nil)
+	s.onboard(t, "acme")
+	newSrv := func(cfg api.Config) *stack {
+		cfg.Auth, cfg.TenantLabelCap, cfg.Logger = s.auth, 10, slog.New(slog.DiscardHandler)
+		srv, err := api.NewServer(s.db, tenancy.NewDirectory(s.db), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := &stack{db: s.db, srv: srv, auth: s.auth}
+		want(t, st.do(t, "GET", "/items", st.token(t, "acme", false), nil), http.StatusOK)
+		return st
+	}
+	const series = `tenantry_tenant_requests_total{status="200",tenant="acme"} 1`
+
+	open := newSrv(api.Config{})
+	r := open.do(t, "GET", "/metrics", "", nil)
+	if r.status != 200 || strings.Contains(string(r.body), "acme") || !strings.Contains(string(r.body), "tenantry_http_requests_total") {
+		t.Fatalf("anonymous /metrics without a token: %d, names a tenant or lacks the HTTP series:\n%s", r.status, r.body)
+	}
+
+	guarded := newSrv(api.Config{MetricsToken: metricsToken})
+	for _, tok := range []string{"", "wrong-token", metricsToken + "x"} {
+		r := guarded.do(t, "GET", "/metrics", tok, nil)
+		want(t, r, http.StatusUnauthorized)
+		if strings.Contains(string(r.body), "acme") {
+			t.Fatal("a refused scrape names a tenant")
+		}
+	}
+	if r := guarded.do(t, "GET", "/metrics", metricsToken, nil); r.status != 200 || !strings.Contains(string(r.body), series) {
+		t.Fatalf("/metrics with the token: %d, lacks %s", r.status, series)
+	}
+
+	elsewhere := newSrv(api.Config{MetricsElsewhere: true})
+	want(t, elsewhere.do(t, "GET", "/metrics", "", nil), http.StatusNotFound)
+	rec := httptest.NewRecorder()
+	elsewhere.srv.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), series) {
+		t.Fatalf("internal metrics handler: %d, lacks %s", rec.Code, series)
+	}
+}
+
+// While the database is unreachable a scrape still succeeds and says so
+// with tenantry_collector_up, and /readyz answers 503 with Retry-After.
+func TestMetricsAndReadinessDuringAnOutage(t *testing.T) {
+	db, dbURL := tenancytest.Open(t, tenancy.DefaultPool)
+	p := newHoldProxy(t, hostOf(t, dbURL))
+	mon, err := tenancy.OpenMonitor(context.Background(), p.url(t, dbURL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mon.Close() })
+	srv, err := api.NewServer(db, tenancy.NewDirectory(db), api.Config{Auth: api.AuthConfig{Secret: testSecret}, Monitor: mon,
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &stack{db: db, srv: srv, auth: api.AuthConfig{Secret: testSecret}}
+	want(t, s.do(t, "GET", "/readyz", "", nil), http.StatusOK)
+	if body := string(s.do(t, "GET", "/metrics", "", nil).body); !strings.Contains(body, `tenantry_collector_up{collector="fleet"} 1`) {
+		t.Fatalf("healthy scrape lacks collector_up 1:\n%s", body)
+	}
+	p.close() // the database goes away: connections reset, new ones refused
+	r := s.do(t, "GET", "/readyz", "", nil)
+	want(t, r, http.StatusServiceUnavailable)
+	if r.header.Get("Retry-After") == "" {
+		t.Error("/readyz 503 without Retry-After")
+	}
+	r = s.do(t, "GET", "/metrics", "", nil)
+	if r.status != 200 || !strings.Contains(string(r.body), `tenantry_collector_up{collector="fleet"} 0`) ||
+		!strings.Contains(string(r.body), "tenantry_http_requests_total") {
+		t.Fatalf("scrape during the outage: %d\n%s", r.status, r.body)
+	}
+}
+
+// /readyz has its own connection budget: with every tenant-pool slot taken
+// it still answers 200, where a probe through the tenant pool fails.
+func TestReadinessDoesNotQueueBehindTenantWork(t *testing.T) {
+	db, dbURL := tenancytest.Open(t, tenancy.PoolConfig{MaxOpen: 1, MaxIdle: 1})
+	mon, err := tenancy.OpenMonitor(context.Background(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mon.Close() })
+	sqlDB, err := db.DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, err := sqlDB.Conn(context.Background()) // the pool's only slot
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	for _, tc := range []struct {
+		name string
+		mon  *tenancy.Monitor
+		want int
+	}{{"own budget", mon, http.StatusOK}, {"shared pool", nil, http.StatusServiceUnavailable}} {
+		srv, err := api.NewServer(db, tenancy.NewDirectory(db), api.Config{Auth: api.AuthConfig{Secret: testSecret}, Monitor: tc.mon,
+			Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := &stack{db: db, srv: srv}
+		if r := s.do(t, "GET", "/readyz", "", nil); r.status != tc.want {
+			t.Errorf("%s: /readyz = %d, want %d", tc.name, r.status, tc.want)
+		}
 	}
 }

@@ -20,7 +20,9 @@ func (s *Server) routes() {
 
 	r.GET("/healthz", s.handleHealthz)
 	r.GET("/readyz", s.handle(s.handleReadyz))
-	r.GET("/metrics", s.handleMetrics())
+	if s.metricsHere {
+		r.GET("/metrics", s.handleMetrics())
+	}
 	r.GET("/openapi.json", s.handleOpenAPI)
 
 	admin := r.Group("/admin", s.authenticate, s.requireAdmin)

@@ -30,6 +30,16 @@ type Config struct {
 	// RequestTimeout is every request's server-side deadline; 0 means
 	// DefaultRequestTimeout. Keep it below the HTTP server's write timeout.
 	RequestTimeout time.Duration
+	// Monitor answers /readyz and the fleet metrics on a connection
+	// budget of its own (tenancy.OpenMonitor); nil shares db's pool, which
+	// is fine for tests but lets busy tenants make the instance unready.
+	Monitor *tenancy.Monitor
+	// MetricsToken, when set, is the bearer token /metrics requires; its
+	// holder sees tenant-labelled series too.
+	MetricsToken string
+	// MetricsElsewhere keeps /metrics off this router: the caller serves
+	// MetricsHandler on an internal address instead.
+	MetricsElsewhere bool
 }
 
 // DefaultRequestTimeout lets a scope's statement_timeout (5 s,
@@ -52,6 +62,9 @@ type Server struct {
 	bodyLimit int64
 	// requestTimeout is each request's deadline (Config.RequestTimeout).
 	requestTimeout time.Duration
+	monitor        *tenancy.Monitor
+	metricsToken   string
+	metricsHere    bool
 	draining       atomic.Bool
 	router         *gin.Engine
 	metrics        *metrics
@@ -75,9 +88,13 @@ func NewServer(db *gorm.DB, dir *tenancy.Directory, cfg Config) (*Server, error)
 	if dir == nil {
 		return nil, errors.New("api: no tenant directory")
 	}
+	if cfg.Monitor == nil {
+		cfg.Monitor = tenancy.NewMonitor(db)
+	}
 	s := &Server{db: db, dir: dir, auth: auth, log: cfg.Logger, bodyLimit: cfg.BodyLimit,
-		requestTimeout: cfg.RequestTimeout,
-		metrics:        newMetrics(db, cfg.TenantLabelCap, dir.Plan().Latest())}
+		requestTimeout: cfg.RequestTimeout, monitor: cfg.Monitor,
+		metricsToken: cfg.MetricsToken, metricsHere: !cfg.MetricsElsewhere,
+		metrics: newMetrics(db, cfg.Monitor, cfg.TenantLabelCap, dir.Plan().Latest())}
 	s.routes()
 	return s, nil
 }
@@ -105,13 +122,11 @@ func (s *Server) handleReadyz(c *gin.Context) error {
 	if s.draining.Load() {
 		return unavailable(errors.New("shutting down"))
 	}
+	// A probe that waits longer than a second has its answer anyway:
+	// kubelet's default probe timeout is one second.
 	ctx, cancel := context.WithTimeout(c.Request.Context(), time.Second)
 	defer cancel()
-	sqlDB, err := s.db.DB()
-	if err == nil {
-		err = sqlDB.PingContext(ctx)
-	}
-	if err != nil {
+	if err := s.monitor.Ping(ctx); err != nil {
 		return unavailable(err)
 	}
 	c.JSON(http.StatusOK, gin.H{"status": "ready"})
