@@ -24,6 +24,7 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -57,8 +58,17 @@ const (
 	// devSecret signs tokens only when TENANTRY_ENV=dev; anywhere else a
 	// missing JWT_SECRET stops start-up.
 	devSecret = "tenantry-dev-secret-not-for-production-use"
-	// shutdownBudget stays below Kubernetes' default 30 s grace period.
-	shutdownBudget = 25 * time.Second
+	// writeTimeout bounds writing a response; every request's deadline
+	// (REQUEST_TIMEOUT) must end its work before it, so that its answer,
+	// even a 503, still reaches the client.
+	writeTimeout = 30 * time.Second
+	// defaultShutdownDelay and defaultDrainTimeout add up to 25 s, below
+	// Kubernetes' default 30 s grace period before SIGKILL (security
+	// anchors D8). The delay lets load balancers see /readyz fail and stop
+	// sending before the listener closes; endpoint removal usually takes a
+	// few seconds to propagate.
+	defaultShutdownDelay = 5 * time.Second
+	defaultDrainTimeout  = 20 * time.Second
 )
 
 // config is everything read from the environment.
@@ -72,6 +82,13 @@ type config struct {
 	// tenantLabelCap, from METRICS_TENANT_LABEL_CAP, turns on a per-tenant
 	// request counter for at most that many tenants (0: off).
 	tenantLabelCap int
+	// Reliability settings of serve (serveErr says which is unusable).
+	requestTimeout time.Duration // REQUEST_TIMEOUT
+	shutdownDelay  time.Duration // SHUTDOWN_DELAY
+	drainTimeout   time.Duration // SHUTDOWN_TIMEOUT
+	metricsAddr    string        // METRICS_ADDR
+	metricsToken   string        // METRICS_TOKEN
+	serveErr       error
 }
 
 func loadConfig(getenv func(string) string) config {
@@ -88,6 +105,14 @@ func loadConfig(getenv func(string) string) config {
 	}
 	if n, err := strconv.Atoi(getenv("METRICS_TENANT_LABEL_CAP")); err == nil && n > 0 {
 		cfg.tenantLabelCap = n
+	}
+	cfg.metricsAddr, cfg.metricsToken = getenv("METRICS_ADDR"), getenv("METRICS_TOKEN")
+	cfg.serveErr = errors.Join(
+		durationEnv(getenv, "REQUEST_TIMEOUT", api.DefaultRequestTimeout, &cfg.requestTimeout),
+		durationEnv(getenv, "SHUTDOWN_DELAY", defaultShutdownDelay, &cfg.shutdownDelay),
+		durationEnv(getenv, "SHUTDOWN_TIMEOUT", defaultDrainTimeout, &cfg.drainTimeout))
+	if cfg.serveErr == nil && cfg.requestTimeout >= writeTimeout {
+		cfg.serveErr = fmt.Errorf("REQUEST_TIMEOUT %s must be below the %s write timeout", cfg.requestTimeout, writeTimeout)
 	}
 	if strings.EqualFold(getenv("LOG_LEVEL"), "debug") {
 		cfg.logLevel = slog.LevelDebug
@@ -124,6 +149,22 @@ func loadConfig(getenv func(string) string) config {
 		cfg.authErr = errors.New("JWT_SECRET (at least 32 bytes) or JWT_PUBLIC_KEY_FILE is required; set TENANTRY_ENV=dev for a development secret")
 	}
 	return cfg
+}
+
+// durationEnv reads a Go duration ("10s", "1m") from name into dst, or def
+// when unset; SHUTDOWN_DELAY may be 0, the others must be positive.
+func durationEnv(getenv func(string) string, name string, def time.Duration, dst *time.Duration) error {
+	*dst = def
+	v := getenv(name)
+	if v == "" {
+		return nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 || (d == 0 && name != "SHUTDOWN_DELAY") {
+		return fmt.Errorf("%s=%q: want a positive duration such as 10s", name, v)
+	}
+	*dst = d
+	return nil
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
@@ -188,14 +229,25 @@ func open(ctx context.Context, cfg config, applyShared bool) (*gorm.DB, func(), 
 	return db, closeDB, nil
 }
 
-// serve runs the API until ctx ends, then drains: readiness turns 503,
-// in-flight requests finish within the shutdown budget, connections still
-// open after it are closed (cancelling their requests, which rolls their
-// transactions back), and the pool closes last. ready, if set, is called
-// with the bound address once the listener is up.
+// errDrainIncomplete makes serve's exit status say that requests were
+// still running when the drain budget ran out and were cancelled.
+var errDrainIncomplete = errors.New("shutdown: the drain budget ran out")
+
+// serve runs the API until ctx ends, then shuts down in order: /readyz
+// answers 503 for SHUTDOWN_DELAY while the listener still accepts and
+// serves, so load balancers stop sending first; then the listener closes
+// and in-flight requests get SHUTDOWN_TIMEOUT to finish. Requests still
+// running then are cancelled (their transactions roll back) and their
+// connections closed; the pools close only after every handler returned,
+// so no request meets a closed pool and no backend of ours is left. The
+// error says whether the drain finished. ready, if set, is called with
+// the bound address once the listener is up.
 func serve(ctx context.Context, cfg config, stdout io.Writer, ready func(addr string)) error {
 	if cfg.authErr != nil {
 		return cfg.authErr
+	}
+	if cfg.serveErr != nil {
+		return cfg.serveErr
 	}
 	log := newLogger(cfg, stdout)
 	db, closeDB, err := openDB(ctx, cfg)
@@ -203,12 +255,20 @@ func serve(ctx context.Context, cfg config, stdout io.Writer, ready func(addr st
 		return err
 	}
 	defer closeDB()
+	mon, err := tenancy.OpenMonitor(ctx, cfg.databaseURL)
+	if err != nil {
+		return err
+	}
+	defer mon.Close()
 	warnings, err := tenancy.RoleWarnings(ctx, db)
 	if err != nil {
 		return err
 	}
 	for _, w := range warnings {
 		log.Warn(w)
+	}
+	if cfg.tenantLabelCap > 0 && cfg.metricsAddr == "" && cfg.metricsToken == "" {
+		log.Warn("METRICS_TENANT_LABEL_CAP is set but /metrics is anonymous: tenant series are hidden until METRICS_TOKEN or METRICS_ADDR is set")
 	}
 	dir := tenancy.NewDirectory(db)
 	// Capture the onboarding blueprint now: the first onboarding does not
@@ -217,7 +277,8 @@ func serve(ctx context.Context, cfg config, stdout io.Writer, ready func(addr st
 	if _, err := dir.Blueprint(ctx); err != nil {
 		return err
 	}
-	srv, err := api.NewServer(db, dir, api.Config{Auth: cfg.auth, Logger: log, TenantLabelCap: cfg.tenantLabelCap})
+	srv, err := api.NewServer(db, dir, api.Config{Auth: cfg.auth, Logger: log, TenantLabelCap: cfg.tenantLabelCap,
+		RequestTimeout: cfg.requestTimeout, Monitor: mon, MetricsToken: cfg.metricsToken, MetricsElsewhere: cfg.metricsAddr != ""})
 	if err != nil {
 		return err
 	}
@@ -225,15 +286,44 @@ func serve(ctx context.Context, cfg config, stdout io.Writer, ready func(addr st
 	if err != nil {
 		return err
 	}
+	// Every request's context descends from base, so cancelling base ends
+	// the requests the drain budget could not wait for.
+	base, cancelRequests := context.WithCancelCause(context.Background())
+	defer cancelRequests(nil)
+	var g requestGate
 	hs := &http.Server{
-		Handler:           srv,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !g.enter() {
+				w.Header().Set("Connection", "close")
+				w.Header().Set("Retry-After", "1")
+				http.Error(w, "shutting down", http.StatusServiceUnavailable)
+				return
+			}
+			defer g.leave()
+			srv.ServeHTTP(w, r)
+		}),
+		BaseContext:       func(net.Listener) context.Context { return base },
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      30 * time.Second,
+		WriteTimeout:      writeTimeout,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10, // room for an 8 KiB token and ordinary headers
 	}
-	errc := make(chan error, 1)
+	servers := []*http.Server{hs}
+	errc := make(chan error, 2)
+	if cfg.metricsAddr != "" {
+		mln, err := net.Listen("tcp", cfg.metricsAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("METRICS_ADDR: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", srv.MetricsHandler())
+		ms := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: writeTimeout, IdleTimeout: 2 * time.Minute}
+		servers = append(servers, ms)
+		go func() { errc <- ms.Serve(mln) }()
+		log.Info("serving metrics", "addr", mln.Addr().String())
+	}
 	go func() { errc <- hs.Serve(ln) }()
 	log.Info("serving", "addr", ln.Addr().String())
 	if ready != nil {
@@ -241,18 +331,91 @@ func serve(ctx context.Context, cfg config, stdout io.Writer, ready func(addr st
 	}
 	select {
 	case err := <-errc:
+		for _, s := range servers {
+			_ = s.Close()
+		}
 		return err
 	case <-ctx.Done():
 	}
-	log.Info("shutting down", "budget", shutdownBudget.String())
+	log.Info("shutting down: readiness off", "delay", cfg.shutdownDelay.String(), "drain", cfg.drainTimeout.String())
 	srv.Drain()
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownBudget)
+	time.Sleep(cfg.shutdownDelay)
+	log.Info("shutting down: draining")
+	dctx, cancel := context.WithTimeout(context.Background(), cfg.drainTimeout)
 	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
-		log.Warn("shutdown budget exceeded; closing connections", "error", err)
+	drainErr := hs.Shutdown(dctx)
+	if drainErr != nil {
+		running := g.running()
+		log.Warn("drain budget exceeded; cancelling the requests still running", "requests", running, "error", drainErr)
+		cancelRequests(errDrainIncomplete)
 		_ = hs.Close()
+		drainErr = fmt.Errorf("%w after %s: %d requests cancelled", errDrainIncomplete, cfg.drainTimeout, running)
 	}
-	return nil
+	// Wait for the handlers, cancelled or not, to return (and roll back)
+	// before the pools close under them. A cancelled request ends within
+	// pgx's reaction to its context plus the rollback bound.
+	select {
+	case <-g.close():
+	case <-time.After(10 * time.Second):
+		log.Error("handlers still running 10 s after their cancellation")
+		drainErr = errors.Join(drainErr, errors.New("shutdown: handlers did not return"))
+	}
+	for _, s := range servers[1:] {
+		_ = s.Shutdown(dctx)
+		_ = s.Close()
+	}
+	if drainErr == nil {
+		log.Info("drained")
+	}
+	return drainErr
+}
+
+// requestGate counts running handlers and, once closed, admits no more,
+// so "every handler has returned" is a state that cannot be undone.
+type requestGate struct {
+	mu     sync.Mutex
+	n      int
+	closed bool
+	done   chan struct{}
+}
+
+func (g *requestGate) enter() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return false
+	}
+	g.n++
+	return true
+}
+
+func (g *requestGate) leave() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.n--
+	if g.closed && g.n == 0 {
+		close(g.done)
+	}
+}
+
+func (g *requestGate) running() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.n
+}
+
+// close admits no more requests and returns a channel closed once none is
+// running.
+func (g *requestGate) close() <-chan struct{} {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.closed {
+		g.closed, g.done = true, make(chan struct{})
+		if g.n == 0 {
+			close(g.done)
+		}
+	}
+	return g.done
 }
 
 // migrate applies the shared migrations, then brings tenant schemas to the

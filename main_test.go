@@ -82,8 +82,10 @@ func TestUsageErrors(t *testing.T) {
 // onboarding and items through real HTTP, then a graceful shutdown that
 // lets an in-flight request finish and refuses new connections.
 func TestServeEndToEnd(t *testing.T) {
-	dbURL := pgtest.NewDB(t)
-	env := envOf("DATABASE_URL", dbURL, "JWT_SECRET", secret, "ADDR", "127.0.0.1:0")
+	dbURL, app := withAppName(t, pgtest.NewDB(t))
+	env := envOf("DATABASE_URL", dbURL, "JWT_SECRET", secret, "ADDR", "127.0.0.1:0",
+		// Short enough that the request held on a lock below outlasts it.
+		"SHUTDOWN_DELAY", "100ms")
 	tok := func(args ...string) string {
 		var out bytes.Buffer
 		if err := run(context.Background(), append([]string{"token"}, args...), env, &out); err != nil {
@@ -155,7 +157,7 @@ func TestServeEndToEnd(t *testing.T) {
 			return false
 		}
 		defer conn2.Close(context.Background())
-		conn2.QueryRow(context.Background(), "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND application_name = 'tenantry'").Scan(&n)
+		conn2.QueryRow(context.Background(), "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND application_name = $1", app).Scan(&n)
 		return n == 1
 	})
 	cancel() // SIGTERM
@@ -174,6 +176,8 @@ func TestServeEndToEnd(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("serve returned %v after shutdown", err)
 	}
+	// Both pools are closed: no backend of the service is left.
+	waitFor(t, func() bool { return backendsOf(t, conn, app) == 0 })
 }
 
 func waitFor(t *testing.T, cond func() bool) {
