@@ -293,10 +293,12 @@ func serve(ctx context.Context, cfg config, stdout io.Writer, ready func(addr st
 	var g requestGate
 	hs := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if !g.enter() {
+			if !g.enter() { // a request that slipped in after the drain
 				w.Header().Set("Connection", "close")
 				w.Header().Set("Retry-After", "1")
-				http.Error(w, "shutting down", http.StatusServiceUnavailable)
+				w.Header().Set("Content-Type", "application/problem+json")
+				w.WriteHeader(http.StatusServiceUnavailable)
+				_, _ = io.WriteString(w, `{"type":"urn:tenantry:problem:unavailable","title":"Service unavailable","status":503,"detail":"shutting down; retry"}`)
 				return
 			}
 			defer g.leave()
