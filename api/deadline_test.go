@@ -275,7 +275,11 @@ func TestStalledBodyGets408(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := &stack{db: db, srv: srv, auth: api.AuthConfig{Secret: testSecret}, logs: &syncBuffer{}}
-	s.onboard(t, "acme")
+	// Onboarding through the API could outlast this server's short deadline
+	// on a busy machine; the directory has none.
+	if _, err := tenancy.NewDirectory(db).Onboard(context.Background(), "acme"); err != nil {
+		t.Fatal(err)
+	}
 	hs := httptest.NewServer(srv)
 	defer hs.Close()
 	c, err := net.Dial("tcp", strings.TrimPrefix(hs.URL, "http://"))

@@ -27,6 +27,7 @@ import (
 func answer(t *testing.T, err error) (int, string) {
 	t.Helper()
 	s := &Server{log: slog.New(slog.DiscardHandler)}
+	gin.SetMode(gin.ReleaseMode) // as routes() does; no debug banner
 	rec := httptest.NewRecorder()
 	c, _ := gin.CreateTestContext(rec)
 	c.Request = httptest.NewRequest(http.MethodGet, "/items", nil)
