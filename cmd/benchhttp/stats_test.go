@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -51,5 +53,49 @@ func TestRatiosArePerRound(t *testing.T) {
 	}
 	if s := summarize(got); s.Median != 0.7 || s.N != 2 {
 		t.Fatalf("summary of ratios %+v, want median 0.7 of 2", s)
+	}
+}
+
+func TestParseStatCountsFieldsAfterTheCommandName(t *testing.T) {
+	// A command name with a space and a parenthesis, as a process may set.
+	line := "4242 (postgres: a) b) S 4100 4242 4242 0 -1 4194560 100 0 0 0 731 219 17 5 20 0 1 0 123 0 0\n"
+	s, err := parseStat(line)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (procStat{ppid: 4100, utime: 731, stime: 219, cutime: 17, cstime: 5}); s != want {
+		t.Fatalf("got %+v, want %+v", s, want)
+	}
+	if _, err := parseStat("4242 (x) S 1 2"); err == nil {
+		t.Fatal("a short line parsed without error")
+	}
+}
+
+func TestMetricValueReadsTheUnlabelledSeries(t *testing.T) {
+	text := "# HELP go_memstats_mallocs_total Total number of heap objects allocated.\n" +
+		"# TYPE go_memstats_mallocs_total counter\n" +
+		"go_memstats_mallocs_total_extra 5\n" +
+		"go_memstats_mallocs_total 1.234567e+06\n"
+	got, err := metricValue(bufio.NewScanner(strings.NewReader(text)), "go_memstats_mallocs_total")
+	if err != nil || got != 1234567 {
+		t.Fatalf("got %v, %v; want 1234567", got, err)
+	}
+	if _, err := metricValue(bufio.NewScanner(strings.NewReader("up 1\n")), "go_memstats_mallocs_total"); err == nil {
+		t.Fatal("a missing series gave no error")
+	}
+}
+
+func TestSpliceReplacesOnlyTheGeneratedPart(t *testing.T) {
+	doc := "# Performance\n\nprose before\n\n" + beginMarker + "\nold table\n" + endMarker + "\n\nclosing note\n"
+	got, err := spliceGenerated(doc, "new table\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "# Performance\n\nprose before\n\n" + beginMarker + "\nnew table\n" + endMarker + "\n\nclosing note\n"
+	if got != want {
+		t.Fatalf("got\n%s\nwant\n%s", got, want)
+	}
+	if _, err := spliceGenerated("no markers", "x"); err == nil {
+		t.Fatal("a document without markers was accepted")
 	}
 }
