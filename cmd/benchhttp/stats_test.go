@@ -99,3 +99,27 @@ func TestSpliceReplacesOnlyTheGeneratedPart(t *testing.T) {
 		t.Fatal("a document without markers was accepted")
 	}
 }
+
+func TestReportWithUnmeasuredFiguresEncodesAsJSON(t *testing.T) {
+	nan := num(math.NaN())
+	c := Cell{Tenants: 1, Endpoint: epGet, Variant: "a", Rounds: []Round{{RPS: 1000, AllocsPerReq: nan, P99ms: 2.5}}}
+	c.AllocsPerReq = summarize(series(&c, func(x Round) num { return x.AllocsPerReq }))
+	c.RPS = summarize(series(&c, func(x Round) num { return x.RPS }))
+	b, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back struct {
+		Rounds []struct {
+			RPS    *float64 `json:"rps"`
+			Allocs *float64 `json:"allocs_per_req"`
+		} `json:"rounds"`
+		RPS Summary `json:"rps"`
+	}
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatalf("%v in %s", err, b)
+	}
+	if back.Rounds[0].Allocs != nil || back.Rounds[0].RPS == nil || *back.Rounds[0].RPS != 1000 || back.RPS.Median != 1000 {
+		t.Fatalf("round trip through JSON lost figures: %s", b)
+	}
+}
