@@ -198,7 +198,8 @@ func (r *report) markdown() string {
 		"req/s: closed loop, correct answers only. p50/p99: open loop, from each request's scheduled send time. " +
 		"CPU: server process and whole PostgreSQL cluster (postmaster, its reaped and live children), µs per request. " +
 		"allocs: `go_memstats_mallocs_total` of the server per request. Round trips, statements (Execute messages plus statements in simple Query messages), " +
-		"parses (Parse messages) and new PostgreSQL sessions come from a separate pass through a counting proxy.\n\n")
+		"parses (Parse messages) and new PostgreSQL sessions come from a separate pass through a counting proxy, at the same concurrency; " +
+		"round trips include those of the sessions a pool opened during the pass.\n\n")
 	for v, why := range r.AllocsNA {
 		fmt.Fprintf(&b, "Allocations of %s not measured: %s\n\n", variantNames[v], why)
 	}
@@ -227,7 +228,12 @@ func (r *report) markdown() string {
 					rt, st, pa, se, failed, wrong)
 			}
 		}
-		b.WriteString("\n")
+		b.WriteString("\nOpen-loop offered load, median over rounds:")
+		for i, ep := range o.endpoints {
+			rate := summarize(series(r.cell(t, ep, "a"), func(x Round) num { return x.OfferedRate }))
+			fmt.Fprintf(&b, "%s %s %s req/s", map[bool]string{true: "", false: ";"}[i == 0], endpointPaths[ep], fmtNum(rate.Median, 0))
+		}
+		b.WriteString(".\n\n")
 	}
 	b.WriteString("Rows found after the run in another tenant's schema, by the variant that wrote them: ")
 	if len(r.Misplaced) == 0 {
