@@ -32,7 +32,7 @@ var variantNames = map[string]string{
 	"a": "(a) tenantry, full stack",
 	"b": "(b) Gin + GORM, plain table",
 	"c": "(c) Gin + one pgx statement (floor)",
-	"d": "(d) seed: session SET search_path",
+	"d": "(d) seed: session-level search_path switch",
 }
 
 // env is the run's fixed setup: the database, the servers and the
