@@ -58,6 +58,7 @@ func startServer(ctx context.Context, dir, name, bin string, args, env []string,
 	s.metricsURL = s.base + "/metrics"
 	go func() { s.done <- cmd.Wait(); logf.Close() }()
 	deadline := time.Now().Add(90 * time.Second)
+	probe := &http.Client{Timeout: 2 * time.Second}
 	for {
 		select {
 		case err := <-s.done:
@@ -65,7 +66,7 @@ func startServer(ctx context.Context, dir, name, bin string, args, env []string,
 			return nil, fmt.Errorf("server %s exited during start-up (%v); log:\n%s", name, err, tail(logPath))
 		default:
 		}
-		resp, err := http.Get(s.base + "/healthz")
+		resp, err := probe.Get(s.base + "/healthz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -82,6 +83,17 @@ func startServer(ctx context.Context, dir, name, bin string, args, env []string,
 
 func (s *server) pid() int { return s.cmd.Process.Pid }
 
+// exited reports, with its log's tail, a server that stopped by itself.
+func (s *server) exited() error {
+	select {
+	case err := <-s.done:
+		s.done <- err
+		return fmt.Errorf("server %s exited (%v); log:\n%s", s.name, err, tail(s.logPath))
+	default:
+		return nil
+	}
+}
+
 // stop asks for a graceful stop (SIGTERM) and kills after 30 s.
 func (s *server) stop() {
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
@@ -96,6 +108,8 @@ func (s *server) stop() {
 // mallocs reads go_memstats_mallocs_total (heap objects allocated since
 // start) from the server's metrics.
 func (s *server) mallocs(ctx context.Context) (float64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.metricsURL, nil)
 	if err != nil {
 		return 0, err

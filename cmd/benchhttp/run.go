@@ -431,6 +431,9 @@ func (e *env) closed(ctx context.Context, v string, t int, ep string) (closedRes
 			return closedResult{}, err
 		}
 	}
+	if err := s.exited(); err != nil {
+		return closedResult{}, err
+	}
 	n := float64(tal.done())
 	if n == 0 {
 		return closedResult{}, fmt.Errorf("variant %s answered no request in %s", v, e.o.duration)
