@@ -24,17 +24,19 @@ type Machine struct {
 
 // Round is one variant's figures in one round.
 type Round struct {
-	RPS          num      `json:"rps"`            // closed loop, answered correctly per second
-	ServerCPUus  num      `json:"server_cpu_us"`  // per request
-	PgCPUus      num      `json:"pg_cpu_us"`      // per request, whole cluster
-	AllocsPerReq num      `json:"allocs_per_req"` // go_memstats_mallocs_total delta per request
-	OfferedRate  num      `json:"offered_rate"`   // open loop, requests per second
-	P50ms        num      `json:"p50_ms"`
-	P99ms        num      `json:"p99_ms"`
-	Requests     int64    `json:"requests"` // closed + open, measured
-	Failed       int64    `json:"failed"`
-	WrongTenant  int64    `json:"wrong_tenant"`
-	Errors       []string `json:"errors,omitempty"`
+	RPS            num      `json:"rps"`                       // closed loop, answered correctly per second
+	ServerCPUus    num      `json:"server_cpu_us"`             // per request
+	PgCPUus        num      `json:"pg_cpu_us"`                 // per request, whole cluster
+	AllocsPerReq   num      `json:"allocs_per_req"`            // go_memstats_mallocs_total delta per request
+	PoolCloses     num      `json:"pool_closes_per_1000"`      // closed loop: connections the server's pool closed itself
+	OfferedRate    num      `json:"offered_rate"`              // open loop, requests per second
+	OpenPoolCloses num      `json:"open_pool_closes_per_1000"` // the same in the open loop
+	P50ms          num      `json:"p50_ms"`
+	P99ms          num      `json:"p99_ms"`
+	Requests       int64    `json:"requests"` // closed + open, measured
+	Failed         int64    `json:"failed"`
+	WrongTenant    int64    `json:"wrong_tenant"`
+	Errors         []string `json:"errors,omitempty"`
 }
 
 // Account is what the counting proxy saw, per request.
@@ -56,15 +58,17 @@ type Cell struct {
 	Rounds   []Round  `json:"rounds"`
 	Account  *Account `json:"account,omitempty"`
 	// Summaries over rounds: ratios to the same round's (b) and (c).
-	RPSvsB       Summary `json:"rps_vs_b"`
-	RPSvsC       Summary `json:"rps_vs_c"`
-	P99vsB       Summary `json:"p99_vs_b"`
-	RPS          Summary `json:"rps"`
-	P50ms        Summary `json:"p50_ms"`
-	P99ms        Summary `json:"p99_ms"`
-	ServerCPUus  Summary `json:"server_cpu_us"`
-	PgCPUus      Summary `json:"pg_cpu_us"`
-	AllocsPerReq Summary `json:"allocs_per_req"`
+	RPSvsB         Summary `json:"rps_vs_b"`
+	RPSvsC         Summary `json:"rps_vs_c"`
+	P99vsB         Summary `json:"p99_vs_b"`
+	RPS            Summary `json:"rps"`
+	P50ms          Summary `json:"p50_ms"`
+	P99ms          Summary `json:"p99_ms"`
+	ServerCPUus    Summary `json:"server_cpu_us"`
+	PgCPUus        Summary `json:"pg_cpu_us"`
+	AllocsPerReq   Summary `json:"allocs_per_req"`
+	PoolCloses     Summary `json:"pool_closes_per_1000"`
+	OpenPoolCloses Summary `json:"open_pool_closes_per_1000"`
 }
 
 type report struct {
@@ -98,7 +102,8 @@ func newReport(e *env, o options) *report {
 				c := &Cell{Tenants: t, Endpoint: ep, Variant: v, Rounds: make([]Round, o.rounds)}
 				for i := range c.Rounds {
 					nan := num(math.NaN())
-					c.Rounds[i] = Round{RPS: nan, ServerCPUus: nan, PgCPUus: nan, AllocsPerReq: nan, OfferedRate: nan, P50ms: nan, P99ms: nan}
+					c.Rounds[i] = Round{RPS: nan, ServerCPUus: nan, PgCPUus: nan, AllocsPerReq: nan, PoolCloses: nan,
+						OfferedRate: nan, P50ms: nan, P99ms: nan, OpenPoolCloses: nan}
 				}
 				r.Cells = append(r.Cells, c)
 				r.index[fmt.Sprint(t, ep, v)] = c
@@ -113,11 +118,13 @@ func (r *report) cell(t int, ep, v string) *Cell { return r.index[fmt.Sprint(t, 
 func (c *Cell) addClosed(round int, res closedResult) {
 	x := &c.Rounds[round]
 	x.RPS, x.ServerCPUus, x.PgCPUus, x.AllocsPerReq = num(res.rps), num(res.serverCPU), num(res.pgCPU), num(res.allocs)
+	x.PoolCloses = num(res.closes)
 	c.count(x, res.tally)
 }
 
-func (c *Cell) addOpen(round int, rate float64, t *tally, lat []time.Duration) {
+func (c *Cell) addOpen(round int, rate float64, t *tally, lat []time.Duration, closes float64) {
 	x := &c.Rounds[round]
+	x.OpenPoolCloses = num(closes)
 	ms := durationsMs(lat)
 	x.OfferedRate, x.P50ms, x.P99ms = num(rate), num(percentile(ms, 50)), num(percentile(ms, 99))
 	c.count(x, t)
@@ -164,6 +171,8 @@ func (r *report) finish() {
 		c.ServerCPUus = summarize(series(c, func(x Round) num { return x.ServerCPUus }))
 		c.PgCPUus = summarize(series(c, func(x Round) num { return x.PgCPUus }))
 		c.AllocsPerReq = summarize(series(c, func(x Round) num { return x.AllocsPerReq }))
+		c.PoolCloses = summarize(series(c, func(x Round) num { return x.PoolCloses }))
+		c.OpenPoolCloses = summarize(series(c, func(x Round) num { return x.OpenPoolCloses }))
 	}
 }
 
@@ -199,14 +208,16 @@ func (r *report) markdown() string {
 		"CPU: server process and whole PostgreSQL cluster (postmaster, its reaped and live children), µs per request. " +
 		"allocs: `go_memstats_mallocs_total` of the server per request. Round trips, statements (Execute messages plus statements in simple Query messages), " +
 		"parses (Parse messages) and new PostgreSQL sessions come from a separate pass through a counting proxy, at the same concurrency; " +
-		"round trips include those of the sessions a pool opened during the pass.\n\n")
+		"round trips include those of the sessions a pool opened during the pass. " +
+		"pool closes: connections the server's database/sql pool closed by itself (max idle, idle time, lifetime) per 1,000 requests, in the closed and the open loop; " +
+		"under steady load each is followed by a new PostgreSQL session (– for pgxpool, which exports no such series).\n\n")
 	for v, why := range r.AllocsNA {
 		fmt.Fprintf(&b, "Allocations of %s not measured: %s\n\n", variantNames[v], why)
 	}
 	for _, t := range o.tenants {
 		fmt.Fprintf(&b, "### %d tenant%s\n\n", t, map[bool]string{true: "", false: "s"}[t == 1])
-		b.WriteString("| endpoint | variant | req/s | × (b) | × (c) | p50 ms | p99 ms | p99 × (b) | server µs/req | PostgreSQL µs/req | allocs/req | round trips/req | statements/req | parses/req | new sessions /1k req | failed | wrong tenant |\n")
-		b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+		b.WriteString("| endpoint | variant | req/s | × (b) | × (c) | p50 ms | p99 ms | p99 × (b) | server µs/req | PostgreSQL µs/req | allocs/req | pool closes /1k req, closed / open | round trips/req | statements/req | parses/req | new sessions /1k req | failed | wrong tenant |\n")
+		b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, ep := range o.endpoints {
 			for _, v := range variants {
 				c := r.cell(t, ep, v)
@@ -221,10 +232,11 @@ func (r *report) markdown() string {
 					failed += a.Failed
 					wrong += a.WrongTenant
 				}
-				fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %d |\n",
+				fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s | %s | %s | %s | %s | %d | %d |\n",
 					endpointPaths[ep], variantNames[v], fmtNum(c.RPS.Median, 0), fmtRange(c.RPSvsB, 2), fmtRange(c.RPSvsC, 2),
 					fmtNum(c.P50ms.Median, 2), fmtNum(c.P99ms.Median, 2), fmtRange(c.P99vsB, 2),
 					fmtNum(c.ServerCPUus.Median, 0), fmtNum(c.PgCPUus.Median, 0), fmtNum(c.AllocsPerReq.Median, 0),
+					fmtNum(c.PoolCloses.Median, 1), fmtNum(c.OpenPoolCloses.Median, 1),
 					rt, st, pa, se, failed, wrong)
 			}
 		}

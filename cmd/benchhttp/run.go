@@ -158,7 +158,7 @@ func (e *env) setup(ctx context.Context) error {
 	}
 	for _, v := range variants {
 		e.clients[v] = newClient(1024)
-		if _, err := e.servers[v].mallocs(ctx); err != nil {
+		if _, err := e.servers[v].scrape(ctx); err != nil {
 			e.noAllocs[v] = err.Error()
 			log.Printf("variant %s: allocations not measured: %v", v, err)
 		}
@@ -361,8 +361,18 @@ func (e *env) measure(ctx context.Context) (*report, error) {
 				rate := math.Max(1, o.loadFraction*slowest)
 				for _, v := range variants {
 					w := e.workload(v, e.servers[v].base, t, ep)
+					m0, err := e.scrape(ctx, v)
+					if err != nil {
+						return nil, err
+					}
 					tal, lat := openLoop(ctx, e.clients[v], w, rate, min(o.warmup, 500*time.Millisecond), o.duration, 4096)
-					rep.cell(t, ep, v).addOpen(r, rate, tal, lat)
+					m1, err := e.scrape(ctx, v)
+					if err != nil {
+						return nil, err
+					}
+					// The window holds the warm-up's requests too.
+					closes := 1000 * (m1.poolCloses - m0.poolCloses) / float64(max(1, w.seq.Load()))
+					rep.cell(t, ep, v).addOpen(r, rate, tal, lat, closes)
 				}
 				if ctx.Err() != nil {
 					return nil, ctx.Err()
@@ -391,7 +401,16 @@ func (e *env) measure(ctx context.Context) (*report, error) {
 
 type closedResult struct {
 	rps, serverCPU, pgCPU, allocs float64 // per request; CPU in µs
+	closes                        float64 // connections the server's pool closed itself, per 1,000 requests
 	tally                         *tally
+}
+
+// scrape reads variant v's metrics, or NaNs when they cannot be read.
+func (e *env) scrape(ctx context.Context, v string) (scrapeResult, error) {
+	if e.noAllocs[v] != "" {
+		return scrapeResult{mallocs: math.NaN(), poolCloses: math.NaN()}, nil
+	}
+	return e.servers[v].scrape(ctx)
 }
 
 // closed warms variant v up, then measures a closed loop at the fixed
@@ -401,12 +420,9 @@ func (e *env) closed(ctx context.Context, v string, t int, ep string) (closedRes
 	s, c := e.servers[v], e.clients[v]
 	closedLoop(ctx, c, e.workload(v, s.base, t, ep), e.o.concurrency, e.o.warmup)
 	w := e.workload(v, s.base, t, ep)
-	m0 := math.NaN()
-	if e.noAllocs[v] == "" {
-		var err error
-		if m0, err = s.mallocs(ctx); err != nil {
-			return closedResult{}, err
-		}
+	m0, err := e.scrape(ctx, v)
+	if err != nil {
+		return closedResult{}, err
 	}
 	s0, err := processCPU(s.pid())
 	if err != nil {
@@ -425,11 +441,9 @@ func (e *env) closed(ctx context.Context, v string, t int, ep string) (closedRes
 	if err != nil {
 		return closedResult{}, err
 	}
-	m1 := math.NaN()
-	if e.noAllocs[v] == "" {
-		if m1, err = s.mallocs(ctx); err != nil {
-			return closedResult{}, err
-		}
+	m1, err := e.scrape(ctx, v)
+	if err != nil {
+		return closedResult{}, err
 	}
 	if err := s.exited(); err != nil {
 		return closedResult{}, err
@@ -442,7 +456,8 @@ func (e *env) closed(ctx context.Context, v string, t int, ep string) (closedRes
 		rps:       float64(tal.ok.Load()) / elapsed.Seconds(),
 		serverCPU: float64((s1 - s0).Microseconds()) / n,
 		pgCPU:     float64((p1 - p0).Microseconds()) / n,
-		allocs:    (m1 - m0) / n,
+		allocs:    (m1.mallocs - m0.mallocs) / n,
+		closes:    1000 * (m1.poolCloses - m0.poolCloses) / n,
 		tally:     tal,
 	}, nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tenantry/tenantry/models"
 	"gorm.io/gorm"
 )
@@ -24,8 +25,8 @@ import (
 // benchmark counts how often. This file is the only place in the
 // repository allowed a session-level SET search_path (arch_test.go
 // exempts it): it exists to measure that mistake.
-func seedServer(ctx context.Context, url string, pool int, secret []byte, logTo io.Writer) (*gin.Engine, error) {
-	db, err := openGORM(url, pool)
+func seedServer(ctx context.Context, url string, pool int, secret []byte, logTo io.Writer, reg *prometheus.Registry) (*gin.Engine, error) {
+	db, err := openGORM(url, pool, reg)
 	if err != nil {
 		return nil, err
 	}

@@ -44,24 +44,25 @@ func serveBaseline(kind string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
+	// The same Go runtime series tenantry exports, go_memstats_mallocs_total
+	// among them, so allocations per request compare like for like; and
+	// for the database/sql pools the same go_sql_* series.
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector())
 	var r *gin.Engine
 	switch kind {
 	case "b":
-		r, err = plainGORM(url, pool, os.Stdout)
+		r, err = plainGORM(url, pool, os.Stdout, reg)
 	case "c":
 		r, err = plainPgx(ctx, url, pool)
 	case "d":
-		r, err = seedServer(ctx, url, pool, []byte(os.Getenv(envSecret)), os.Stdout)
+		r, err = seedServer(ctx, url, pool, []byte(os.Getenv(envSecret)), os.Stdout, reg)
 	default:
 		err = fmt.Errorf("unknown baseline %q (want b, c or d)", kind)
 	}
 	if err != nil {
 		return err
 	}
-	// The same Go runtime series tenantry exports, go_memstats_mallocs_total
-	// among them, so allocations per request compare like for like.
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector())
 	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 	r.GET("/healthz", func(c *gin.Context) { c.Status(http.StatusOK) })
 	ln, err := net.Listen("tcp", addr)
@@ -86,7 +87,7 @@ func serveBaseline(kind string) error {
 // connection), with a pool sized as a user who read about database/sql
 // would: as many idle connections kept as may be open, so none is closed
 // and reopened under steady load.
-func openGORM(url string, pool int) (*gorm.DB, error) {
+func openGORM(url string, pool int, reg *prometheus.Registry) (*gorm.DB, error) {
 	db, err := gorm.Open(postgres.Open(url), &gorm.Config{})
 	if err != nil {
 		return nil, err
@@ -97,6 +98,7 @@ func openGORM(url string, pool int) (*gorm.DB, error) {
 	}
 	sqlDB.SetMaxOpenConns(pool)
 	sqlDB.SetMaxIdleConns(pool)
+	reg.MustRegister(collectors.NewDBStatsCollector(sqlDB, "bench"))
 	return db, nil
 }
 
@@ -104,8 +106,8 @@ func openGORM(url string, pool int) (*gorm.DB, error) {
 // functions) over one plain table, with no tenancy, no JWT and no
 // transaction of our own. gin.Default()'s middleware (a logger line per
 // request, recovery), as a typical service has.
-func plainGORM(url string, pool int, logTo io.Writer) (*gin.Engine, error) {
-	db, err := openGORM(url, pool)
+func plainGORM(url string, pool int, logTo io.Writer, reg *prometheus.Registry) (*gin.Engine, error) {
+	db, err := openGORM(url, pool, reg)
 	if err != nil {
 		return nil, err
 	}

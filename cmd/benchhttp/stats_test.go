@@ -6,6 +6,8 @@ import (
 	"math"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 func TestPercentileIsNearestRank(t *testing.T) {
@@ -71,17 +73,23 @@ func TestParseStatCountsFieldsAfterTheCommandName(t *testing.T) {
 	}
 }
 
-func TestMetricValueReadsTheUnlabelledSeries(t *testing.T) {
+func TestParseMetricsSumsEachMetricOverItsLabels(t *testing.T) {
 	text := "# HELP go_memstats_mallocs_total Total number of heap objects allocated.\n" +
 		"# TYPE go_memstats_mallocs_total counter\n" +
+		"go_memstats_mallocs_total 1.234567e+06\n" +
 		"go_memstats_mallocs_total_extra 5\n" +
-		"go_memstats_mallocs_total 1.234567e+06\n"
-	got, err := metricValue(bufio.NewScanner(strings.NewReader(text)), "go_memstats_mallocs_total")
-	if err != nil || got != 1234567 {
-		t.Fatalf("got %v, %v; want 1234567", got, err)
+		`go_sql_max_idle_closed_total{db_name="a b}c"} 7` + "\n" +
+		`go_sql_max_idle_closed_total{db_name="other"} 3 1700000000000` + "\n"
+	m, err := parseMetrics(bufio.NewScanner(strings.NewReader(text)))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, err := metricValue(bufio.NewScanner(strings.NewReader("up 1\n")), "go_memstats_mallocs_total"); err == nil {
-		t.Fatal("a missing series gave no error")
+	want := map[string]float64{"go_memstats_mallocs_total": 1234567, "go_memstats_mallocs_total_extra": 5, "go_sql_max_idle_closed_total": 10}
+	if diff := cmp.Diff(want, m); diff != "" {
+		t.Fatalf("parsed metrics (-want +got):\n%s", diff)
+	}
+	if _, err := parseMetrics(bufio.NewScanner(strings.NewReader("up\n"))); err == nil {
+		t.Fatal("a sample without a value parsed without error")
 	}
 }
 
