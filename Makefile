@@ -2,7 +2,7 @@
 GO        ?= go
 BIN       ?= bin/tenantry
 
-.PHONY: run test lint build e2e bench clean
+.PHONY: run test lint build e2e bench bench-http clean
 
 ## run: local PostgreSQL under ./.data (when DATABASE_URL is unset), two demo tenants, tokens, serve on :8080
 run:
@@ -25,6 +25,11 @@ e2e:
 ## bench: onboarding and fleet-migration benchmark on its own durable PostgreSQL (a few minutes)
 bench:
 	$(GO) run ./tenancy/internal/fleetbench -tenants 1000
+
+## bench-http: the whole request path, tenantry against plain Gin+GORM, a pgx floor and the seed's SET search_path (about 30 min); rewrites docs/PERFORMANCE.md
+## (a smoke run that writes no file: go run ./cmd/benchhttp -rounds 1 -duration 1s -tenants 1,10)
+bench-http:
+	$(GO) run ./cmd/benchhttp -out docs/PERFORMANCE.md $(BENCHHTTP_FLAGS)
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) .
