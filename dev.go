@@ -26,6 +26,9 @@ var demoTenants = []string{"acme", "globex"}
 // commands on stdout, then serve.
 func dev(ctx context.Context, cfg config, getenv func(string) string, stdout io.Writer) error {
 	cfg.dev = true
+	if getenv("SHUTDOWN_DELAY") == "" {
+		cfg.shutdownDelay = 0 // no load balancer to warn: Ctrl-C stops at once
+	}
 	if cfg.authErr != nil && getenv("JWT_SECRET") == "" && getenv("JWT_PUBLIC_KEY_FILE") == "" {
 		cfg.auth.Secret, cfg.authErr = []byte(devSecret), nil
 	}

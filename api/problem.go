@@ -59,6 +59,16 @@ var kinds = []struct {
 	{models.ErrUnavailable, http.StatusServiceUnavailable, "unavailable", "Service unavailable", 1},
 }
 
+// kindOf returns the index of err's row in kinds, or -1.
+func kindOf(err error) int {
+	for i, k := range kinds {
+		if errors.Is(err, k.kind) {
+			return i
+		}
+	}
+	return -1
+}
+
 // problemType makes a problem type URI from a slug.
 func problemType(slug string) string { return "urn:tenantry:problem:" + slug }
 
@@ -91,17 +101,21 @@ func unavailable(cause error) error {
 // from the error when it was written for clients; 5xx answers say nothing
 // of the cause, which goes to the log with the request id and tenant.
 func (s *Server) fail(c *gin.Context, err error) {
-	err = tenancy.Classify(err)
 	retryAfter := 0
 	p := Problem{Status: http.StatusInternalServerError, Type: problemType("internal"),
 		Title: "Internal server error", Detail: "the server failed to handle the request; quote the request id when reporting it",
 		Instance: c.Request.URL.Path, RequestID: c.GetString(requestIDKey)}
-	for _, k := range kinds {
-		if errors.Is(err, k.kind) {
-			p.Status, p.Type, p.Title, p.Detail = k.status, problemType(k.slug), k.title, k.title
-			retryAfter = k.retryAfter
-			break
-		}
+	kind := kindOf(err)
+	if kind < 0 {
+		// A raw database, driver or network error that escaped its
+		// package unclassified: classify it here, once for all callers.
+		err = tenancy.Classify(err)
+		kind = kindOf(err)
+	}
+	if kind >= 0 {
+		k := kinds[kind]
+		p.Status, p.Type, p.Title, p.Detail = k.status, problemType(k.slug), k.title, k.title
+		retryAfter = k.retryAfter
 	}
 	var ce *clientError
 	var fe *models.FieldError
