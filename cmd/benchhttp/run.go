@@ -194,7 +194,10 @@ func (e *env) startTenantry(ctx context.Context, name, dbURL string) (*server, e
 		return nil, err
 	}
 	env := []string{"DATABASE_URL=" + dbURL, "JWT_SECRET=" + string(e.spec.secret), "ADDR=" + addr,
-		"TENANTRY_ENV=dev", "METRICS_TOKEN=" + e.o.metricsToken}
+		"TENANTRY_ENV=dev", "METRICS_TOKEN=" + e.o.metricsToken,
+		// No load balancer watches this server: stop without the
+		// readiness delay a real deployment needs.
+		"SHUTDOWN_DELAY=0s"}
 	if e.o.issuer != "" {
 		env = append(env, "JWT_ISSUER="+e.o.issuer)
 	}
