@@ -50,13 +50,18 @@ func dev(ctx context.Context, cfg config, getenv func(string) string, stdout io.
 		if err != nil {
 			return err
 		}
-		cfg.databaseURL = fmt.Sprintf("postgres://%s@127.0.0.1:%d/%s?sslmode=disable", user, cluster.Port, devRole)
+		// The strict setup, as in production: requests log in as a role
+		// that owns nothing and can only switch to tenant roles; the owner
+		// does DDL (SECURITY.md).
+		cfg.migrationURL = fmt.Sprintf("postgres://%s@127.0.0.1:%d/%s?sslmode=disable", user, cluster.Port, devRole)
+		cfg.databaseURL = fmt.Sprintf("postgres://%s@127.0.0.1:%d/%s?sslmode=disable", devRequestRole, cluster.Port, devRole)
 	}
-	db, closeDB, err := openDB(ctx, cfg)
+	h, err := openDB(ctx, cfg, tenancy.DefaultPool)
 	if err != nil {
 		return err
 	}
-	dir := tenancy.NewDirectory(db, tenancy.WithTTL(0))
+	closeDB := h.close
+	dir := h.directory(tenancy.WithTTL(0))
 	for _, n := range demoTenants {
 		if _, err := dir.Onboard(ctx, n); err != nil && !errors.Is(err, models.ErrConflict) {
 			closeDB()
@@ -78,14 +83,18 @@ func dev(ctx context.Context, cfg config, getenv func(string) string, stdout io.
 	return serve(ctx, cfg, stdout, func(addr string) { printWelcome(stdout, cfg, addr) })
 }
 
-// devRole names both the development database and the role the service
-// connects as: an ordinary role that owns its database (so it may create
-// the shared and tenant schemas), not the cluster's superuser.
-const devRole = "tenantry"
+// devRole names both the development database and its DDL role: an
+// ordinary role that owns its database (so it may create the shared and
+// tenant schemas) and may create roles (the tenants' roles), not the
+// cluster's superuser. devRequestRole is the role requests log in as.
+const (
+	devRole        = "tenantry"
+	devRequestRole = "tenantry_app"
+)
 
-// ensureDatabase makes the role and its database when they are missing and
-// returns the user to connect as. A database left by an older layout,
-// owned by the superuser, keeps being used as that superuser.
+// ensureDatabase makes the roles and the database when they are missing
+// and returns the DDL user to connect as. A database left by an older
+// layout, owned by the superuser, keeps being used as that superuser.
 func ensureDatabase(ctx context.Context, adminURL, name string) (string, error) {
 	conn, err := pgx.Connect(ctx, adminURL)
 	if err != nil {
@@ -98,15 +107,29 @@ func ensureDatabase(ctx context.Context, adminURL, name string) (string, error) 
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return "", err
 	}
-	if owner != nil {
-		return *owner, nil
-	}
-	var roleExists bool
-	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)", name).Scan(&roleExists); err != nil {
+	var roles [2]bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1), EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $2)",
+		name, devRequestRole).Scan(&roles[0], &roles[1]); err != nil {
 		return "", err
 	}
-	if !roleExists {
-		if _, err := conn.Exec(ctx, "CREATE ROLE "+ident+" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS"); err != nil {
+	if !roles[1] {
+		// NOINHERIT, owns nothing: SECURITY.md's request role.
+		if _, err := conn.Exec(ctx, "CREATE ROLE "+pgx.Identifier{devRequestRole}.Sanitize()+" LOGIN NOINHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS"); err != nil {
+			return "", err
+		}
+	}
+	if owner != nil {
+		if *owner == name {
+			// A database made before tenant roles: its owner now needs
+			// CREATEROLE to make them.
+			if _, err := conn.Exec(ctx, "ALTER ROLE "+ident+" CREATEROLE"); err != nil {
+				return "", err
+			}
+		}
+		return *owner, nil
+	}
+	if !roles[0] {
+		if _, err := conn.Exec(ctx, "CREATE ROLE "+ident+" LOGIN CREATEROLE NOSUPERUSER NOCREATEDB NOBYPASSRLS"); err != nil {
 			return "", err
 		}
 	}

@@ -5,7 +5,7 @@
 //	tenantry serve                      run the HTTP API
 //	tenantry dev                        local database + demo tenants + serve
 //	tenantry migrate [--concurrency N]  migrate the shared schema and every tenant
-//	tenantry tenants create|list|delete|suspend|resume [NAME]
+//	tenantry tenants create|list|delete|suspend|resume|read-only [NAME]
 //	tenantry token --tenant NAME | --admin [--ttl 1h]
 //	tenantry healthcheck                probe /healthz (Docker HEALTHCHECK)
 package main
@@ -48,7 +48,7 @@ func main() {
 	}
 }
 
-var errUsage = errors.New("usage: tenantry serve | dev | migrate | tenants create|list|delete|suspend|resume [NAME] | token --tenant NAME|--admin [--ttl 1h] | healthcheck")
+var errUsage = errors.New("usage: tenantry serve | dev | migrate | tenants create|list|delete|suspend|resume|read-only [NAME] | token --tenant NAME|--admin [--ttl 1h] | healthcheck")
 
 const (
 	// devDatabaseURL is where `tenantry dev` (make run) puts its local
@@ -75,6 +75,10 @@ const (
 type config struct {
 	dev         bool
 	databaseURL string
+	// migrationURL, from MIGRATION_DATABASE_URL, is the DDL role's URL:
+	// onboarding, offboarding, status changes and migrations. Unset, the
+	// DATABASE_URL role does both jobs (the simple setup; SECURITY.md).
+	migrationURL string
 	addr        string
 	auth        api.AuthConfig
 	authErr     error // why auth is unusable; only commands that need it fail
@@ -94,8 +98,9 @@ type config struct {
 func loadConfig(getenv func(string) string) config {
 	cfg := config{
 		dev:         getenv("TENANTRY_ENV") == "dev",
-		databaseURL: getenv("DATABASE_URL"),
-		addr:        getenv("ADDR"),
+		databaseURL:  getenv("DATABASE_URL"),
+		migrationURL: getenv("MIGRATION_DATABASE_URL"),
+		addr:         getenv("ADDR"),
 	}
 	if cfg.databaseURL == "" {
 		cfg.databaseURL = devDatabaseURL
@@ -197,37 +202,82 @@ func newLogger(cfg config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: cfg.logLevel}))
 }
 
-// openDB connects and applies the shared migrations, which are idempotent
-// and safe when several instances start together.
-func openDB(ctx context.Context, cfg config) (*gorm.DB, func(), error) {
-	return open(ctx, cfg, true)
+// handles are the database handles of one command: db logs in as the
+// request role (DATABASE_URL), admin as the DDL role
+// (MIGRATION_DATABASE_URL, or db itself when that is unset).
+type handles struct {
+	db, admin *gorm.DB
+	separate  bool
+	close     func()
+}
+
+// directory returns a tenant directory over both handles.
+func (h handles) directory(opts ...tenancy.Option) *tenancy.Directory {
+	return tenancy.NewDirectory(h.db, append(opts, tenancy.WithAdmin(h.admin))...)
+}
+
+// openDB connects, applies the shared migrations (idempotent and safe
+// when several instances start together) and readies the roles: the
+// request role joins the deployment's group and may read the registry, and
+// tenants onboarded before tenant roles get theirs. adminPool sizes the DDL
+// role's pool.
+func openDB(ctx context.Context, cfg config, adminPool tenancy.PoolConfig) (handles, error) {
+	return open(ctx, cfg, adminPool, true)
 }
 
 // openReadOnly connects without migrating anything, for commands that only
 // look (migrate status, migrate --dry-run, tenants list).
-func openReadOnly(ctx context.Context, cfg config) (*gorm.DB, func(), error) {
-	return open(ctx, cfg, false)
+func openReadOnly(ctx context.Context, cfg config, adminPool tenancy.PoolConfig) (handles, error) {
+	return open(ctx, cfg, adminPool, false)
 }
 
-func open(ctx context.Context, cfg config, applyShared bool) (*gorm.DB, func(), error) {
-	db, err := tenancy.Open(ctx, cfg.databaseURL, tenancy.DefaultPool)
-	if err != nil {
-		return nil, nil, err
+func open(ctx context.Context, cfg config, adminPool tenancy.PoolConfig, prepare bool) (handles, error) {
+	h := handles{separate: cfg.migrationURL != "" && cfg.migrationURL != cfg.databaseURL}
+	var err error
+	if h.db, err = tenancy.Open(ctx, cfg.databaseURL, tenancy.DefaultPool); err != nil {
+		return h, err
 	}
-	closeDB := func() {
-		if s, err := db.DB(); err == nil {
-			s.Close()
+	h.admin = h.db
+	if h.separate {
+		if h.admin, err = tenancy.Open(ctx, cfg.migrationURL, adminPool); err != nil {
+			closeGorm(h.db)
+			return h, fmt.Errorf("MIGRATION_DATABASE_URL: %w", err)
 		}
 	}
-	if !applyShared {
-		return db, closeDB, nil
+	h.close = func() {
+		closeGorm(h.db)
+		if h.separate {
+			closeGorm(h.admin)
+		}
 	}
-	if err := migrations.ApplyShared(ctx, db); err != nil {
-		closeDB()
-		return nil, nil, fmt.Errorf("shared migrations: %w", err)
+	if !prepare {
+		return h, nil
 	}
-	return db, closeDB, nil
+	if err := migrations.ApplyShared(ctx, h.admin); err != nil {
+		h.close()
+		return h, fmt.Errorf("shared migrations: %w", err)
+	}
+	var requestRole string
+	if err := h.db.WithContext(ctx).Raw("SELECT current_user").Scan(&requestRole).Error; err != nil {
+		h.close()
+		return h, err
+	}
+	if err := h.directory(tenancy.WithTTL(0)).EnsureRoles(ctx, requestRole); err != nil {
+		h.close()
+		return h, err
+	}
+	return h, nil
 }
+
+func closeGorm(db *gorm.DB) {
+	if s, err := db.DB(); err == nil {
+		s.Close()
+	}
+}
+
+// serveAdminPool is the DDL role's pool in serve: admin requests only
+// (onboarding, offboarding, status changes), never tenant traffic.
+var serveAdminPool = tenancy.PoolConfig{MaxOpen: 4, MaxIdle: 1, MaxLifetime: 30 * time.Minute}
 
 // errDrainIncomplete makes serve's exit status say that requests were
 // still running when the drain budget ran out and were cancelled.
@@ -250,27 +300,24 @@ func serve(ctx context.Context, cfg config, stdout io.Writer, ready func(addr st
 		return cfg.serveErr
 	}
 	log := newLogger(cfg, stdout)
-	db, closeDB, err := openDB(ctx, cfg)
+	h, err := openDB(ctx, cfg, serveAdminPool)
 	if err != nil {
 		return err
 	}
-	defer closeDB()
+	defer h.close()
+	db := h.db
 	mon, err := tenancy.OpenMonitor(ctx, cfg.databaseURL)
 	if err != nil {
 		return err
 	}
 	defer mon.Close()
-	warnings, err := tenancy.RoleWarnings(ctx, db)
-	if err != nil {
-		return err
-	}
-	for _, w := range warnings {
-		log.Warn(w)
-	}
 	if cfg.tenantLabelCap > 0 && cfg.metricsAddr == "" && cfg.metricsToken == "" {
 		log.Warn("METRICS_TENANT_LABEL_CAP is set but /metrics is anonymous: tenant series are hidden until METRICS_TOKEN or METRICS_ADDR is set")
 	}
-	dir := tenancy.NewDirectory(db)
+	dir := h.directory()
+	if err := checkRoles(ctx, cfg, h, dir, log); err != nil {
+		return err
+	}
 	// Capture the onboarding blueprint now: the first onboarding does not
 	// pay for it, and a binary whose models disagree with its migration
 	// steps stops here rather than at its first onboarding.
@@ -420,6 +467,35 @@ func (g *requestGate) close() <-chan struct{} {
 	return g.done
 }
 
+// checkRoles refuses to serve, outside dev mode, with a request role that
+// could cross the tenant boundary, naming each privilege and its fix; dev
+// mode and lesser findings only warn.
+func checkRoles(ctx context.Context, cfg config, h handles, dir *tenancy.Directory, log *slog.Logger) error {
+	warnings, err := tenancy.RoleWarnings(ctx, h.db)
+	if err != nil {
+		return err
+	}
+	for _, w := range warnings {
+		log.Warn(w)
+	}
+	findings, err := tenancy.CheckRequestRole(ctx, h.db, dir, h.separate)
+	if err != nil {
+		return err
+	}
+	var refuse []string
+	for _, f := range findings {
+		if f.Crosses && !cfg.dev {
+			refuse = append(refuse, f.Message)
+			continue
+		}
+		log.Warn(f.Message)
+	}
+	if len(refuse) > 0 {
+		return fmt.Errorf("refusing to serve: the request role could cross the tenant boundary (TENANTRY_ENV=dev only warns):\n  - %s", strings.Join(refuse, "\n  - "))
+	}
+	return nil
+}
+
 // migrate applies the shared migrations, then brings tenant schemas to the
 // target version. The exit status says whether any tenant failed.
 func migrate(ctx context.Context, cfg config, args []string, stdout io.Writer) error {
@@ -450,13 +526,13 @@ func migrate(ctx context.Context, cfg config, args []string, stdout io.Writer) e
 	if *dryRun {
 		openFn = openReadOnly // a dry run changes nothing, the shared schema included
 	}
-	db, closeDB, err := openFn(ctx, cfg)
+	h, err := openFn(ctx, cfg, tenancy.PoolConfig{MaxOpen: *concurrency + 1, MaxIdle: *concurrency + 1, MaxLifetime: time.Hour})
 	if err != nil {
 		return err
 	}
-	defer closeDB()
+	defer h.close()
 	if *dryRun {
-		pending, err := migrations.SharedPending(ctx, db)
+		pending, err := migrations.SharedPending(ctx, h.admin)
 		if err != nil {
 			return err
 		}
@@ -477,7 +553,7 @@ func migrate(ctx context.Context, cfg config, args []string, stdout io.Writer) e
 		o.Progress = progressBar(os.Stderr)
 	}
 	start := time.Now()
-	results, err := tenancy.NewDirectory(db, tenancy.WithTTL(0)).Migrate(ctx, o)
+	results, err := h.directory(tenancy.WithTTL(0)).Migrate(ctx, o)
 	if err != nil {
 		return err
 	}
@@ -518,15 +594,15 @@ func migrateStatus(ctx context.Context, cfg config, args []string, stdout io.Wri
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	db, closeDB, err := openReadOnly(ctx, cfg)
+	h, err := openReadOnly(ctx, cfg, tenancy.DefaultPool)
 	if err != nil {
 		return err
 	}
-	defer closeDB()
-	if pending, err := migrations.SharedPending(ctx, db); err != nil || len(pending) > 0 {
+	defer h.close()
+	if pending, err := migrations.SharedPending(ctx, h.admin); err != nil || len(pending) > 0 {
 		return fmt.Errorf("the shared schema is not migrated (run tenantry migrate): %v pending steps, %v", len(pending), err)
 	}
-	st, err := tenancy.NewDirectory(db, tenancy.WithTTL(0)).Status(ctx)
+	st, err := h.directory(tenancy.WithTTL(0)).Status(ctx)
 	if err != nil {
 		return err
 	}
@@ -585,12 +661,12 @@ func tenants(ctx context.Context, cfg config, args []string, stdout io.Writer) e
 	if sub == "list" {
 		openFn = openReadOnly
 	}
-	db, closeDB, err := openFn(ctx, cfg)
+	h, err := openFn(ctx, cfg, serveAdminPool)
 	if err != nil {
 		return err
 	}
-	defer closeDB()
-	dir := tenancy.NewDirectory(db, tenancy.WithTTL(0))
+	defer h.close()
+	dir := h.directory(tenancy.WithTTL(0))
 	var t models.Tenant
 	switch sub {
 	case "create":
@@ -604,6 +680,8 @@ func tenants(ctx context.Context, cfg config, args []string, stdout io.Writer) e
 		t, err = dir.SetStatus(ctx, args[0], models.StatusSuspended)
 	case "resume":
 		t, err = dir.SetStatus(ctx, args[0], models.StatusActive)
+	case "read-only":
+		t, err = dir.SetStatus(ctx, args[0], models.StatusReadOnly)
 	case "list":
 		ts, err := dir.List(ctx)
 		if err != nil {

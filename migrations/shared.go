@@ -33,7 +33,35 @@ CREATE TABLE tenantry.tenants (
 	{Version: 2, Name: "tenant schema version", Up: `
 ALTER TABLE tenantry.tenants ADD COLUMN schema_version integer NOT NULL DEFAULT 0;
 CREATE INDEX tenants_schema_version_idx ON tenantry.tenants (schema_version)`},
+	// Step 3: tenant roles and the read-only state. The deployment id makes
+	// role names (which are server-wide) unique to this database; 10 hex
+	// digits of a random UUID are 40 random bits (the UUID's version digit
+	// comes later). REVOKE CREATE ON SCHEMA public FROM PUBLIC closes the
+	// CVE-2018-1058 pattern (anyone planting objects in a schema others
+	// search); PostgreSQL 15 already ships that way, older clusters and
+	// upgraded ones may not.
+	{Version: 3, Name: "tenant roles and read-only state", Up: `
+CREATE TABLE tenantry.deployment (
+	singleton  boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+	id         varchar(10) NOT NULL CHECK (id ~ '^[0-9a-f]{10}$'),
+	created_at timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO tenantry.deployment (id) VALUES (substr(replace(gen_random_uuid()::text, '-', ''), 1, 10));
+ALTER TABLE tenantry.tenants
+	DROP CONSTRAINT tenants_status_check,
+	ADD CONSTRAINT tenants_status_check CHECK (status IN ('active', 'suspended', 'read-only')),
+	ADD COLUMN db_role varchar(63) NOT NULL DEFAULT '',
+	ADD COLUMN db_role_read varchar(63) NOT NULL DEFAULT '';
+DO $$ BEGIN
+	-- The deployment's group role (tenancy.GroupRole): a member of every
+	-- tenant role, granted to the request role. format's %I quotes it.
+	EXECUTE format('CREATE ROLE %I NOLOGIN NOINHERIT', 'tr' || (SELECT id FROM tenantry.deployment) || '_app');
+END $$;
+REVOKE CREATE ON SCHEMA public FROM PUBLIC`},
 }}
+
+// DeploymentTable holds the one row with this database's deployment id.
+const DeploymentTable = SharedSchema + ".deployment"
 
 // sharedLockKey serialises shared migrations across instances that start
 // together (an arbitrary constant, "tnty" in ASCII).

@@ -98,11 +98,17 @@ var errCaptured = errors.New("captured")
 // second scratch schema and refuses the blueprint unless both schemas have
 // one shape: the ledger records every step as applied, which is only true
 // when the models and the steps agree.
-func CaptureBlueprint(ctx context.Context, db *gorm.DB, p Plan) (Blueprint, error) {
+//
+// scratch creates a scratch schema and pins tx to it; the tenancy package
+// provides it, so the pin is built in one place.
+func CaptureBlueprint(ctx context.Context, db *gorm.DB, p Plan, scratch func(tx *gorm.DB, schema string) error) (Blueprint, error) {
 	bp := Blueprint{Version: p.Latest()}
 	rec := &ddlRecorder{}
 	stamp := time.Now().UnixNano()
-	fromModels, steps := fmt.Sprintf("tenantry_blueprint_%d", stamp), fmt.Sprintf("tenantry_steps_%d", stamp)
+	// Longer than any tenant schema (at most 50 bytes), shaped like one.
+	fromModels := fmt.Sprintf("t_tenantry_scratch_blueprint_models_%d", stamp)
+	steps := fmt.Sprintf("t_tenantry_scratch_blueprint_steps__%d", stamp)
+	inScratch := scratch
 	var fromSteps string
 	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := inScratch(tx, fromModels); err != nil {
@@ -151,14 +157,6 @@ func CaptureBlueprint(ctx context.Context, db *gorm.DB, p Plan) (Blueprint, erro
 // ErrModelsDisagree means the tenant models and the tenant plan's steps
 // build different schemas: a model changed without a step, or the reverse.
 var ErrModelsDisagree = errors.New("the tenant models and the migration steps build different schemas; add a step for the model change (or change the model to match)")
-
-// inScratch creates schema and pins tx to it.
-func inScratch(tx *gorm.DB, schema string) error {
-	if err := tx.Exec(`CREATE SCHEMA "` + schema + `"`).Error; err != nil {
-		return err
-	}
-	return tx.Exec("SELECT set_config('search_path', $1, true)", `"`+schema+`"`).Error
-}
 
 // ddlRecorder is a GORM logger that keeps the DDL statements it sees.
 type ddlRecorder struct {

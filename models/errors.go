@@ -19,6 +19,8 @@ var (
 	// ErrUnavailable: the storage cannot serve the request now (a missing
 	// tenant schema, a timeout, a lost connection); the caller may retry.
 	ErrUnavailable = errors.New("unavailable")
+	// ErrReadOnly: the tenant is read-only and the request would write.
+	ErrReadOnly = errors.New("tenant is read-only")
 )
 
 // FieldError says which input field broke which rule. It matches ErrInvalid

@@ -10,17 +10,25 @@ import (
 	"unicode/utf8"
 )
 
-// Status is a tenant's lifecycle state. Only StatusActive tenants are served.
+// Status is a tenant's lifecycle state.
 type Status string
 
-// Tenant states.
+// Tenant states. An active tenant is served; a suspended one exists but is
+// not served at all; a read-only one is served reads, and its scopes run as
+// a role with SELECT only, so no write can happen even through a bug.
 const (
 	StatusActive    Status = "active"
 	StatusSuspended Status = "suspended"
+	StatusReadOnly  Status = "read-only"
 )
 
 // Valid reports whether s is a known status.
-func (s Status) Valid() bool { return s == StatusActive || s == StatusSuspended }
+func (s Status) Valid() bool {
+	return s == StatusActive || s == StatusSuspended || s == StatusReadOnly
+}
+
+// Served reports whether a tenant in state s may be served at all.
+func (s Status) Served() bool { return s == StatusActive || s == StatusReadOnly }
 
 // Tenant is a row of the shared tenant registry. Its table lives in the
 // shared schema and is always reached schema-qualified, never through a
@@ -34,6 +42,11 @@ type Tenant struct {
 	// the last migration recorded it (the schema's own ledger is the truth).
 	SchemaVersion int       `json:"schema_version"`
 	CreatedAt     time.Time `json:"created_at"`
+	// DBRole and DBRoleRead are the tenant's PostgreSQL roles (read-write
+	// and SELECT-only), named by the service at onboarding. Scopes switch
+	// to one of them; clients never see them.
+	DBRole     string `gorm:"column:db_role;size:63;not null;default:''" json:"-"`
+	DBRoleRead string `gorm:"column:db_role_read;size:63;not null;default:''" json:"-"`
 }
 
 // Item is the tenant-scoped model. It names no schema: the same struct reads

@@ -4,35 +4,28 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/tenantry/tenantry/migrations"
 	"gorm.io/gorm"
 )
 
-// RoleWarnings says what about the connected role and database weakens
-// isolation. The scope holds without these, but defence in depth wants a
-// role that is not a superuser (which ignores every grant) and does not
-// bypass row-level security, connections that start with an empty
-// search_path, and no tenant-named tables in public (a search_path bug
-// elsewhere could find them). serve logs each warning at start-up.
+// RoleWarnings says what about the connected database weakens isolation
+// without breaking it: connections that do not start with an empty
+// search_path, and tenant-named tables in public (a search_path bug
+// elsewhere could find them). serve logs each warning at start-up. What
+// about the request role could cross the tenant boundary is
+// CheckRequestRole's job.
 func RoleWarnings(ctx context.Context, db *gorm.DB) ([]string, error) {
 	var r struct {
 		Role        string
-		Super       bool
-		BypassRLS   bool
 		PublicItems bool
 		Path        string
 	}
-	err := db.WithContext(ctx).Raw(`SELECT current_user AS role, r.rolsuper AS super, r.rolbypassrls AS bypass_rls,
-		to_regclass('public.items') IS NOT NULL AS public_items, current_setting('search_path') AS path
-		FROM pg_catalog.pg_roles r WHERE r.rolname = current_user`).Scan(&r).Error
+	err := db.WithContext(ctx).Raw(`SELECT current_user AS role,
+		to_regclass('public.items') IS NOT NULL AS public_items, current_setting('search_path') AS path`).Scan(&r).Error
 	if err != nil {
 		return nil, fmt.Errorf("inspect database role: %w", err)
 	}
 	var w []string
-	if r.Super {
-		w = append(w, fmt.Sprintf("connected as superuser %q: grants cannot back up tenant isolation; use a role without SUPERUSER", r.Role))
-	} else if r.BypassRLS {
-		w = append(w, fmt.Sprintf("role %q has BYPASSRLS; use a role without it", r.Role))
-	}
 	// A path set to '' reads back as "" (an empty identifier, which no
 	// schema can have): as empty as the startup parameter's true "".
 	if r.Path != "" && r.Path != `""` {
@@ -45,4 +38,87 @@ func RoleWarnings(ctx context.Context, db *gorm.DB) ([]string, error) {
 		w = append(w, "schema public holds a table named items, like the tenant tables; no scope reads it, but remove it")
 	}
 	return w, nil
+}
+
+// Finding is one thing CheckRequestRole found about the request role.
+type Finding struct {
+	// Crosses is set when the role could reach another tenant's data
+	// (or its own outside a scope) without SQL injection, or could undo
+	// the role switch; serve refuses to start then, outside dev mode.
+	Crosses bool
+	// Message names the privilege and the exact fix.
+	Message string
+}
+
+func (f Finding) String() string { return f.Message }
+
+// CheckRequestRole inspects the role db logs in as, the role requests run
+// as. separate says whether a DDL role of its own does onboarding and
+// migrations (MIGRATION_DATABASE_URL); without one, the request role owns
+// the tenant schemas and can create roles, which SECURITY.md accepts for the
+// simple setup with a warning. The checks are of effect, not of shape: a
+// role that can use any tenant schema outside a scope is refused however it
+// got there (ownership, a direct grant, pg_read_all_data, inheritance).
+func CheckRequestRole(ctx context.Context, db *gorm.DB, dir *Directory, separate bool) ([]Finding, error) {
+	dep, err := dir.Deployment(ctx)
+	if err != nil {
+		return nil, err
+	}
+	group, err := GroupRole(dep)
+	if err != nil {
+		return nil, err
+	}
+	var r struct {
+		Role       string
+		Super      bool
+		BypassRLS  bool
+		Inherit    bool
+		CreateRole bool
+		Member     bool
+		Reachable  int64
+		Schemas    int64
+		Registry   bool
+	}
+	err = db.WithContext(ctx).Raw(`SELECT current_user AS role, r.rolsuper AS super, r.rolbypassrls AS bypass_rls,
+		r.rolinherit AS inherit, r.rolcreaterole AS create_role,
+		pg_has_role(current_user, $1, 'MEMBER') AS member,
+		(SELECT count(*) FROM `+migrations.TenantsTable+` t JOIN pg_catalog.pg_namespace n ON n.nspname = t.schema_name
+			WHERE has_schema_privilege(current_user, n.oid, 'USAGE')) AS reachable,
+		(SELECT count(*) FROM `+migrations.TenantsTable+`) AS schemas,
+		has_table_privilege(current_user, '`+migrations.TenantsTable+`', 'INSERT, UPDATE, DELETE, TRUNCATE') AS registry
+		FROM pg_catalog.pg_roles r WHERE r.rolname = current_user`, group).Scan(&r).Error
+	if err != nil {
+		return nil, fmt.Errorf("inspect the request role: %w", err)
+	}
+	q := quoteIdent(r.Role)
+	var f []Finding
+	add := func(crosses bool, format string, args ...any) {
+		f = append(f, Finding{Crosses: crosses, Message: fmt.Sprintf(format, args...)})
+	}
+	if r.Super {
+		add(true, "request role %s is a SUPERUSER, which ignores every grant and can RESET ROLE to anything: connect DATABASE_URL as a role without it (ALTER ROLE %s NOSUPERUSER, or a new LOGIN role; SECURITY.md)", q, q)
+	}
+	if r.BypassRLS {
+		add(true, "request role %s has BYPASSRLS: run ALTER ROLE %s NOBYPASSRLS", q, q)
+	}
+	if !r.Member && !r.Super {
+		add(true, "request role %s is not a member of the deployment's group role %s, so scopes cannot switch to tenant roles: run tenantry migrate with MIGRATION_DATABASE_URL set, or GRANT %s TO %s", q, quoteIdent(group), quoteIdent(group), q)
+	}
+	if !separate {
+		add(false, "request role %s is also the DDL role (no MIGRATION_DATABASE_URL): it owns the tenant schemas and can create roles, so inside a scope the role switch holds, but SQL injected past the API could RESET ROLE and reach every tenant; set MIGRATION_DATABASE_URL to a separate DDL role (SECURITY.md)", q)
+		return f, nil
+	}
+	if r.Inherit {
+		add(true, "request role %s has INHERIT: a tenant role granted to it directly would lend it that tenant's privileges outside any scope; run ALTER ROLE %s NOINHERIT", q, q)
+	}
+	if r.CreateRole {
+		add(true, "request role %s has CREATEROLE and could grant itself any tenant role: run ALTER ROLE %s NOCREATEROLE (only the DDL role needs it)", q, q)
+	}
+	if r.Reachable > 0 && !r.Super {
+		add(true, "request role %s can use %d of %d tenant schemas outside a scope (it owns them, was granted them, or inherits pg_read_all_data): the schemas must belong to the DDL role (ALTER SCHEMA ... OWNER TO the MIGRATION_DATABASE_URL role) and the role must hold no grants on them (REVOKE ALL ON SCHEMA ... FROM %s)", q, r.Reachable, r.Schemas, q)
+	}
+	if r.Registry && !r.Super {
+		add(true, "request role %s can change the tenant registry, and so point its tenant at another tenant's schema or role: run REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON %s FROM %s, and let it own nothing in schema %s", q, migrations.TenantsTable, q, migrations.SharedSchema)
+	}
+	return f, nil
 }

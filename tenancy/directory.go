@@ -18,7 +18,11 @@ import (
 // never served from this cache; other processes see the change within TTL,
 // and a scope on a dropped schema fails closed meanwhile.
 type Directory struct {
-	db          *gorm.DB
+	// db is the request role's handle: registry reads and scopes.
+	db *gorm.DB
+	// admin is the DDL role's handle: onboarding, offboarding, status
+	// changes, migrations (WithAdmin; db itself in the one-URL setup).
+	admin       *gorm.DB
 	ttl         time.Duration
 	now         func() time.Time
 	plan        migrations.Plan
@@ -36,6 +40,9 @@ type Directory struct {
 
 	bpMu      sync.Mutex
 	blueprint *migrations.Blueprint
+
+	depMu sync.Mutex
+	dep   string
 }
 
 type cached struct {
@@ -57,6 +64,12 @@ func WithTTL(ttl time.Duration) Option { return func(d *Directory) { d.ttl = ttl
 // WithPlan sets the tenant migration plan (default migrations.Tenant).
 func WithPlan(p migrations.Plan) Option { return func(d *Directory) { d.plan = p } }
 
+// WithAdmin sets the handle of the DDL role, which onboards, offboards,
+// changes statuses and migrates; the directory's own handle (the request
+// role) then only reads the registry and opens scopes. Without it one handle
+// does both (the one-URL setup).
+func WithAdmin(admin *gorm.DB) Option { return func(d *Directory) { d.admin = admin } }
+
 // WithAutoMigrate makes onboarding build schemas with GORM's AutoMigrate,
 // the slow reference path, instead of replaying the captured blueprint.
 func WithAutoMigrate() Option { return func(d *Directory) { d.autoMigrate = true } }
@@ -68,6 +81,9 @@ func NewDirectory(db *gorm.DB, opts ...Option) *Directory {
 	for _, o := range opts {
 		o(d)
 	}
+	if d.admin == nil {
+		d.admin = db
+	}
 	return d
 }
 
@@ -78,9 +94,9 @@ func (d *Directory) registry(ctx context.Context) *gorm.DB {
 	return d.db.WithContext(ctx).Table(migrations.TenantsTable)
 }
 
-// Active returns the active tenant called name: ErrNotFound if there is no
-// such tenant (or the name is not a tenant name at all), ErrForbidden if it
-// is not active.
+// Active returns the tenant called name if it may be served (active or
+// read-only): ErrNotFound if there is no such tenant (or the name is not a
+// tenant name at all), ErrForbidden if it is suspended.
 func (d *Directory) Active(ctx context.Context, name string) (models.Tenant, error) {
 	if ValidateName(name) != nil {
 		return models.Tenant{}, fmt.Errorf("tenant %q: %w", name, models.ErrNotFound)
@@ -104,7 +120,7 @@ func (d *Directory) Active(ctx context.Context, name string) (models.Tenant, err
 		}
 		d.mu.Unlock()
 	}
-	if t.Status != models.StatusActive {
+	if !t.Status.Served() {
 		return t, fmt.Errorf("tenant %q is %s: %w", name, t.Status, models.ErrForbidden)
 	}
 	if t.SchemaVersion < d.plan.Required() {
@@ -190,9 +206,29 @@ func (d *Directory) Onboard(ctx context.Context, name string) (models.Tenant, er
 			return models.Tenant{}, err
 		}
 	}
-	t := models.Tenant{Name: name, SchemaName: schema, Status: models.StatusActive, SchemaVersion: d.plan.Latest()}
-	q := quoteIdent(schema)
-	err = d.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	dep, err := d.Deployment(ctx)
+	if err != nil {
+		return models.Tenant{}, err
+	}
+	roles, err := RolesFor(dep, schema)
+	if err != nil {
+		return models.Tenant{}, err
+	}
+	group, err := GroupRole(dep)
+	if err != nil {
+		return models.Tenant{}, err
+	}
+	grants, err := tenantRolesSQL(schema, roles, group, true)
+	if err != nil {
+		return models.Tenant{}, err
+	}
+	pinned, err := pinSQL(pinSpec{Schema: schema, Limits: DDLLimits})
+	if err != nil {
+		return models.Tenant{}, err
+	}
+	t := models.Tenant{Name: name, SchemaName: schema, Status: models.StatusActive, SchemaVersion: d.plan.Latest(),
+		DBRole: roles.Write, DBRoleRead: roles.Read}
+	err = d.admin.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := tx.Exec(limitsSQL+", pg_advisory_xact_lock($4, hashtext($5))",
 			ms(DDLLimits.Statement), ms(DDLLimits.Lock), ms(DDLLimits.Idle), lockClass, schema).Error; err != nil {
 			return fmt.Errorf("lock: %w", err)
@@ -204,12 +240,14 @@ func (d *Directory) Onboard(ctx context.Context, name string) (models.Tenant, er
 		if n > 0 {
 			return fmt.Errorf("tenant %q (schema %s) exists: %w", name, schema, models.ErrConflict)
 		}
-		// The schema name is validated and quoted, so it may be spliced
-		// into this one multi-statement round trip.
-		build := "CREATE SCHEMA " + q + "; SELECT set_config('search_path', '" + q + "', true);\n" + bp.SQL +
-			";\nSELECT set_config('search_path', '', true)"
+		// Schema, tables and roles in one round trip: every name in it was
+		// validated and quoted by the pin builder's helpers. A role that
+		// exists already (a collision) fails the whole transaction with
+		// duplicate_object, a conflict.
+		create := "CREATE SCHEMA " + quoteIdent(schema) + ";\n" + pinned + ";\n"
+		build := create + bp.SQL + ";\n" + grants + ";\n" + revokeLedgerSQL(schema, roles) + ";\n" + unpinSQL
 		if d.autoMigrate {
-			build = "CREATE SCHEMA " + q + "; SELECT set_config('search_path', '" + q + "', true)"
+			build = create
 		}
 		if err := tx.Exec(build).Error; err != nil {
 			return fmt.Errorf("build schema: %w", err)
@@ -218,7 +256,7 @@ func (d *Directory) Onboard(ctx context.Context, name string) (models.Tenant, er
 			if err := migrations.AutoMigrate(tx, d.plan); err != nil {
 				return err
 			}
-			if err := tx.Exec("SELECT set_config('search_path', '', true)").Error; err != nil {
+			if err := tx.Exec(grants + ";\n" + revokeLedgerSQL(schema, roles) + ";\n" + unpinSQL).Error; err != nil {
 				return err
 			}
 		}
@@ -239,7 +277,7 @@ func (d *Directory) Blueprint(ctx context.Context) (migrations.Blueprint, error)
 	if d.blueprint != nil {
 		return *d.blueprint, nil
 	}
-	bp, err := migrations.CaptureBlueprint(ctx, d.db, d.plan)
+	bp, err := migrations.CaptureBlueprint(ctx, d.admin, d.plan, scratchPin)
 	if err != nil {
 		return bp, classify(err)
 	}
@@ -256,7 +294,15 @@ func (d *Directory) Offboard(ctx context.Context, name string) error {
 	if err != nil {
 		return fmt.Errorf("tenant %q: %w", name, models.ErrNotFound)
 	}
-	err = d.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	dep, err := d.Deployment(ctx)
+	if err != nil {
+		return err
+	}
+	roles, err := RolesFor(dep, schema)
+	if err != nil {
+		return err
+	}
+	err = d.admin.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := setLimits(tx, DDLLimits); err != nil {
 			return err
 		}
@@ -271,7 +317,9 @@ func (d *Directory) Offboard(ctx context.Context, name string) error {
 		if res.RowsAffected == 0 {
 			return fmt.Errorf("tenant %q: %w", name, models.ErrNotFound)
 		}
-		return tx.Exec("DROP SCHEMA IF EXISTS " + quoteIdent(schema) + " CASCADE").Error
+		// The roles go in the same transaction: no half-offboarded tenant
+		// keeps roles that a later tenant of the same name would collide with.
+		return tx.Exec("DROP SCHEMA IF EXISTS " + quoteIdent(schema) + " CASCADE;\n" + dropRolesSQL(roles)).Error
 	})
 	if err != nil {
 		return classify(fmt.Errorf("offboard %q: %w", name, err))
@@ -284,12 +332,12 @@ func (d *Directory) SetStatus(ctx context.Context, name string, s models.Status)
 	d.Forget(name)
 	defer d.Forget(name)
 	if !s.Valid() {
-		return models.Tenant{}, models.Invalid("status", "must be active or suspended")
+		return models.Tenant{}, models.Invalid("status", "must be active, suspended or read-only")
 	}
 	if ValidateName(name) != nil {
 		return models.Tenant{}, fmt.Errorf("tenant %q: %w", name, models.ErrNotFound)
 	}
-	res := d.registry(ctx).Where("name = ?", name).Update("status", s)
+	res := d.admin.WithContext(ctx).Table(migrations.TenantsTable).Where("name = ?", name).Update("status", s)
 	if res.Error != nil {
 		return models.Tenant{}, classify(fmt.Errorf("set status of %q: %w", name, res.Error))
 	}

@@ -16,7 +16,8 @@ import (
 // cached: this process never serves the tenant again.
 func TestSuspensionWinsARaceWithACacheFill(t *testing.T) {
 	ctx := context.Background()
-	db, err := Open(ctx, pgtest.NewDB(t), DefaultPool)
+	r := pgtest.NewDBWithRoles(t)
+	db, err := Open(ctx, r.DDLURL, DefaultPool)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 func schemaExists(t *testing.T, e *env, schema string) bool {
 	t.Helper()
 	var n int
-	if err := e.db.Raw("SELECT count(*) FROM pg_namespace WHERE nspname = $1", schema).Scan(&n).Error; err != nil {
+	if err := e.ddl.Raw("SELECT count(*) FROM pg_namespace WHERE nspname = $1", schema).Scan(&n).Error; err != nil {
 		t.Fatal(err)
 	}
 	return n == 1
@@ -27,7 +27,7 @@ func waitForLockWait(t *testing.T, e *env, pattern string) {
 	t.Helper()
 	for i := 0; i < 500; i++ {
 		var n int
-		e.db.Raw("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query ILIKE $1", pattern).Scan(&n)
+		e.ddl.Raw("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query ILIKE $1", pattern).Scan(&n)
 		if n > 0 {
 			return
 		}
@@ -39,7 +39,7 @@ func waitForLockWait(t *testing.T, e *env, pattern string) {
 func registryCount(t *testing.T, e *env) int {
 	t.Helper()
 	var n int
-	if err := e.db.Raw("SELECT count(*) FROM tenantry.tenants").Scan(&n).Error; err != nil {
+	if err := e.ddl.Raw("SELECT count(*) FROM tenantry.tenants").Scan(&n).Error; err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -55,7 +55,7 @@ func TestOnboardCreatesSchemaTablesAndRow(t *testing.T) {
 		t.Fatalf("onboarded %+v", ten)
 	}
 	var tables []string
-	e.db.Raw("SELECT table_name FROM information_schema.tables WHERE table_schema = 't_acme_corp' ORDER BY 1").Scan(&tables)
+	e.ddl.Raw("SELECT table_name FROM information_schema.tables WHERE table_schema = 't_acme_corp' ORDER BY 1").Scan(&tables)
 	if len(tables) != 2 || tables[0] != "items" || tables[1] != "schema_migrations" {
 		t.Fatalf("tables in t_acme_corp = %v, want [items schema_migrations]", tables)
 	}
@@ -63,7 +63,7 @@ func TestOnboardCreatesSchemaTablesAndRow(t *testing.T) {
 		t.Fatalf("new tenant at version %d, want the latest, %d", ten.SchemaVersion, migrations.Tenant.Latest())
 	}
 	var public int
-	e.db.Raw("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'").Scan(&public)
+	e.ddl.Raw("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'").Scan(&public)
 	if public != 0 {
 		t.Fatalf("onboarding created %d tables in public", public)
 	}
@@ -82,7 +82,7 @@ func TestOnboardingIsAtomic(t *testing.T) {
 	}
 	// An onboarding cancelled mid-transaction, with its schema and tables
 	// made and its registry insert waiting on a lock, leaves nothing either.
-	lock := e.db.Begin()
+	lock := e.ddl.Begin()
 	if err := lock.Exec("LOCK TABLE tenantry.tenants IN SHARE MODE").Error; err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,7 @@ func TestOnboardConflictsWithAStraySchema(t *testing.T) {
 		t.Fatalf("err = %v, want ErrConflict", err)
 	}
 	var n int
-	if err := e.db.Raw("SELECT count(*) FROM t_stray.keep").Scan(&n).Error; err != nil {
+	if err := e.ddl.Raw("SELECT count(*) FROM t_stray.keep").Scan(&n).Error; err != nil {
 		t.Fatalf("the stray schema was touched: %v", err)
 	}
 }
@@ -212,7 +212,7 @@ func TestSharedMigrationIsIdempotentUnderConcurrency(t *testing.T) {
 	}
 	wg.Wait()
 	var n int
-	e.db.Raw("SELECT count(*) FROM tenantry.schema_migrations").Scan(&n)
+	e.ddl.Raw("SELECT count(*) FROM tenantry.schema_migrations").Scan(&n)
 	if n != migrations.Shared.Latest() {
 		t.Fatalf("ledger has %d rows, want %d", n, migrations.Shared.Latest())
 	}
@@ -225,7 +225,7 @@ func TestRoleWarningsNameASuperuserAndADecoy(t *testing.T) {
 		t.Fatal(err)
 	}
 	var super bool
-	e.db.Raw("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").Scan(&super)
+	e.ddl.Raw("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").Scan(&super)
 	if super != (len(w) == 1) {
 		t.Fatalf("superuser=%v, warnings %q", super, w)
 	}

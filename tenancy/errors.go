@@ -49,7 +49,7 @@ func Classify(err error) error {
 func classify(err error) error { return Classify(err) }
 
 func kindOf(err error) error {
-	for _, k := range []error{models.ErrInvalid, models.ErrNotFound, models.ErrConflict, models.ErrForbidden, models.ErrUnavailable} {
+	for _, k := range []error{models.ErrInvalid, models.ErrNotFound, models.ErrConflict, models.ErrForbidden, models.ErrUnavailable, models.ErrReadOnly} {
 		if errors.Is(err, k) {
 			return k
 		}
@@ -97,6 +97,7 @@ var sqlstates = map[string]error{
 	"23505": models.ErrConflict, // unique_violation
 	"42P06": models.ErrConflict, // duplicate_schema
 	"42P07": models.ErrConflict, // duplicate_table
+	"42710": models.ErrConflict, // duplicate_object: a derived role exists already
 	// The client's input is not storable; nothing was written.
 	"22001": models.ErrInvalid, // string_data_right_truncation (too long)
 	"22021": models.ErrInvalid, // character_not_in_repertoire (invalid bytes, NUL)

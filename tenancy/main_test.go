@@ -13,17 +13,20 @@ import (
 
 func TestMain(m *testing.M) { pgtest.Run(m) }
 
-// env is one test's fresh database with the shared schema applied.
+// env is one test's fresh database with the shared schema applied: db is
+// the request role's handle, ddl the DDL role's.
 type env struct {
 	url string
 	db  *gorm.DB
+	ddl *gorm.DB
 	dir *tenancy.Directory
+	te  *tenancytest.Env
 }
 
 func newEnv(t *testing.T, pool tenancy.PoolConfig) *env {
 	t.Helper()
-	db, url := tenancytest.Open(t, pool)
-	return &env{url: url, db: db, dir: tenancy.NewDirectory(db)}
+	te := tenancytest.New(t, pool)
+	return &env{url: te.URL, db: te.DB, ddl: te.Admin, dir: te.Directory(), te: te}
 }
 
 func (e *env) onboard(t *testing.T, names ...string) {
@@ -35,13 +38,13 @@ func (e *env) onboard(t *testing.T, names ...string) {
 	}
 }
 
-// admin runs SQL outside any scope with the search_path a superuser would
-// have by default (public), as an attacker or an operator would.
+// admin runs SQL outside any scope as the DDL role, with the search_path
+// a role would have by default (public), as an operator would.
 func (e *env) admin(t *testing.T, sql string, args ...any) {
 	t.Helper()
-	if err := e.db.Exec("SET LOCAL search_path = public; "+sql, args...).Error; err != nil {
+	if err := e.ddl.Exec("SET LOCAL search_path = public; "+sql, args...).Error; err != nil {
 		t.Fatalf("%s: %v", sql, err)
 	}
 }
 
-func migrationsApplyShared(e *env) error { return migrations.ApplyShared(context.Background(), e.db) }
+func migrationsApplyShared(e *env) error { return migrations.ApplyShared(context.Background(), e.ddl) }

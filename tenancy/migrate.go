@@ -33,7 +33,7 @@ func (d *Directory) Migrate(ctx context.Context, o MigrateOptions) ([]migrations
 		to = o.Plan.Latest()
 	}
 	var ts []models.Tenant
-	q := d.db.WithContext(ctx).Table(migrations.TenantsTable).Order("name")
+	q := d.admin.WithContext(ctx).Table(migrations.TenantsTable).Order("name")
 	if len(o.Tenants) > 0 {
 		q = q.Where("name IN ?", o.Tenants)
 	} else {
@@ -70,7 +70,7 @@ func (d *Directory) Migrate(ctx context.Context, o MigrateOptions) ([]migrations
 // transaction's statement_timeout; DDL after it keeps lock_timeout, so a
 // step never queues long behind a request's locks.
 func (d *Directory) migrationScope(ctx context.Context, schema string, fn func(tx *gorm.DB) error) error {
-	return InSchema(ctx, d.db, schema, DDLLimits, func(tx *gorm.DB) error {
+	return InSchema(ctx, d.admin, schema, DDLLimits, func(tx *gorm.DB) error {
 		// One round trip; the schema name is validated, so it may be inlined.
 		err := tx.Exec(fmt.Sprintf(`SELECT set_config('lock_timeout', '0', true);
 SELECT pg_advisory_xact_lock(%d, hashtext('%s'));
@@ -109,7 +109,7 @@ func (d *Directory) Status(ctx context.Context) ([]SchemaStatus, error) {
 	for _, t := range ts {
 		st := SchemaStatus{Tenant: t.Name, Schema: t.SchemaName, Recorded: t.SchemaVersion}
 		var fp string
-		err := InSchema(ctx, d.db, t.SchemaName, DDLLimits, func(tx *gorm.DB) error {
+		err := InSchema(ctx, d.admin, t.SchemaName, DDLLimits, func(tx *gorm.DB) error {
 			v, err := migrations.Version(tx, d.plan)
 			if err != nil {
 				return err
@@ -146,6 +146,21 @@ func (d *Directory) Status(ctx context.Context) ([]SchemaStatus, error) {
 
 var errReference = errors.New("reference built")
 
+// scratchPin creates a scratch schema in tx and pins tx to it, for the
+// drift check's reference and the blueprint capture, with the one pin
+// builder. Scratch names are longer than any derived tenant schema (at most
+// 50 bytes), so no tenant can own one.
+func scratchPin(tx *gorm.DB, schema string) error {
+	if len(schema) <= len(schemaPrefix)+MaxNameLen {
+		return fmt.Errorf("tenancy: scratch schema %q could be a tenant's: %w", schema, models.ErrInvalid)
+	}
+	sel, err := pinSQL(pinSpec{Schema: schema, Limits: DDLLimits})
+	if err != nil {
+		return err
+	}
+	return tx.Exec("CREATE SCHEMA " + quoteIdent(schema) + ";\n" + sel).Error
+}
+
 // referenceSchema is longer than any derived schema name (at most 50
 // bytes), so no tenant can own it; it exists only inside the rolled-back
 // transaction of reference.
@@ -159,11 +174,8 @@ func (d *Directory) reference(ctx context.Context, version int) (string, error) 
 	}
 	const scratch = referenceSchema
 	var fp string
-	err := d.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := tx.Exec("CREATE SCHEMA " + quoteIdent(scratch)).Error; err != nil {
-			return err
-		}
-		if err := pin(tx, scratch, DDLLimits); err != nil {
+	err := d.admin.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := scratchPin(tx, scratch); err != nil {
 			return err
 		}
 		if _, _, err := migrations.Upgrade(tx, d.plan, version); err != nil {

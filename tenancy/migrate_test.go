@@ -37,13 +37,13 @@ func versions(t *testing.T, e *env) map[string][2]int {
 		SchemaName    string
 		SchemaVersion int
 	}
-	if err := e.db.Raw("SELECT name, schema_name, schema_version FROM tenantry.tenants").Scan(&rows).Error; err != nil {
+	if err := e.ddl.Raw("SELECT name, schema_name, schema_version FROM tenantry.tenants").Scan(&rows).Error; err != nil {
 		t.Fatal(err)
 	}
 	out := map[string][2]int{}
 	for _, r := range rows {
 		var ledger int
-		if err := e.db.Raw(`SELECT count(*) FROM "` + r.SchemaName + `".schema_migrations`).Scan(&ledger).Error; err != nil {
+		if err := e.ddl.Raw(`SELECT count(*) FROM "` + r.SchemaName + `".schema_migrations`).Scan(&ledger).Error; err != nil {
 			t.Fatal(err)
 		}
 		out[r.Name] = [2]int{ledger, r.SchemaVersion}
@@ -54,7 +54,7 @@ func versions(t *testing.T, e *env) map[string][2]int {
 func hasColumn(t *testing.T, e *env, schema, column string) bool {
 	t.Helper()
 	var n int
-	e.db.Raw("SELECT count(*) FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'items' AND column_name = $2", schema, column).Scan(&n)
+	e.ddl.Raw("SELECT count(*) FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'items' AND column_name = $2", schema, column).Scan(&n)
 	return n == 1
 }
 
@@ -71,14 +71,14 @@ func failures(rs []migrations.Result) map[string]error {
 func TestBlueprintBuildsWhatAutoMigrateBuilds(t *testing.T) {
 	e := newEnv(t, tenancy.DefaultPool)
 	ctx := context.Background()
-	slow := tenancy.NewDirectory(e.db, tenancy.WithAutoMigrate())
+	slow := tenancy.NewDirectory(e.db, tenancy.WithAdmin(e.ddl), tenancy.WithAutoMigrate())
 	if _, err := slow.Onboard(ctx, "slow"); err != nil {
 		t.Fatal(err)
 	}
 	e.onboard(t, "fast")
 	fp := func(schema string) string {
 		var out string
-		err := tenancy.InSchema(ctx, e.db, schema, tenancy.DDLLimits, func(tx *gorm.DB) error {
+		err := tenancy.InSchema(ctx, e.ddl, schema, tenancy.DDLLimits, func(tx *gorm.DB) error {
 			var err error
 			out, err = migrations.Fingerprint(tx, schema)
 			return err
@@ -114,7 +114,7 @@ func TestMigrate200TenantsAtConcurrency8(t *testing.T) {
 	names := onboardMany(t, e, "fleet", 200)
 	createItem(t, e, names[7], "widget")
 	plan := migrationstest.PlanWith(migrationstest.SKUStep)
-	dir := tenancy.NewDirectory(e.db, tenancy.WithPlan(plan))
+	dir := tenancy.NewDirectory(e.db, tenancy.WithAdmin(e.ddl), tenancy.WithPlan(plan))
 	var last migrations.Progress
 	rs, err := dir.Migrate(context.Background(), tenancy.MigrateOptions{Options: migrations.Options{
 		Concurrency: 8, Progress: func(p migrations.Progress) { last = p }}})
@@ -133,7 +133,7 @@ func TestMigrate200TenantsAtConcurrency8(t *testing.T) {
 		}
 	}
 	var sku string
-	e.db.Raw(`SELECT sku FROM t_` + names[7] + `.items`).Scan(&sku)
+	e.ddl.Raw(`SELECT sku FROM t_` + names[7] + `.items`).Scan(&sku)
 	if !strings.HasPrefix(sku, "SKU-") {
 		t.Fatalf("backfill gave sku %q", sku)
 	}
@@ -159,7 +159,7 @@ func TestFailingTenantKeepsItsOldVersion(t *testing.T) {
 	e.onboard(t, "doomed")
 	bad := migrationstest.SKUStep
 	bad.Up = `DO $$ BEGIN IF current_schema() = 't_doomed' THEN RAISE EXCEPTION 'boom'; END IF; END $$;` + migrationstest.SKUStep.Up
-	dir := tenancy.NewDirectory(e.db, tenancy.WithPlan(migrationstest.PlanWith(bad)))
+	dir := tenancy.NewDirectory(e.db, tenancy.WithAdmin(e.ddl), tenancy.WithPlan(migrationstest.PlanWith(bad)))
 	rs, err := dir.Migrate(context.Background(), tenancy.MigrateOptions{Options: migrations.Options{Concurrency: 4}})
 	if err != nil {
 		t.Fatal(err)
@@ -189,7 +189,7 @@ func TestFailingTenantKeepsItsOldVersion(t *testing.T) {
 func TestCancelledRunResumes(t *testing.T) {
 	e := newEnv(t, tenancy.DefaultPool)
 	onboardMany(t, e, "resume", 40)
-	dir := tenancy.NewDirectory(e.db, tenancy.WithPlan(migrationstest.PlanWith(migrationstest.SKUStep)))
+	dir := tenancy.NewDirectory(e.db, tenancy.WithAdmin(e.ddl), tenancy.WithPlan(migrationstest.PlanWith(migrationstest.SKUStep)))
 	ctx, cancel := context.WithCancel(context.Background())
 	rs, err := dir.Migrate(ctx, tenancy.MigrateOptions{Options: migrations.Options{Concurrency: 2,
 		Progress: func(p migrations.Progress) {
@@ -232,7 +232,7 @@ func TestTwoRunnersNeverDoubleApply(t *testing.T) {
 	// A step that is visibly not idempotent (run twice, it leaves two rows)
 	// and slow enough that the runners meet on the same schemas.
 	marker := migrations.Step{Version: 2, Name: "marker", Up: `SELECT pg_sleep(0.02); INSERT INTO items (name, description) VALUES ('marker', '')`}
-	dir := tenancy.NewDirectory(e.db, tenancy.WithPlan(migrationstest.PlanWith(marker)))
+	dir := tenancy.NewDirectory(e.db, tenancy.WithAdmin(e.ddl), tenancy.WithPlan(migrationstest.PlanWith(marker)))
 	var wg sync.WaitGroup
 	results := make([][]migrations.Result, 2)
 	for i := range results {
@@ -263,7 +263,7 @@ func TestTwoRunnersNeverDoubleApply(t *testing.T) {
 	}
 	for _, n := range names {
 		var markers int
-		e.db.Raw(`SELECT count(*) FROM t_` + n + `.items WHERE name = 'marker'`).Scan(&markers)
+		e.ddl.Raw(`SELECT count(*) FROM t_` + n + `.items WHERE name = 'marker'`).Scan(&markers)
 		if markers != 1 {
 			t.Fatalf("%s has %d markers, want 1", n, markers)
 		}
@@ -274,12 +274,12 @@ func TestEditedStepIsRefused(t *testing.T) {
 	e := newEnv(t, tenancy.DefaultPool)
 	names := onboardMany(t, e, "edit", 3)
 	ctx := context.Background()
-	if _, err := tenancy.NewDirectory(e.db, tenancy.WithPlan(migrationstest.PlanWith(migrationstest.SKUStep))).Migrate(ctx, tenancy.MigrateOptions{}); err != nil {
+	if _, err := tenancy.NewDirectory(e.db, tenancy.WithAdmin(e.ddl), tenancy.WithPlan(migrationstest.PlanWith(migrationstest.SKUStep))).Migrate(ctx, tenancy.MigrateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	edited := migrationstest.SKUStep
 	edited.Up = strings.Replace(migrationstest.SKUStep.Up, "varchar(32)", "varchar(64)", 1)
-	dir := tenancy.NewDirectory(e.db, tenancy.WithPlan(migrationstest.PlanWith(edited)))
+	dir := tenancy.NewDirectory(e.db, tenancy.WithAdmin(e.ddl), tenancy.WithPlan(migrationstest.PlanWith(edited)))
 	rs, err := dir.Migrate(ctx, tenancy.MigrateOptions{Tenants: names})
 	if err != nil {
 		t.Fatal(err)
@@ -304,7 +304,7 @@ func TestDryRunChangesNothingAndDownStepsUndo(t *testing.T) {
 	e := newEnv(t, tenancy.DefaultPool)
 	onboardMany(t, e, "dry", 3)
 	ctx := context.Background()
-	dir := tenancy.NewDirectory(e.db, tenancy.WithPlan(migrationstest.PlanWith(migrationstest.SKUStep)))
+	dir := tenancy.NewDirectory(e.db, tenancy.WithAdmin(e.ddl), tenancy.WithPlan(migrationstest.PlanWith(migrationstest.SKUStep)))
 	rs, err := dir.Migrate(ctx, tenancy.MigrateOptions{Options: migrations.Options{DryRun: true}})
 	if err != nil || len(rs) != 3 {
 		t.Fatalf("dry run: %d results, %v", len(rs), err)
@@ -353,13 +353,13 @@ func TestTenantBehindAnIncompatibleStepIsUnavailable(t *testing.T) {
 	e := newEnv(t, tenancy.DefaultPool)
 	e.onboard(t, "behind")
 	ctx := context.Background()
-	compatible := tenancy.NewDirectory(e.db, tenancy.WithPlan(migrationstest.PlanWith(migrationstest.SKUStep)))
+	compatible := tenancy.NewDirectory(e.db, tenancy.WithAdmin(e.ddl), tenancy.WithPlan(migrationstest.PlanWith(migrationstest.SKUStep)))
 	if _, err := compatible.Active(ctx, "behind"); err != nil {
 		t.Fatalf("behind a compatible step: %v", err)
 	}
 	breaking := migrationstest.SKUStep
 	breaking.Compatible = false
-	dir := tenancy.NewDirectory(e.db, tenancy.WithPlan(migrationstest.PlanWith(breaking)))
+	dir := tenancy.NewDirectory(e.db, tenancy.WithAdmin(e.ddl), tenancy.WithPlan(migrationstest.PlanWith(breaking)))
 	_, err := dir.Active(ctx, "behind")
 	if !errors.Is(err, tenancy.ErrBehind) || !errors.Is(err, models.ErrUnavailable) {
 		t.Fatalf("behind an incompatible step: %v, want ErrBehind", err)
@@ -382,7 +382,7 @@ func TestTenantsOnDifferentVersionsShareAConnection(t *testing.T) {
 	e.onboard(t, "newer", "older")
 	createItem(t, e, "newer", "n")
 	createItem(t, e, "older", "o")
-	dir := tenancy.NewDirectory(e.db, tenancy.WithPlan(migrationstest.PlanWith(migrationstest.SKUStep)))
+	dir := tenancy.NewDirectory(e.db, tenancy.WithAdmin(e.ddl), tenancy.WithPlan(migrationstest.PlanWith(migrationstest.SKUStep)))
 	if _, err := dir.Migrate(context.Background(), tenancy.MigrateOptions{Tenants: []string{"newer"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -409,9 +409,18 @@ func TestTenantsOnDifferentVersionsShareAConnection(t *testing.T) {
 	}
 	defer conn.Close(ctx)
 	var hazard error
-	for _, schema := range []string{"t_newer", "t_older"} {
-		tx, _ := conn.Begin(ctx)
-		tx.Exec(ctx, "SELECT set_config('search_path', $1, true)", schema)
+	for _, n := range []string{"newer", "older"} {
+		ten, err := dir.Active(ctx, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tx, err := conn.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(ctx, "SELECT set_config('search_path', $1, true), set_config('role', $2, true)", ten.SchemaName, ten.DBRole); err != nil {
+			t.Fatal(err)
+		}
 		rows, err := tx.Query(ctx, "SELECT * FROM items WHERE id > $1", 0)
 		if err == nil {
 			for rows.Next() {
@@ -445,7 +454,7 @@ func TestGoStepsRunInTheTenantTransaction(t *testing.T) {
 		}
 		return nil
 	}}
-	dir := tenancy.NewDirectory(e.db, tenancy.WithPlan(migrationstest.PlanWith(upper)))
+	dir := tenancy.NewDirectory(e.db, tenancy.WithAdmin(e.ddl), tenancy.WithPlan(migrationstest.PlanWith(upper)))
 	rs, err := dir.Migrate(context.Background(), tenancy.MigrateOptions{})
 	if err != nil || len(rs) != 1 || rs[0].Err != nil || rs[0].To != 2 {
 		t.Fatalf("migrate: %+v, %v", rs, err)
@@ -464,7 +473,7 @@ func TestSecondRunnerWaitsPastLockTimeout(t *testing.T) {
 	sleep := fmt.Sprint(tenancy.DDLLimits.Lock.Seconds() + 1)
 	slow := migrations.Step{Version: 2, Name: "slow",
 		Up: `SELECT pg_sleep(` + sleep + `); INSERT INTO items (name, description) VALUES ('once', '')`}
-	dir := tenancy.NewDirectory(e.db, tenancy.WithPlan(migrationstest.PlanWith(slow)))
+	dir := tenancy.NewDirectory(e.db, tenancy.WithAdmin(e.ddl), tenancy.WithPlan(migrationstest.PlanWith(slow)))
 	ctx := context.Background()
 	opts := tenancy.MigrateOptions{Tenants: []string{"slowstep"}}
 	first := make(chan []migrations.Result, 1)
@@ -474,7 +483,7 @@ func TestSecondRunnerWaitsPastLockTimeout(t *testing.T) {
 	}()
 	for i := 0; ; i++ { // the first runner is inside its step
 		var n int
-		e.db.Raw("SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND state = 'active' AND query LIKE '%pg_sleep(" + sleep + ")%'").Scan(&n)
+		e.ddl.Raw("SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND state = 'active' AND query LIKE '%pg_sleep(" + sleep + ")%'").Scan(&n)
 		if n > 0 {
 			break
 		}
@@ -495,7 +504,7 @@ func TestSecondRunnerWaitsPastLockTimeout(t *testing.T) {
 		t.Fatalf("second runner: %+v; want it to wait, then find nothing to do", second)
 	}
 	var once int
-	e.db.Raw(`SELECT count(*) FROM t_slowstep.items WHERE name = 'once'`).Scan(&once)
+	e.ddl.Raw(`SELECT count(*) FROM t_slowstep.items WHERE name = 'once'`).Scan(&once)
 	if once != 1 {
 		t.Fatalf("the step ran %d times", once)
 	}
@@ -504,7 +513,7 @@ func TestSecondRunnerWaitsPastLockTimeout(t *testing.T) {
 func TestBlueprintRefusesModelsThatDisagreeWithTheSteps(t *testing.T) {
 	e := newEnv(t, tenancy.DefaultPool)
 	// The plan says items has a sku column; the models do not.
-	dir := tenancy.NewDirectory(e.db, tenancy.WithPlan(migrationstest.PlanWith(migrationstest.SKUStep)))
+	dir := tenancy.NewDirectory(e.db, tenancy.WithAdmin(e.ddl), tenancy.WithPlan(migrationstest.PlanWith(migrationstest.SKUStep)))
 	if _, err := dir.Onboard(context.Background(), "mismatch"); !errors.Is(err, migrations.ErrModelsDisagree) {
 		t.Fatalf("onboard with disagreeing models and steps: %v, want ErrModelsDisagree", err)
 	}
@@ -512,7 +521,7 @@ func TestBlueprintRefusesModelsThatDisagreeWithTheSteps(t *testing.T) {
 		t.Fatal("the refused onboarding left something behind")
 	}
 	var scratch int
-	e.db.Raw("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'tenantry\\_%'").Scan(&scratch)
+	e.ddl.Raw("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'tenantry\\_%'").Scan(&scratch)
 	if scratch != 0 {
 		t.Fatalf("%d scratch schemas were left behind", scratch)
 	}

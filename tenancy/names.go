@@ -69,7 +69,80 @@ func validSchema(s string) bool {
 	return true
 }
 
-// quoteIdent quotes a schema name that validSchema accepted. Such a name
-// holds no quote, so doubling is never needed; quoting still keeps it an
-// identifier (never a keyword) and keeps set_config from splitting it.
-func quoteIdent(s string) string { return `"` + s + `"` }
+// Roles. PostgreSQL roles belong to the whole server while schemas belong to
+// one database, so role names carry the deployment id (a random value the
+// shared migration stores once per database): two databases on one server
+// (a test per database, staging beside production) never share or collide
+// on a role. A name is "tr" + deployment id + a kind + the tenant part of
+// the schema name, at most 2+10+3+48 = 63 bytes, PostgreSQL's identifier
+// limit, so it is never truncated. The kinds "_w_" and "_r_" and the group
+// role's "_app" cannot be mistaken for one another.
+const (
+	rolePrefix = "tr"
+	// DeploymentIDLen is the length of a deployment id: 10 lowercase hex
+	// digits, 40 random bits.
+	DeploymentIDLen = 10
+)
+
+// TenantRoles are the two NOLOGIN roles of one tenant.
+type TenantRoles struct {
+	// Write has USAGE on the tenant's schema and DML on its tables and
+	// sequences (not on its migration ledger).
+	Write string
+	// Read has USAGE and SELECT only: the read-only state's role.
+	Read string
+}
+
+// RolesFor derives the roles of tenant schema schema in deployment dep.
+func RolesFor(dep, schema string) (TenantRoles, error) {
+	if !validDeployment(dep) {
+		return TenantRoles{}, fmt.Errorf("deployment id %q: %w", dep, models.ErrInvalid)
+	}
+	if !validSchema(schema) {
+		return TenantRoles{}, fmt.Errorf("schema %q: %w", schema, models.ErrInvalid)
+	}
+	rest := schema[len(schemaPrefix):]
+	return TenantRoles{Write: rolePrefix + dep + "_w_" + rest, Read: rolePrefix + dep + "_r_" + rest}, nil
+}
+
+// GroupRole is the deployment's NOLOGIN, NOINHERIT role that is a member of
+// every tenant role. The request role is granted the group: that lets it
+// SET ROLE to any tenant role inside a scope, while NOINHERIT on the group
+// stops the tenants' privileges from flowing up to it outside one.
+func GroupRole(dep string) (string, error) {
+	if !validDeployment(dep) {
+		return "", fmt.Errorf("deployment id %q: %w", dep, models.ErrInvalid)
+	}
+	return rolePrefix + dep + "_app", nil
+}
+
+func validDeployment(dep string) bool {
+	if len(dep) != DeploymentIDLen {
+		return false
+	}
+	for i := 0; i < len(dep); i++ {
+		if c := dep[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// validRole reports whether r can only be a role this package derived: a
+// tenant role or a group role, lowercase [a-z0-9_], within the limit.
+func validRole(r string) bool {
+	if len(r) > maxIdentifier || len(r) < len(rolePrefix)+DeploymentIDLen+4 || !strings.HasPrefix(r, rolePrefix) {
+		return false
+	}
+	dep, rest := r[len(rolePrefix):len(rolePrefix)+DeploymentIDLen], r[len(rolePrefix)+DeploymentIDLen:]
+	if !validDeployment(dep) {
+		return false
+	}
+	if rest == "_app" {
+		return true
+	}
+	if !strings.HasPrefix(rest, "_w_") && !strings.HasPrefix(rest, "_r_") {
+		return false
+	}
+	return validSchema(schemaPrefix + rest[3:])
+}

@@ -116,9 +116,10 @@ logfile = %s
 // start-up check must notice that the pooler dropped the empty search_path
 // until the database default restores it.
 func TestIsolationThroughATransactionPooler(t *testing.T) {
-	setup, direct := tenancytest.Open(t, tenancy.DefaultPool)
+	te := tenancytest.New(t, tenancy.DefaultPool)
+	setup, direct := te.Admin, te.URL
 	ctx := context.Background()
-	dir := tenancy.NewDirectory(setup)
+	dir := te.Directory()
 	for _, n := range []string{"alpha", "beta"} {
 		if _, err := dir.Onboard(ctx, n); err != nil {
 			t.Fatal(err)

@@ -6,7 +6,6 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -34,22 +33,15 @@ type pinRequest struct {
 }
 
 // withPin returns ctx carrying the statement that begins a transaction
-// pinned to schema under lim. The schema was validated (validSchema), so it
-// holds no quote; it is still quoted as an identifier inside a literal.
-func withPin(ctx context.Context, schema string, lim Limits) (context.Context, *pinRequest) {
-	q := literal(quoteIdent(schema))
-	begin := "BEGIN; SELECT set_config('search_path', " + q + ", true)" +
-		", set_config('statement_timeout', '" + ms(lim.Statement) + "', true)" +
-		", set_config('lock_timeout', '" + ms(lim.Lock) + "', true)" +
-		", set_config('idle_in_transaction_session_timeout', '" + ms(lim.Idle) + "', true)" +
-		// PostgreSQL skips a missing schema in search_path silently; the
-		// cast fails instead (3F000), so the scope fails closed.
-		", " + q + "::regnamespace"
-	req := &pinRequest{begin: begin}
-	return context.WithValue(ctx, pinKey{}, req), req
+// pinned as p says (pinSQL builds it).
+func withPin(ctx context.Context, p pinSpec) (context.Context, *pinRequest, error) {
+	sel, err := pinSQL(p)
+	if err != nil {
+		return ctx, nil, err
+	}
+	req := &pinRequest{begin: "BEGIN; " + sel}
+	return context.WithValue(ctx, pinKey{}, req), req, nil
 }
-
-func literal(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 // connector wraps pgx's stdlib connector so its connections honour pins.
 type connector struct {

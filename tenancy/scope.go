@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/tenantry/tenantry/models"
 	"gorm.io/gorm"
 )
@@ -40,33 +42,64 @@ var ErrNested = errors.New("tenancy: nested scope")
 
 type scopeKey struct{}
 
-// WithTx runs fn in one transaction scoped to tenant t's schema, and commits
-// it if fn returns nil. It rolls back if fn fails or panics, or if ctx is
+// WithTx runs fn in one transaction scoped to tenant t, and commits it if
+// fn returns nil. It rolls back if fn fails or panics, or if ctx is
 // cancelled. The transaction's first statement, sent with its BEGIN in one
 // round trip (see pinconn.go), pins search_path LOCAL to the tenant schema
-// alone, sets the limits and fails if the schema is missing; the pin ends
-// with the transaction, so nothing of it can survive on the pooled
-// connection. Inside fn use only tx: the root db is another
+// alone, switches LOCAL to the tenant's role (its read-only role when the
+// tenant is read-only), sets the limits and fails if the schema is missing.
+// The pin ends with the transaction, so nothing of it can survive on the
+// pooled connection. Inside fn use only tx: the root db is another
 // connection with an empty search_path, and unqualified queries fail there.
+//
+// A tenant without roles (onboarded before roles existed, and not migrated
+// since) is refused with ErrNoRole rather than served as the login role.
 func WithTx(ctx context.Context, db *gorm.DB, t models.Tenant, fn func(tx *gorm.DB) error) error {
-	return InSchema(ctx, db, t.SchemaName, RequestLimits, fn)
+	role, readOnly := t.DBRole, t.Status == models.StatusReadOnly
+	if readOnly {
+		role = t.DBRoleRead
+	}
+	if role == "" && validSchema(t.SchemaName) {
+		return fmt.Errorf("tenant %q: %w", t.Name, ErrNoRole)
+	}
+	err := scope(ctx, db, pinSpec{Schema: t.SchemaName, Role: role, Limits: RequestLimits}, fn)
+	if readOnly && isSQLState(err, "42501") {
+		// The read-only role has SELECT only: PostgreSQL refused a write
+		// that the API should have turned away before it ran.
+		return fmt.Errorf("tenant %q: %w: %w", t.Name, models.ErrReadOnly, err)
+	}
+	return err
 }
 
-// InSchema is WithTx for a bare schema name and explicit limits; the
-// migration runner and onboarding use it.
+// ErrNoRole means a tenant has no database role yet; `tenantry migrate`
+// gives the roles to a fleet onboarded before them. It matches
+// models.ErrUnavailable: the tenant is served again once migrated.
+var ErrNoRole = fmt.Errorf("tenant has no database role; run tenantry migrate: %w", models.ErrUnavailable)
+
+// InSchema is WithTx for a bare schema name and explicit limits, as the
+// login role (no role switch); the migration runner and the drift check
+// use it.
 func InSchema(ctx context.Context, db *gorm.DB, schema string, lim Limits, fn func(tx *gorm.DB) error) error {
-	if !validSchema(schema) {
-		return fmt.Errorf("tenancy: schema %q: %w", schema, models.ErrInvalid)
+	return scope(ctx, db, pinSpec{Schema: schema, Limits: lim}, fn)
+}
+
+// scope runs fn in a transaction pinned as p says.
+func scope(ctx context.Context, db *gorm.DB, p pinSpec, fn func(tx *gorm.DB) error) error {
+	if !validSchema(p.Schema) {
+		return fmt.Errorf("tenancy: schema %q: %w", p.Schema, models.ErrInvalid)
 	}
 	if ctx.Value(scopeKey{}) != nil || isTx(db) {
 		return ErrNested
 	}
-	ctx, req := withPin(context.WithValue(ctx, scopeKey{}, schema), schema, lim)
+	ctx, req, err := withPin(context.WithValue(ctx, scopeKey{}, p.Schema), p)
+	if err != nil {
+		return err
+	}
 	return classify(db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		// Fail closed on any handle: when no pinConn sent the pin with
 		// BEGIN (a handle not made by Open), pin now, before fn runs.
 		if !req.done {
-			if err := pin(tx, schema, lim); err != nil {
+			if err := pin(tx, p); err != nil {
 				return err
 			}
 		}
@@ -81,29 +114,21 @@ func isTx(db *gorm.DB) bool {
 	return ok
 }
 
-// pinSQL pins an already open transaction (a scratch schema created inside
-// it, for instance) the way withPin pins a new one. set_config reads its
-// value as an identifier list, so the schema goes in quoted; $5 checks that
-// the schema exists, because PostgreSQL silently skips a missing schema in
-// search_path and the scope must fail closed instead.
-const pinSQL = `SELECT set_config('search_path', $1, true),
-	set_config('statement_timeout', $2, true),
-	set_config('lock_timeout', $3, true),
-	set_config('idle_in_transaction_session_timeout', $4, true),
-	to_regnamespace($5) IS NOT NULL`
-
-func pin(tx *gorm.DB, schema string, lim Limits) error {
-	q := quoteIdent(schema)
-	var path, st, lt, it string
-	var exists bool
-	row := tx.Raw(pinSQL, q, ms(lim.Statement), ms(lim.Lock), ms(lim.Idle), q).Row()
-	if err := row.Scan(&path, &st, &lt, &it, &exists); err != nil {
-		return fmt.Errorf("pin %s: %w", schema, err)
+// pin pins an already open transaction the way withPin pins a new one.
+func pin(tx *gorm.DB, p pinSpec) error {
+	sel, err := pinSQL(p)
+	if err != nil {
+		return err
 	}
-	if !exists {
-		return fmt.Errorf("pin %s: %w: schema does not exist", schema, models.ErrUnavailable)
+	if err := tx.Exec(sel).Error; err != nil {
+		return fmt.Errorf("pin %s: %w", p.Schema, err)
 	}
 	return nil
+}
+
+func isSQLState(err error, code string) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == code
 }
 
 func ms(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }

@@ -1,5 +1,8 @@
-// Package tenancytest opens, for one test, a fresh database with the shared
-// migrations applied, through tenancy.Open as the service does.
+// Package tenancytest opens, for one test, a fresh database in the strict
+// setup of SECURITY.md: a DDL role that owns the database and applied the
+// shared migrations, and a separate request role that owns nothing and can
+// only switch to tenant roles inside scopes. Both connect through
+// tenancy.Open as the service does.
 package tenancytest
 
 import (
@@ -12,13 +15,57 @@ import (
 	"gorm.io/gorm"
 )
 
-// Open returns a handle on a fresh database (see pgtest.NewDB) and its URL.
-// The handle closes when the test ends.
+// Env is one test's database: DB and URL log in as the request role, Admin
+// and AdminURL as the DDL role.
+type Env struct {
+	DB       *gorm.DB
+	URL      string
+	Admin    *gorm.DB
+	AdminURL string
+	Roles    pgtest.Roles
+}
+
+// Directory returns a tenant directory over both handles, as serve builds
+// it.
+func (e *Env) Directory(opts ...tenancy.Option) *tenancy.Directory {
+	return tenancy.NewDirectory(e.DB, append(opts, tenancy.WithAdmin(e.Admin))...)
+}
+
+// adminPool serves onboarding and migrations in tests; a few connections
+// keep concurrent-onboarding tests concurrent.
+var adminPool = tenancy.PoolConfig{MaxOpen: 8, MaxIdle: 2, MaxLifetime: tenancy.DefaultPool.MaxLifetime}
+
+// New returns a fresh database (see pgtest.NewDBWithRoles) with the shared
+// migrations applied and the request role readied (tenancy's EnsureRoles).
+// pool sizes the request role's handle. Everything closes, and the roles
+// are dropped, when the test ends.
+func New(tb testing.TB, pool tenancy.PoolConfig) *Env {
+	tb.Helper()
+	r := pgtest.NewDBWithRoles(tb)
+	ctx := context.Background()
+	e := &Env{URL: r.AppURL, AdminURL: r.DDLURL, Roles: r}
+	e.Admin = open(tb, r.DDLURL, adminPool)
+	if err := migrations.ApplyShared(ctx, e.Admin); err != nil {
+		tb.Fatalf("shared migrations: %v", err)
+	}
+	e.DB = open(tb, r.AppURL, pool)
+	if err := e.Directory().EnsureRoles(ctx, r.AppRole); err != nil {
+		tb.Fatalf("ready the request role: %v", err)
+	}
+	return e
+}
+
+// Open returns the request role's handle on a fresh database (see New) and
+// its URL. Onboarding needs the DDL role: use New and Env.Directory.
 func Open(tb testing.TB, pool tenancy.PoolConfig) (*gorm.DB, string) {
 	tb.Helper()
-	url := pgtest.NewDB(tb)
-	ctx := context.Background()
-	db, err := tenancy.Open(ctx, url, pool)
+	e := New(tb, pool)
+	return e.DB, e.URL
+}
+
+func open(tb testing.TB, url string, pool tenancy.PoolConfig) *gorm.DB {
+	tb.Helper()
+	db, err := tenancy.Open(context.Background(), url, pool)
 	if err != nil {
 		tb.Fatalf("open %s: %v", url, err)
 	}
@@ -27,8 +74,5 @@ func Open(tb testing.TB, pool tenancy.PoolConfig) (*gorm.DB, string) {
 			s.Close()
 		}
 	})
-	if err := migrations.ApplyShared(ctx, db); err != nil {
-		tb.Fatalf("shared migrations: %v", err)
-	}
-	return db, url
+	return db
 }

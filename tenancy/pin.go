@@ -1,0 +1,73 @@
+package tenancy
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/tenantry/tenantry/models"
+)
+
+// The pin is the most security-relevant string in the project: it decides
+// which schema a transaction's unqualified names reach, which role its
+// privileges are checked against, and how long it may run. It is built here
+// and nowhere else: the connector's BEGIN, the scope's fallback, onboarding,
+// the migration runner and the drift check all take their SQL from pinSQL,
+// and every identifier or literal it holds goes through quoteIdent and
+// literal below.
+
+// pinSpec is what one transaction is pinned to.
+type pinSpec struct {
+	// Schema is the only schema on the search_path.
+	Schema string
+	// Role, when set, is the tenant role the transaction switches to
+	// (SET LOCAL ROLE): privileges are then checked against it, so other
+	// tenants' schemas, the registry and public tables are permission
+	// denied. Empty keeps the login role: DDL (onboarding, migrations)
+	// runs as the owner.
+	Role   string
+	Limits Limits
+}
+
+// pinSQL returns the SELECT that pins an open transaction. Every setting is
+// made with set_config(..., true), the function form of SET LOCAL, so it
+// ends with the transaction whatever way it ends. The schema and role are
+// validated again here, whatever their source, before they are spliced.
+func pinSQL(p pinSpec) (string, error) {
+	if !validSchema(p.Schema) {
+		return "", fmt.Errorf("tenancy: pin schema %q: %w", p.Schema, models.ErrInvalid)
+	}
+	if p.Role != "" && !validRole(p.Role) {
+		return "", fmt.Errorf("tenancy: pin role %q: %w", p.Role, models.ErrInvalid)
+	}
+	q := literal(quoteIdent(p.Schema))
+	var b strings.Builder
+	b.WriteString("SELECT set_config('search_path', " + q + ", true)")
+	if p.Role != "" {
+		// set_config's value is a role name, not an identifier: no quotes.
+		// PostgreSQL checks the session user's membership in it; the
+		// request role is a member through the deployment's group role.
+		b.WriteString(", set_config('role', " + literal(p.Role) + ", true)")
+	}
+	b.WriteString(", set_config('statement_timeout', " + literal(ms(p.Limits.Statement)) + ", true)" +
+		", set_config('lock_timeout', " + literal(ms(p.Limits.Lock)) + ", true)" +
+		", set_config('idle_in_transaction_session_timeout', " + literal(ms(p.Limits.Idle)) + ", true)" +
+		// PostgreSQL skips a missing schema in search_path silently; the
+		// cast fails instead (3F000), so the scope fails closed.
+		", " + q + "::regnamespace")
+	return b.String(), nil
+}
+
+// unpinSQL empties the search_path again inside a transaction that pinned
+// one for a while (onboarding builds a schema, then writes the registry).
+const unpinSQL = "SELECT set_config('search_path', '', true)"
+
+// quoteIdent quotes an identifier. Callers pass only names validated
+// (validSchema, validRole), which hold no quote; the doubling is there so
+// that stays harmless if a future caller forgets. Quoting keeps the name an
+// identifier (never a keyword) and keeps set_config from splitting it.
+func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
+// literal quotes s as an SQL string literal. standard_conforming_strings is
+// on (PostgreSQL's default since 9.1, and pgx requires it), so a backslash
+// is an ordinary character and doubling the quote is the whole job.
+func literal(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }

@@ -1,0 +1,176 @@
+package tenancy
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/tenantry/tenantry/migrations"
+	"github.com/tenantry/tenantry/models"
+	"gorm.io/gorm"
+)
+
+// A tenant's roles (see RolesFor) hold USAGE on its schema and DML on its
+// tables and sequences, nothing else: no CREATE, no access to the registry,
+// to public's tables or to any other schema. Scopes switch to them LOCAL.
+// The request role reaches them through the deployment's group role, which
+// is NOINHERIT, so outside a scope the request role holds none of their
+// privileges.
+
+// tenantRolesSQL grants a tenant schema's roles their privileges; with
+// create it makes the roles first. ALTER DEFAULT PRIVILEGES covers tables
+// that later migrations add (default privileges apply to objects the role
+// running the DDL creates, so onboarding and migrations must run as the same
+// DDL role: SECURITY.md). The migration ledger stays the owner's: a tenant
+// scope cannot rewrite its own schema history.
+func tenantRolesSQL(schema string, r TenantRoles, group string, create bool) (string, error) {
+	if !validSchema(schema) || !validRole(r.Write) || !validRole(r.Read) || !validRole(group) {
+		return "", fmt.Errorf("tenancy: roles of %q: %w", schema, models.ErrInvalid)
+	}
+	s, w, rd, g := quoteIdent(schema), quoteIdent(r.Write), quoteIdent(r.Read), quoteIdent(group)
+	var b strings.Builder
+	if create {
+		// NOINHERIT: a tenant role never passes privileges on, should one
+		// ever be granted another role.
+		fmt.Fprintf(&b, "CREATE ROLE %s NOLOGIN NOINHERIT;\nCREATE ROLE %s NOLOGIN NOINHERIT;\n", w, rd)
+	}
+	fmt.Fprintf(&b, `GRANT %[2]s, %[3]s TO %[4]s;
+GRANT USAGE ON SCHEMA %[1]s TO %[2]s, %[3]s;
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA %[1]s TO %[2]s;
+GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA %[1]s TO %[2]s;
+GRANT SELECT ON ALL TABLES IN SCHEMA %[1]s TO %[3]s;
+ALTER DEFAULT PRIVILEGES IN SCHEMA %[1]s GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO %[2]s;
+ALTER DEFAULT PRIVILEGES IN SCHEMA %[1]s GRANT USAGE, SELECT ON SEQUENCES TO %[2]s;
+ALTER DEFAULT PRIVILEGES IN SCHEMA %[1]s GRANT SELECT ON TABLES TO %[3]s`, s, w, rd, g)
+	return b.String(), nil
+}
+
+// revokeLedgerSQL takes the ledger back from the tenant roles after a
+// GRANT ... ON ALL TABLES gave it to them.
+func revokeLedgerSQL(schema string, r TenantRoles) string {
+	return "REVOKE ALL ON TABLE " + quoteIdent(schema) + "." + quoteIdent(migrations.TenantLedger) +
+		" FROM " + quoteIdent(r.Write) + ", " + quoteIdent(r.Read)
+}
+
+// dropRolesSQL drops a tenant's roles. It runs after DROP SCHEMA ...
+// CASCADE, which took every privilege they held in this database with it
+// (their default privileges depend on the schema too); their membership in
+// the group role goes with them.
+func dropRolesSQL(r TenantRoles) string {
+	return "DROP ROLE IF EXISTS " + quoteIdent(r.Write) + ", " + quoteIdent(r.Read)
+}
+
+// Deployment returns this database's deployment id, which the shared
+// migration created; it never changes, so it is read once.
+func (d *Directory) Deployment(ctx context.Context) (string, error) {
+	d.depMu.Lock()
+	defer d.depMu.Unlock()
+	if d.dep != "" {
+		return d.dep, nil
+	}
+	var dep string
+	if err := d.admin.WithContext(ctx).Raw("SELECT id FROM " + migrations.DeploymentTable).Scan(&dep).Error; err != nil {
+		return "", classify(fmt.Errorf("read deployment id: %w", err))
+	}
+	if !validDeployment(dep) {
+		return "", fmt.Errorf("deployment id %q: %w (is the shared schema migrated?)", dep, models.ErrUnavailable)
+	}
+	d.dep = dep
+	return dep, nil
+}
+
+// EnsureRoles readies the roles of a deployment, idempotently, through the
+// DDL handle: the request role gets the group role (so scopes may switch to
+// tenant roles) and SELECT on the registry, and every tenant onboarded
+// before tenant roles existed gets its roles, each in its own transaction
+// under its schema's lock. `tenantry migrate` runs it. requestRole is the
+// role DATABASE_URL logs in as; when it is the DDL role itself (one URL),
+// it owns the registry already and only joins the group.
+func (d *Directory) EnsureRoles(ctx context.Context, requestRole string) error {
+	if requestRole == "" || len(requestRole) > maxIdentifier || strings.ContainsRune(requestRole, 0) {
+		return fmt.Errorf("request role %q: %w", requestRole, models.ErrInvalid)
+	}
+	dep, err := d.Deployment(ctx)
+	if err != nil {
+		return err
+	}
+	group, err := GroupRole(dep)
+	if err != nil {
+		return err
+	}
+	req := quoteIdent(requestRole)
+	err = d.admin.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := setLimits(tx, DDLLimits); err != nil {
+			return err
+		}
+		var self bool
+		if err := tx.Raw("SELECT current_user = $1", requestRole).Scan(&self).Error; err != nil {
+			return err
+		}
+		grants := "GRANT " + quoteIdent(group) + " TO " + req
+		if !self {
+			grants += ";\nGRANT USAGE ON SCHEMA " + quoteIdent(migrations.SharedSchema) + " TO " + req +
+				";\nGRANT SELECT ON " + migrations.TenantsTable + ", " + migrations.DeploymentTable + " TO " + req
+		}
+		return tx.Exec(grants).Error
+	})
+	if err != nil {
+		return classify(fmt.Errorf("grant the request role %q: %w", requestRole, err))
+	}
+	var todo []models.Tenant
+	if err := d.admin.WithContext(ctx).Table(migrations.TenantsTable).Where("db_role = '' OR db_role_read = ''").
+		Order("name").Find(&todo).Error; err != nil {
+		return classify(fmt.Errorf("select tenants without roles: %w", err))
+	}
+	for _, t := range todo {
+		if err := d.backfillRoles(ctx, dep, group, t); err != nil {
+			return err
+		}
+		d.Forget(t.Name)
+	}
+	return nil
+}
+
+// backfillRoles gives one tenant onboarded before roles existed its roles.
+func (d *Directory) backfillRoles(ctx context.Context, dep, group string, t models.Tenant) error {
+	r, err := RolesFor(dep, t.SchemaName)
+	if err != nil {
+		return err
+	}
+	grants, err := tenantRolesSQL(t.SchemaName, r, group, true)
+	if err != nil {
+		return err
+	}
+	err = d.admin.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := setLimits(tx, DDLLimits); err != nil {
+			return err
+		}
+		if err := lockSchema(tx, t.SchemaName); err != nil {
+			return fmt.Errorf("lock: %w", err)
+		}
+		var still int64
+		if err := tx.Table(migrations.TenantsTable).Where("id = ? AND db_role = ''", t.ID).Count(&still).Error; err != nil {
+			return err
+		}
+		if still == 0 {
+			return nil // another runner gave it roles while this one waited
+		}
+		var ledger bool
+		if err := tx.Raw("SELECT to_regclass($1) IS NOT NULL", quoteIdent(t.SchemaName)+"."+migrations.TenantLedger).Scan(&ledger).Error; err != nil {
+			return err
+		}
+		if ledger {
+			grants += ";\n" + revokeLedgerSQL(t.SchemaName, r)
+		}
+		if err := tx.Exec(grants).Error; err != nil {
+			return err
+		}
+		res := tx.Table(migrations.TenantsTable).Where("id = ? AND db_role = ''", t.ID).
+			Updates(map[string]any{"db_role": r.Write, "db_role_read": r.Read})
+		return res.Error
+	})
+	if err != nil {
+		return classify(fmt.Errorf("roles of tenant %q: %w", t.Name, err))
+	}
+	return nil
+}
