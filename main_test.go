@@ -82,8 +82,10 @@ func TestUsageErrors(t *testing.T) {
 // onboarding and items through real HTTP, then a graceful shutdown that
 // lets an in-flight request finish and refuses new connections.
 func TestServeEndToEnd(t *testing.T) {
-	dbURL, app := withAppName(t, pgtest.NewDB(t))
-	env := envOf("DATABASE_URL", dbURL, "JWT_SECRET", secret, "ADDR", "127.0.0.1:0",
+	roles := pgtest.NewDBWithRoles(t)
+	dbURL, app := withAppName(t, roles.AppURL)
+	env := envOf("DATABASE_URL", dbURL, "MIGRATION_DATABASE_URL", withApp(t, roles.DDLURL, app),
+		"JWT_SECRET", secret, "ADDR", "127.0.0.1:0",
 		// Short enough that the request held on a lock below outlasts it.
 		"SHUTDOWN_DELAY", "100ms")
 	tok := func(args ...string) string {
@@ -130,7 +132,7 @@ func TestServeEndToEnd(t *testing.T) {
 	}
 
 	// Hold a lock on acme's table so a request stays in flight.
-	conn, err := pgx.Connect(context.Background(), dbURL)
+	conn, err := pgx.Connect(context.Background(), roles.DDLURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +154,9 @@ func TestServeEndToEnd(t *testing.T) {
 	}()
 	waitFor(t, func() bool { // the request is waiting on the lock
 		var n int
-		conn2, err := pgx.Connect(context.Background(), dbURL)
+		// As the request role: only a session's own role (or a
+		// superuser) sees its wait events.
+		conn2, err := pgx.Connect(context.Background(), roles.AppURL)
 		if err != nil {
 			return false
 		}
@@ -192,7 +196,8 @@ func waitFor(t *testing.T, cond func() bool) {
 }
 
 func TestMigrateAndTenantCommands(t *testing.T) {
-	env := envOf("DATABASE_URL", pgtest.NewDB(t), "JWT_SECRET", secret)
+	roles := pgtest.NewDBWithRoles(t)
+	env := envOf("DATABASE_URL", roles.AppURL, "MIGRATION_DATABASE_URL", roles.DDLURL, "JWT_SECRET", secret)
 	ctx := context.Background()
 	for _, n := range []string{"alpha", "beta"} {
 		if err := run(ctx, []string{"tenants", "create", n}, env, &bytes.Buffer{}); err != nil {
@@ -252,14 +257,15 @@ func TestMigrateAndTenantCommands(t *testing.T) {
 
 // Commands that only look change nothing, not even the shared schema.
 func TestReadOnlyCommandsChangeNothing(t *testing.T) {
-	url := pgtest.NewDB(t)
-	env := envOf("DATABASE_URL", url, "JWT_SECRET", secret)
+	roles := pgtest.NewDBWithRoles(t)
+	url := roles.DDLURL
+	env := envOf("DATABASE_URL", roles.AppURL, "MIGRATION_DATABASE_URL", url, "JWT_SECRET", secret)
 	ctx := context.Background()
 	var out bytes.Buffer
 	if err := run(ctx, []string{"migrate", "--dry-run"}, env, &out); err != nil {
 		t.Fatalf("dry run: %v", err)
 	}
-	if !strings.Contains(out.String(), "shared schema: would run steps [1 2]") {
+	if !strings.Contains(out.String(), "shared schema: would run steps [1 2 3]") {
 		t.Fatalf("dry run on a fresh database said:\n%s", out.String())
 	}
 	for _, args := range [][]string{{"migrate", "status"}, {"tenants", "list"}} {

@@ -35,6 +35,20 @@ func withAppName(t *testing.T, dbURL string) (string, string) {
 	return u.String(), name
 }
 
+// withApp sets application_name app on dbURL, so the DDL role's pool is
+// counted with the request role's.
+func withApp(t *testing.T, dbURL, app string) string {
+	t.Helper()
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("application_name", app)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
 func backendsOf(t *testing.T, conn *pgx.Conn, app string) int {
 	t.Helper()
 	var n int
@@ -64,9 +78,10 @@ func get(base, path, token string) (int, http.Header, error) {
 // the drain did not finish (a non-zero exit), and no backend of the
 // service is left in PostgreSQL.
 func TestShutdownCancelsWhatTheDrainCannotWaitFor(t *testing.T) {
-	rawURL := pgtest.NewDB(t)
-	dbURL, app := withAppName(t, rawURL)
-	env := envOf("DATABASE_URL", dbURL, "JWT_SECRET", secret, "ADDR", "127.0.0.1:0",
+	roles := pgtest.NewDBWithRoles(t)
+	rawURL := roles.DDLURL // the owner, who may lock the registry
+	dbURL, app := withAppName(t, roles.AppURL)
+	env := envOf("DATABASE_URL", dbURL, "MIGRATION_DATABASE_URL", withApp(t, rawURL, app), "JWT_SECRET", secret, "ADDR", "127.0.0.1:0",
 		"SHUTDOWN_DELAY", "400ms", "SHUTDOWN_TIMEOUT", "1s")
 	tok := func(args ...string) string {
 		var out bytes.Buffer

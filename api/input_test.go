@@ -14,13 +14,13 @@ import (
 func (s *stack) snapshot(t *testing.T) string {
 	t.Helper()
 	var rows []map[string]any
-	if err := s.db.Raw(`SELECT name, schema_name, status FROM tenantry.tenants ORDER BY name`).Scan(&rows).Error; err != nil {
+	if err := s.ddl.Raw(`SELECT name, schema_name, status FROM tenantry.tenants ORDER BY name`).Scan(&rows).Error; err != nil {
 		t.Fatal(err)
 	}
 	var items []map[string]any
-	s.db.Raw(`SELECT id, name, description FROM t_acme.items ORDER BY id`).Scan(&items)
+	s.ddl.Raw(`SELECT id, name, description FROM t_acme.items ORDER BY id`).Scan(&items)
 	var schemas []string
-	s.db.Raw(`SELECT nspname FROM pg_namespace WHERE nspname LIKE 't\_%' ORDER BY 1`).Scan(&schemas)
+	s.ddl.Raw(`SELECT nspname FROM pg_namespace WHERE nspname LIKE 't\_%' ORDER BY 1`).Scan(&schemas)
 	b, _ := json.Marshal([]any{rows, items, schemas})
 	return string(b)
 }

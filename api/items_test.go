@@ -87,12 +87,12 @@ func TestItemsCRUDStaysInsideTheTenant(t *testing.T) {
 
 func TestDecoyPublicItemsStayInvisible(t *testing.T) {
 	s := newStack(t, tenancy.DefaultPool, nil)
-	s.db.Exec(`CREATE TABLE public.items (id bigint, name text, description text, created_at timestamptz, updated_at timestamptz);
+	s.ddl.Exec(`CREATE TABLE public.items (id bigint, name text, description text, created_at timestamptz, updated_at timestamptz);
 		INSERT INTO public.items VALUES (1, 'CANARY', 'CANARY', now(), now())`)
 	s.onboard(t, "acme", "hollow")
 	acme, hollow := s.token(t, "acme", false), s.token(t, "hollow", false)
 	want(t, s.do(t, "POST", "/items", acme, map[string]string{"name": "real"}), http.StatusCreated)
-	s.db.Exec(`DROP TABLE t_hollow.items`)
+	s.ddl.Exec(`DROP TABLE t_hollow.items`)
 
 	for _, tok := range []string{acme, hollow} {
 		for _, path := range []string{"/items", "/items/1"} {
@@ -117,7 +117,7 @@ func TestDecoyPublicItemsStayInvisible(t *testing.T) {
 	r = s.do(t, "POST", "/items", hollow, map[string]string{"name": "lost"})
 	want(t, r, http.StatusServiceUnavailable)
 	var n int
-	s.db.Raw("SELECT count(*) FROM public.items").Scan(&n)
+	s.ddl.Raw("SELECT count(*) FROM public.items").Scan(&n)
 	if n != 1 {
 		t.Fatalf("public.items has %d rows, want the 1 decoy", n)
 	}
@@ -127,7 +127,7 @@ func TestPaginationLimits(t *testing.T) {
 	s := newStack(t, tenancy.DefaultPool, nil)
 	s.onboard(t, "acme")
 	acme := s.token(t, "acme", false)
-	s.db.Exec(`INSERT INTO t_acme.items (name, description, created_at, updated_at)
+	s.ddl.Exec(`INSERT INTO t_acme.items (name, description, created_at, updated_at)
 		SELECT 'i' || g, '', now(), now() FROM generate_series(1, 1100) g`)
 	count := func(path string) int {
 		r := s.do(t, "GET", path, acme, nil)
@@ -162,12 +162,12 @@ func TestTenantBehindTheBinaryGets503(t *testing.T) {
 	s.onboard(t, "lagging")
 	breaking := migrations.Step{Version: 2, Name: "breaking", Up: `ALTER TABLE items ADD COLUMN price integer`}
 	plan := migrations.Plan{Steps: append(slices.Clone(migrations.Tenant.Steps), breaking)}
-	dir := tenancy.NewDirectory(s.db, tenancy.WithPlan(plan))
+	dir := s.te.Directory(tenancy.WithPlan(plan))
 	srv, err := api.NewServer(s.db, dir, api.Config{Auth: s.auth})
 	if err != nil {
 		t.Fatal(err)
 	}
-	newer := &stack{db: s.db, srv: srv, auth: s.auth}
+	newer := &stack{db: s.db, ddl: s.ddl, te: s.te, srv: srv, auth: s.auth}
 	tok := newer.token(t, "lagging", false)
 	r := newer.do(t, "GET", "/items", tok, nil)
 	want(t, r, http.StatusServiceUnavailable)

@@ -25,7 +25,9 @@ var testSecret = []byte("0123456789abcdef0123456789abcdef-test")
 
 // stack is the real router over a fresh database.
 type stack struct {
-	db   *gorm.DB
+	db   *gorm.DB // the request role
+	ddl  *gorm.DB // the DDL role, for setting up and inspecting
+	te   *tenancytest.Env
 	dir  *tenancy.Directory
 	srv  *api.Server
 	auth api.AuthConfig
@@ -51,18 +53,19 @@ func (s *syncBuffer) String() string {
 
 func newStack(t testing.TB, pool tenancy.PoolConfig, tweak func(*api.AuthConfig)) *stack {
 	t.Helper()
-	db, _ := tenancytest.Open(t, pool)
+	te := tenancytest.New(t, pool)
+	db := te.DB
 	auth := api.AuthConfig{Secret: testSecret}
 	if tweak != nil {
 		tweak(&auth)
 	}
 	logs := &syncBuffer{}
-	dir := tenancy.NewDirectory(db)
+	dir := te.Directory()
 	srv, err := api.NewServer(db, dir, api.Config{Auth: auth, Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &stack{db: db, dir: dir, srv: srv, auth: auth, logs: logs}
+	return &stack{db: db, ddl: te.Admin, te: te, dir: dir, srv: srv, auth: auth, logs: logs}
 }
 
 func (s *stack) token(t testing.TB, tenant string, admin bool) string {

@@ -57,12 +57,12 @@ func TestMetricsUseRouteTemplatesAndNoTenantLabel(t *testing.T) {
 func TestTenantLabelIsCapped(t *testing.T) {
 	s := newStack(t, tenancy.DefaultPool, nil)
 	s.onboard(t, "acme", "globex", "initech")
-	srv, err := api.NewServer(s.db, tenancy.NewDirectory(s.db, tenancy.WithTTL(0)), api.Config{Auth: s.auth, TenantLabelCap: 2,
+	srv, err := api.NewServer(s.db, s.te.Directory(tenancy.WithTTL(0)), api.Config{Auth: s.auth, TenantLabelCap: 2,
 		MetricsToken: metricsToken, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	capped := &stack{db: s.db, srv: srv, auth: s.auth}
+	capped := &stack{db: s.db, ddl: s.ddl, te: s.te, srv: srv, auth: s.auth}
 	// Tokens of tenants that do not exist take no label slot.
 	for _, n := range []string{"ghost1", "ghost2"} {
 		want(t, capped.do(t, "GET", "/items", capped.token(t, n, false), nil), http.StatusForbidden)
