@@ -79,10 +79,10 @@ type config struct {
 	// onboarding, offboarding, status changes and migrations. Unset, the
 	// DATABASE_URL role does both jobs (the simple setup; SECURITY.md).
 	migrationURL string
-	addr        string
-	auth        api.AuthConfig
-	authErr     error // why auth is unusable; only commands that need it fail
-	logLevel    slog.Level
+	addr         string
+	auth         api.AuthConfig
+	authErr      error // why auth is unusable; only commands that need it fail
+	logLevel     slog.Level
 	// tenantLabelCap, from METRICS_TENANT_LABEL_CAP, turns on a per-tenant
 	// request counter for at most that many tenants (0: off).
 	tenantLabelCap int
@@ -97,7 +97,7 @@ type config struct {
 
 func loadConfig(getenv func(string) string) config {
 	cfg := config{
-		dev:         getenv("TENANTRY_ENV") == "dev",
+		dev:          getenv("TENANTRY_ENV") == "dev",
 		databaseURL:  getenv("DATABASE_URL"),
 		migrationURL: getenv("MIGRATION_DATABASE_URL"),
 		addr:         getenv("ADDR"),

@@ -1,0 +1,380 @@
+package tenancy_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/tenantry/tenantry/migrations"
+	"github.com/tenantry/tenantry/migrations/migrationstest"
+	"github.com/tenantry/tenantry/models"
+	"github.com/tenantry/tenantry/tenancy"
+	"gorm.io/gorm"
+)
+
+func sqlState(err error) string {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code
+	}
+	return ""
+}
+
+// active returns tenant name as the directory resolves it for a request.
+func (e *env) active(t *testing.T, name string) models.Tenant {
+	t.Helper()
+	ten, err := e.dir.Active(context.Background(), name)
+	if err != nil {
+		t.Fatalf("active %s: %v", name, err)
+	}
+	return ten
+}
+
+// Inside a scope, only the search_path kept tenants apart until tenant
+// roles: a schema-qualified query reached every schema. Now PostgreSQL
+// refuses each of these with insufficient_privilege (42501), even though
+// the query names its target outright.
+func TestScopeIsPermissionDeniedOutsideItsSchema(t *testing.T) {
+	e := newEnv(t, tenancy.DefaultPool)
+	e.admin(t, `CREATE TABLE public.items (id bigint, name text); INSERT INTO public.items VALUES (1, 'CANARY')`)
+	e.onboard(t, "acme", "globex")
+	createItem(t, e, "globex", "secret")
+	acme := e.active(t, "acme")
+	for _, q := range []string{
+		`SELECT count(*) FROM t_globex.items`,
+		`INSERT INTO t_globex.items (name, description) VALUES ('x', '')`,
+		`DELETE FROM t_globex.items`,
+		`SELECT count(*) FROM tenantry.tenants`,
+		`UPDATE tenantry.tenants SET schema_name = 't_globex' WHERE name = 'acme'`,
+		`SELECT count(*) FROM tenantry.deployment`,
+		`SELECT count(*) FROM public.items`,
+		`CREATE TABLE public.planted (id int)`,
+		`CREATE TABLE t_acme.planted (id int)`,
+		`DELETE FROM t_acme.schema_migrations`,
+	} {
+		err := tenancy.WithTx(context.Background(), e.db, acme, func(tx *gorm.DB) error {
+			return tx.Exec(q).Error
+		})
+		if got := sqlState(err); got != "42501" {
+			t.Errorf("in acme's scope, %s: %v (SQLSTATE %q), want 42501 permission denied", q, err, got)
+		}
+	}
+	// Its own tables stay reachable, qualified or not.
+	err := tenancy.WithTx(context.Background(), e.db, acme, func(tx *gorm.DB) error {
+		var n int64
+		return tx.Raw(`SELECT count(*) FROM t_acme.items`).Scan(&n).Error
+	})
+	if err != nil {
+		t.Fatalf("acme reading its own items: %v", err)
+	}
+	items, err := listItems(context.Background(), e, "globex")
+	if err != nil || len(items) != 1 || items[0].Name != "secret" {
+		t.Fatalf("globex's items after acme's attempts: %+v, %v", items, err)
+	}
+}
+
+// Outside a scope the request role holds no tenant's privileges: the
+// group role that lets it switch is NOINHERIT, and so is the request role.
+func TestRequestRoleOutsideAScopeReachesNoTenant(t *testing.T) {
+	e := newEnv(t, tenancy.DefaultPool)
+	e.onboard(t, "acme")
+	err := e.db.Exec(`SELECT count(*) FROM t_acme.items`).Error
+	if got := sqlState(err); got != "42501" {
+		t.Fatalf("request role outside a scope: %v (SQLSTATE %q), want 42501", err, got)
+	}
+	findings, err := tenancy.CheckRequestRole(context.Background(), e.db, e.dir, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range findings {
+		if f.Crosses {
+			t.Errorf("the strict setup's request role: %s", f.Message)
+		}
+	}
+}
+
+// The DDL role posing as the request role owns every schema and can grant
+// itself any role: the start-up check refuses it, naming each privilege.
+func TestCheckRefusesARequestRoleThatOwnsTheTenants(t *testing.T) {
+	e := newEnv(t, tenancy.DefaultPool)
+	e.onboard(t, "acme")
+	if err := e.dir.EnsureRoles(context.Background(), e.te.Roles.DDLRole); err != nil {
+		t.Fatal(err)
+	}
+	findings, err := tenancy.CheckRequestRole(context.Background(), e.ddl, e.dir, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var crossing []string
+	for _, f := range findings {
+		if f.Crosses {
+			crossing = append(crossing, f.Message)
+		}
+	}
+	all := strings.Join(crossing, "\n")
+	for _, want := range []string{"NOCREATEROLE", "NOINHERIT", "can use 1 of 1 tenant schemas", "REVOKE INSERT, UPDATE, DELETE"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("findings lack %q:\n%s", want, all)
+		}
+	}
+	// The same role as the one-URL setup: a warning, not a refusal.
+	findings, err = tenancy.CheckRequestRole(context.Background(), e.ddl, e.dir, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(findings) != 1 || findings[0].Crosses || !strings.Contains(findings[0].Message, "MIGRATION_DATABASE_URL") {
+		t.Fatalf("one-URL findings: %+v", findings)
+	}
+}
+
+// Neither the role nor the search_path survives a scope, on a pool of one
+// connection that every scope shares.
+func TestNoRoleSurvivesTheScope(t *testing.T) {
+	e := newEnv(t, tenancy.PoolConfig{MaxOpen: 1, MaxIdle: 1})
+	e.onboard(t, "acme")
+	acme := e.active(t, "acme")
+	var inside string
+	err := tenancy.WithTx(context.Background(), e.db, acme, func(tx *gorm.DB) error {
+		return tx.Raw("SELECT current_user").Scan(&inside).Error
+	})
+	if err != nil || inside != acme.DBRole {
+		t.Fatalf("current_user inside the scope = %q, %v; want %q", inside, err, acme.DBRole)
+	}
+	_ = tenancy.WithTx(context.Background(), e.db, acme, func(tx *gorm.DB) error {
+		return errors.New("fail on purpose")
+	})
+	var after string
+	if err := e.db.Raw("SELECT current_user").Scan(&after).Error; err != nil {
+		t.Fatal(err)
+	}
+	if after != e.te.Roles.AppRole {
+		t.Fatalf("current_user after the scopes = %q, want the login role %q", after, e.te.Roles.AppRole)
+	}
+}
+
+// A read-only tenant is served reads; its scope runs as a role with SELECT
+// only, so a write fails in PostgreSQL with ErrReadOnly whatever the
+// caller meant.
+func TestReadOnlyTenantCannotWrite(t *testing.T) {
+	e := newEnv(t, tenancy.DefaultPool)
+	e.onboard(t, "acme")
+	createItem(t, e, "acme", "kept")
+	if _, err := e.dir.SetStatus(context.Background(), "acme", models.StatusReadOnly); err != nil {
+		t.Fatal(err)
+	}
+	acme := e.active(t, "acme")
+	for _, q := range []string{
+		`INSERT INTO items (name, description) VALUES ('x', '')`,
+		`UPDATE items SET name = 'changed'`,
+		`DELETE FROM items`,
+		`SELECT nextval('items_id_seq')`,
+	} {
+		err := tenancy.WithTx(context.Background(), e.db, acme, func(tx *gorm.DB) error { return tx.Exec(q).Error })
+		if !errors.Is(err, models.ErrReadOnly) {
+			t.Errorf("read-only %s: %v, want ErrReadOnly", q, err)
+		}
+	}
+	items, err := listItems(context.Background(), e, "acme")
+	if err != nil || len(items) != 1 || items[0].Name != "kept" {
+		t.Fatalf("read-only reads: %+v, %v", items, err)
+	}
+	if _, err := e.dir.SetStatus(context.Background(), "acme", models.StatusActive); err != nil {
+		t.Fatal(err)
+	}
+	createItem(t, e, "acme", "writable again")
+}
+
+// Offboarding drops the tenant's roles with its schema, so the name can be
+// onboarded again (a role left behind would collide).
+func TestOffboardDropsTheRoles(t *testing.T) {
+	e := newEnv(t, tenancy.DefaultPool)
+	e.onboard(t, "acme")
+	acme := e.active(t, "acme")
+	if err := e.dir.Offboard(context.Background(), "acme"); err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	if err := e.ddl.Raw("SELECT count(*) FROM pg_roles WHERE rolname IN (?, ?)", acme.DBRole, acme.DBRoleRead).Scan(&n).Error; err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Fatalf("%d roles of the offboarded tenant remain", n)
+	}
+	e.onboard(t, "acme")
+	createItem(t, e, "acme", "second incarnation")
+}
+
+// Roles are server-wide: the same tenant in two databases of one server
+// gets two sets of roles, and neither scope can use the other's.
+func TestRoleNamesDifferPerDatabase(t *testing.T) {
+	a, b := newEnv(t, tenancy.DefaultPool), newEnv(t, tenancy.DefaultPool)
+	a.onboard(t, "acme")
+	b.onboard(t, "acme")
+	ra, rb := a.active(t, "acme"), b.active(t, "acme")
+	if ra.DBRole == rb.DBRole || ra.DBRoleRead == rb.DBRoleRead {
+		t.Fatalf("two databases share roles: %+v and %+v", ra, rb)
+	}
+	// a's request role may not switch to b's tenant role.
+	err := tenancy.WithTx(context.Background(), a.db, rb, func(tx *gorm.DB) error { return nil })
+	if got := sqlState(err); got != "42501" {
+		t.Fatalf("database a switching to database b's role: %v (SQLSTATE %q), want 42501", err, got)
+	}
+}
+
+// A fleet onboarded before tenant roles has none; one EnsureRoles (run by
+// tenantry migrate) gives them, and a second changes nothing.
+func TestEnsureRolesGivesAnOldFleetItsRoles(t *testing.T) {
+	e := newEnv(t, tenancy.DefaultPool)
+	e.onboard(t, "old", "older")
+	createItem(t, e, "old", "before")
+	for _, n := range []string{"old", "older"} {
+		ten := e.active(t, n)
+		s, roles := `"`+ten.SchemaName+`"`, `"`+ten.DBRole+`", "`+ten.DBRoleRead+`"`
+		e.admin(t, `REVOKE ALL ON ALL TABLES IN SCHEMA `+s+` FROM `+roles+`;
+			REVOKE ALL ON ALL SEQUENCES IN SCHEMA `+s+` FROM `+roles+`;
+			REVOKE ALL ON SCHEMA `+s+` FROM `+roles+`;
+			ALTER DEFAULT PRIVILEGES IN SCHEMA `+s+` REVOKE ALL ON TABLES FROM `+roles+`;
+			ALTER DEFAULT PRIVILEGES IN SCHEMA `+s+` REVOKE ALL ON SEQUENCES FROM `+roles+`;
+			DROP ROLE `+roles)
+	}
+	e.admin(t, `UPDATE tenantry.tenants SET db_role = '', db_role_read = ''`)
+	e.dir.Forget("old")
+	e.dir.Forget("older")
+	old := e.active(t, "old")
+	if err := tenancy.WithTx(context.Background(), e.db, old, func(*gorm.DB) error { return nil }); !errors.Is(err, tenancy.ErrNoRole) {
+		t.Fatalf("scope of a tenant without roles: %v, want ErrNoRole", err)
+	}
+	for range 2 {
+		if err := e.dir.EnsureRoles(context.Background(), e.te.Roles.AppRole); err != nil {
+			t.Fatal(err)
+		}
+	}
+	items, err := listItems(context.Background(), e, "old")
+	if err != nil || len(items) != 1 {
+		t.Fatalf("after EnsureRoles: %+v, %v", items, err)
+	}
+	createItem(t, e, "older", "after")
+	// The backfilled roles are as tight as onboarded ones.
+	err = tenancy.WithTx(context.Background(), e.db, e.active(t, "old"), func(tx *gorm.DB) error {
+		return tx.Exec(`SELECT count(*) FROM t_older.items`).Error
+	})
+	if got := sqlState(err); got != "42501" {
+		t.Fatalf("backfilled role reading another tenant: %v, want 42501", err)
+	}
+}
+
+// A table a later migration adds is covered by the default privileges
+// that onboarding set: the tenant role may use it, the read-only role may
+// read it, and other tenants still may not.
+func TestDefaultPrivilegesCoverTablesMigrationsAdd(t *testing.T) {
+	e := newEnv(t, tenancy.DefaultPool)
+	e.onboard(t, "acme", "globex")
+	notes := migrations.Step{Version: 2, Name: "notes", Up: `CREATE TABLE notes (id bigserial PRIMARY KEY, body text NOT NULL)`}
+	dir := tenancy.NewDirectory(e.db, tenancy.WithAdmin(e.ddl), tenancy.WithPlan(migrationstest.PlanWith(notes)))
+	res, err := dir.Migrate(context.Background(), tenancy.MigrateOptions{})
+	if err != nil || len(res) != 2 || res[0].Err != nil || res[1].Err != nil {
+		t.Fatalf("migrate: %+v, %v", res, err)
+	}
+	acme, err := dir.Active(context.Background(), "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = tenancy.WithTx(context.Background(), e.db, acme, func(tx *gorm.DB) error {
+		return tx.Exec(`INSERT INTO notes (body) VALUES ('hello')`).Error
+	})
+	if err != nil {
+		t.Fatalf("tenant role writing the new table: %v", err)
+	}
+	err = tenancy.WithTx(context.Background(), e.db, acme, func(tx *gorm.DB) error {
+		return tx.Exec(`SELECT count(*) FROM t_globex.notes`).Error
+	})
+	if got := sqlState(err); got != "42501" {
+		t.Fatalf("another tenant's new table: %v, want 42501", err)
+	}
+}
+
+// The shared migration revokes CREATE on public from PUBLIC (the
+// CVE-2018-1058 pattern): the request role cannot plant objects there.
+func TestNobodyCreatesInPublic(t *testing.T) {
+	e := newEnv(t, tenancy.DefaultPool)
+	err := e.db.Exec(`CREATE TABLE public.planted (id int)`).Error
+	if got := sqlState(err); got != "42501" {
+		t.Fatalf("request role creating in public: %v, want 42501", err)
+	}
+	var granted bool
+	if err := e.ddl.Raw(`SELECT has_schema_privilege('public', 'public', 'CREATE')`).Scan(&granted).Error; err != nil {
+		t.Fatal(err)
+	}
+	if granted {
+		t.Fatal("PUBLIC may still create in schema public")
+	}
+}
+
+// Derived role names fit PostgreSQL's 63-byte limit for the longest
+// tenant name, and the write, read and group roles never coincide.
+func TestRoleNamesFitAndNeverCoincide(t *testing.T) {
+	dep := "0123456789"
+	longest := "a" + strings.Repeat("b", tenancy.MaxNameLen-1)
+	seen := map[string]string{}
+	for _, name := range []string{"ab", "a_r", "a-w", "app", longest, "a_w_b", "r_a"} {
+		schema, err := tenancy.SchemaFor(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := tenancy.RolesFor(dep, schema)
+		if err != nil {
+			t.Fatal(err)
+		}
+		group, err := tenancy.GroupRole(dep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, role := range []string{r.Write, r.Read} {
+			if len(role) > 63 {
+				t.Errorf("%s: role %q is %d bytes", name, role, len(role))
+			}
+			if role == group {
+				t.Errorf("%s: role %q is the group role", name, role)
+			}
+			if prev, ok := seen[role]; ok && prev != name {
+				t.Errorf("role %q derived for %s and %s", role, prev, name)
+			}
+			seen[role] = name
+		}
+	}
+	for _, bad := range []string{"", "012345678", "0123456789a", "ABCDEF0123", "01234-6789"} {
+		if _, err := tenancy.RolesFor(bad, "t_acme"); !errors.Is(err, models.ErrInvalid) {
+			t.Errorf("deployment %q: %v, want ErrInvalid", bad, err)
+		}
+	}
+	if len(seen) != 14 {
+		t.Fatalf("%d distinct roles for 7 tenants: %v", len(seen), seen)
+	}
+}
+
+// A role that exists already under the derived name is a conflict, and
+// onboarding leaves nothing behind: no schema, no row, no second role.
+func TestRoleCollisionIsAConflictAndChangesNothing(t *testing.T) {
+	e := newEnv(t, tenancy.DefaultPool)
+	dep, err := e.dir.Deployment(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := tenancy.RolesFor(dep, "t_clash")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.admin(t, `CREATE ROLE "`+r.Write+`" NOLOGIN`)
+	if _, err := e.dir.Onboard(context.Background(), "clash"); !errors.Is(err, models.ErrConflict) {
+		t.Fatalf("onboarding onto an existing role: %v, want ErrConflict", err)
+	}
+	if schemaExists(t, e, "t_clash") || registryCount(t, e) != 0 {
+		t.Fatal("a failed onboarding left a schema or a row")
+	}
+	var n int64
+	if err := e.ddl.Raw("SELECT count(*) FROM pg_roles WHERE rolname = ?", r.Read).Scan(&n).Error; err != nil || n != 0 {
+		t.Fatalf("the read role was left behind (%d, %v)", n, err)
+	}
+}
