@@ -132,9 +132,10 @@ func (s *Server) limitBody(c *gin.Context) {
 	c.Next()
 }
 
-// requireTenant resolves the token's tenant to an active registry entry.
-// A token without a tenant, or naming a tenant that does not exist or is
-// not active, is forbidden: the token itself was valid.
+// requireTenant resolves the token's tenant to a registry entry that may be
+// served (active, or read-only for reads). A token without a tenant, or
+// naming a tenant that does not exist or is suspended, is forbidden: the
+// token itself was valid. A write to a read-only tenant is a conflict.
 func (s *Server) requireTenant(c *gin.Context) {
 	cl := claimsOf(c)
 	if cl == nil || cl.Tenant == "" {
@@ -154,8 +155,19 @@ func (s *Server) requireTenant(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	if t.Status == models.StatusReadOnly && !readMethod(c.Request.Method) {
+		// Turned away before any SQL; the scope's SELECT-only role would
+		// refuse the write anyway (a handler bug cannot get past it).
+		s.fail(c, &clientError{kind: models.ErrReadOnly,
+			detail: "the tenant is read-only: reads are served, writes are refused until an admin makes it active"})
+		return
+	}
 	c.Set(tenantRowKey, t)
 	c.Next()
+}
+
+func readMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
 }
 
 // handle adapts a handler that returns an error.

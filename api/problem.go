@@ -52,6 +52,10 @@ var kinds = []struct {
 	{models.ErrNotFound, http.StatusNotFound, "not-found", "Not found", 0},
 	{errNoRoute, http.StatusNotFound, "not-found", "Not found", 0},
 	{errNoMethod, http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed", 0},
+	// A write to a read-only tenant conflicts with the tenant's current
+	// state, which an admin may change: 409 (RFC 9110 15.5.10), not 403,
+	// which here means the token may not use the tenant at all.
+	{models.ErrReadOnly, http.StatusConflict, "read-only", "Tenant is read-only", 0},
 	{models.ErrConflict, http.StatusConflict, "conflict", "Conflict", 0},
 	// One second: most unavailability here is a restart, a lost
 	// connection or a lock wait, over within a second or two; clients
