@@ -30,6 +30,7 @@ server_pid=""    # tenantry serve
 pg_data=""       # the throwaway cluster's data dir, once initdb ran
 db_admin_url=""  # where to drop the fresh database (TEST_DATABASE_URL case)
 db_name=""
+roles_made=""    # set once the database's two login roles exist
 
 # as_pg runs a command as the owner of the throwaway cluster: the postgres
 # user when we are root (initdb and postgres refuse to run as root), else us.
@@ -52,9 +53,18 @@ cleanup() {
   fi
   [ -n "$server_pid" ] && wait "$server_pid" 2>/dev/null
   if [ -n "$db_admin_url" ] && [ -n "$db_name" ]; then
+    # Roles are server-wide: the derived ones are named after the
+    # deployment id stored in the database, so read it before the drop.
+    dep=$("$psql" -X -q -At -d "$(with_db "$db_admin_url" "$db_name")" \
+      -c "SELECT id FROM tenantry.deployment" 2>/dev/null || true)
     "$psql" -X -q -v ON_ERROR_STOP=1 -d "$db_admin_url" \
       -c "DROP DATABASE IF EXISTS \"$db_name\" WITH (FORCE)" >/dev/null 2>&1 ||
       say "could not drop database $db_name"
+    if [ -n "$roles_made" ]; then
+      { [ -n "$dep" ] && printf "SELECT format('DROP ROLE %%I', rolname) FROM pg_roles WHERE starts_with(rolname, 'tr%s_')\\gexec\n" "$dep"
+        printf 'DROP ROLE IF EXISTS "%s_ddl", "%s_app";\n' "$db_name" "$db_name"
+      } | "$psql" -X -q -d "$db_admin_url" >/dev/null 2>&1 || say "could not drop the roles of $db_name"
+    fi
   fi
   if [ -n "$pg_data" ] && [ -f "$pg_data/postmaster.pid" ]; then
     as_pg "$pg_ctl" stop -D "$pg_data" -m fast -w -t 30 >/dev/null 2>&1
@@ -93,6 +103,10 @@ psql="${PG_BINDIR:+$PG_BINDIR/}psql"
 pg_ctl="${PG_BINDIR:+$PG_BINDIR/}pg_ctl"
 command -v "$psql" >/dev/null || die "psql not found (set PG_BINDIR, or install postgresql)"
 
+# with_db prints URL $1 pointed at database $2; with_user, at user $2 with password $3.
+with_db() { node -e 'const u=new URL(process.argv[1]);u.pathname="/"+process.argv[2];console.log(u.toString())' "$1" "$2"; }
+with_user() { node -e 'const u=new URL(process.argv[1]);u.username=process.argv[2];u.password=process.argv[3];console.log(u.toString())' "$1" "$2" "$3"; }
+
 # free_port prints a loopback TCP port nobody listens on right now.
 free_port() {
   node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
@@ -121,8 +135,7 @@ if [ -n "${TEST_DATABASE_URL:-}" ]; then
   say "using TEST_DATABASE_URL; creating database $db_name"
   "$psql" -X -q -v ON_ERROR_STOP=1 -d "$TEST_DATABASE_URL" -c "CREATE DATABASE \"$db_name\"" >/dev/null
   db_admin_url=$TEST_DATABASE_URL
-  database_url=$(node -e 'const u=new URL(process.argv[1]);u.pathname="/"+process.argv[2];console.log(u.toString())' \
-    "$TEST_DATABASE_URL" "$db_name")
+  database_url=$(with_db "$TEST_DATABASE_URL" "$db_name")
 else
   [ -x "$PG_BINDIR/initdb" ] && [ -x "$PG_BINDIR/postgres" ] ||
     die "no PostgreSQL server binaries (install postgresql, set PG_BINDIR, or set TEST_DATABASE_URL)"
@@ -149,12 +162,26 @@ else
   say "postgres on 127.0.0.1:$pg_port"
   "$psql" -X -q -v ON_ERROR_STOP=1 -d "postgres://postgres@127.0.0.1:$pg_port/postgres?sslmode=disable" \
     -c "CREATE DATABASE \"$db_name\"" >/dev/null
+  db_admin_url="postgres://postgres@127.0.0.1:$pg_port/postgres?sslmode=disable"
   database_url="postgres://postgres@127.0.0.1:$pg_port/$db_name?sslmode=disable"
 fi
 
+# --- roles (SECURITY.md's strict setup) ---------------------------------------
+# The DDL role owns the database and may create the tenants' roles; the
+# request role is NOINHERIT and owns nothing. serve refuses anything laxer.
+role_pw=$(node -p 'require("crypto").randomBytes(18).toString("hex")')
+"$psql" -X -q -v ON_ERROR_STOP=1 -d "$db_admin_url" >/dev/null <<SQL
+CREATE ROLE "${db_name}_ddl" LOGIN CREATEROLE PASSWORD '$role_pw';
+CREATE ROLE "${db_name}_app" LOGIN NOINHERIT PASSWORD '$role_pw';
+ALTER DATABASE "$db_name" OWNER TO "${db_name}_ddl";
+SQL
+roles_made=1
+migration_url=$(with_user "$database_url" "${db_name}_ddl" "$role_pw")
+database_url=$(with_user "$database_url" "${db_name}_app" "$role_pw")
+
 # --- tenantry serve -----------------------------------------------------------
 jwt_secret=$(node -p 'require("crypto").randomBytes(36).toString("base64url")') # 48 bytes
-export DATABASE_URL=$database_url JWT_SECRET=$jwt_secret
+export DATABASE_URL=$database_url MIGRATION_DATABASE_URL=$migration_url JWT_SECRET=$jwt_secret
 unset TENANTRY_ENV JWT_PUBLIC_KEY_FILE JWT_ISSUER JWT_AUDIENCE JWT_TENANT_CLAIM
 
 server_log=out/e2e-server.log
