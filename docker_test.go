@@ -331,21 +331,29 @@ func TestCompose(t *testing.T) {
 	})
 
 	t.Run("DATABASE_URL points at the db service", func(t *testing.T) {
+		// The strict setup (SECURITY.md): MIGRATION_DATABASE_URL is the db
+		// service's own user, the DDL role; DATABASE_URL the request role
+		// that docker/initdb creates, on the same host and database.
 		for _, name := range []string{"migrate", "app"} {
-			raw, ok := cf.Services[name].Environment["DATABASE_URL"]
-			if !ok {
-				t.Errorf("service %s has no DATABASE_URL (the default is the make-run database on the host's loopback)", name)
-				continue
-			}
-			u, err := url.Parse(raw)
-			if err != nil {
-				t.Errorf("service %s DATABASE_URL: %v", name, err)
-				continue
-			}
-			pw, _ := u.User.Password()
-			if u.Hostname() != "db" || u.User.Username() != db.Environment["POSTGRES_USER"] ||
-				pw != db.Environment["POSTGRES_PASSWORD"] || strings.TrimPrefix(u.Path, "/") != db.Environment["POSTGRES_DB"] {
-				t.Errorf("service %s DATABASE_URL %q does not match the db service (host db, its POSTGRES_USER/PASSWORD/DB)", name, raw)
+			for _, key := range []string{"DATABASE_URL", "MIGRATION_DATABASE_URL"} {
+				raw, ok := cf.Services[name].Environment[key]
+				if !ok {
+					t.Errorf("service %s has no %s", name, key)
+					continue
+				}
+				u, err := url.Parse(raw)
+				if err != nil {
+					t.Errorf("service %s %s: %v", name, key, err)
+					continue
+				}
+				pw, _ := u.User.Password()
+				if u.Hostname() != "db" || strings.TrimPrefix(u.Path, "/") != db.Environment["POSTGRES_DB"] {
+					t.Errorf("service %s %s %q does not point at the db service's database", name, key, raw)
+				}
+				isOwner := u.User.Username() == db.Environment["POSTGRES_USER"] && pw == db.Environment["POSTGRES_PASSWORD"]
+				if isOwner != (key == "MIGRATION_DATABASE_URL") {
+					t.Errorf("service %s %s logs in as %q: requests must not run as the db service's owner, DDL must", name, key, u.User.Username())
+				}
 			}
 		}
 	})
