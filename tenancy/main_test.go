@@ -23,7 +23,9 @@ type env struct {
 	te  *tenancytest.Env
 }
 
-func newEnv(t *testing.T, pool tenancy.PoolConfig) *env {
+func newEnv(t *testing.T, pool tenancy.PoolConfig) *env { return newEnvTB(t, pool) }
+
+func newEnvTB(t testing.TB, pool tenancy.PoolConfig) *env {
 	t.Helper()
 	te := tenancytest.New(t, pool)
 	return &env{url: te.URL, db: te.DB, ddl: te.Admin, dir: te.Directory(), te: te}
