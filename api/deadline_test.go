@@ -145,8 +145,9 @@ func hostOf(t *testing.T, dbURL string) string {
 // 503 with Retry-After by its deadline, instead of hanging for as long as
 // the fault lasts; when the path returns, the pool recovers by itself.
 func TestBlackHoledDatabaseIsAnswered503ByTheDeadline(t *testing.T) {
-	direct, dbURL := tenancytest.Open(t, tenancy.PoolConfig{MaxOpen: 2, MaxIdle: 2})
-	dirDirect := tenancy.NewDirectory(direct)
+	te := tenancytest.New(t, tenancy.PoolConfig{MaxOpen: 2, MaxIdle: 2})
+	direct, dbURL := te.Admin, te.URL // direct: the schemas' owner, to inspect them
+	dirDirect := te.Directory()
 	for _, n := range []string{"acme", "globex"} {
 		if _, err := dirDirect.Onboard(context.Background(), n); err != nil {
 			t.Fatal(err)
@@ -241,7 +242,8 @@ func activeSleeps(t *testing.T, conn *pgx.Conn) int {
 // connection and sends a cancel request): the backend stops sleeping long
 // before its one-minute statement would end, and the write is rolled back.
 func TestClientThatLeavesCancelsItsDatabaseWork(t *testing.T) {
-	db, dbURL := tenancytest.Open(t, tenancy.PoolConfig{MaxOpen: 2, MaxIdle: 2})
+	te := tenancytest.New(t, tenancy.PoolConfig{MaxOpen: 2, MaxIdle: 2})
+	db, dbURL := te.DB, te.URL
 	logs := &syncBuffer{}
 	srv, err := api.NewServer(db, tenancy.NewDirectory(db), api.Config{Auth: api.AuthConfig{Secret: testSecret},
 		Logger: slog.New(slog.NewJSONHandler(logs, nil))})
@@ -278,7 +280,7 @@ func TestClientThatLeavesCancelsItsDatabaseWork(t *testing.T) {
 	waitUntil(t, 20*time.Second, func() bool { return activeSleeps(t, conn) == 0 })
 	waitUntil(t, 10*time.Second, func() bool { return strings.Contains(logs.String(), `"ended":"client went away"`) })
 	var n int64
-	if err := db.Raw("SELECT count(*) FROM t_acme.items").Scan(&n).Error; err != nil {
+	if err := te.Admin.Raw("SELECT count(*) FROM t_acme.items").Scan(&n).Error; err != nil {
 		t.Fatal(err)
 	}
 	if n != 0 {
@@ -289,7 +291,8 @@ func TestClientThatLeavesCancelsItsDatabaseWork(t *testing.T) {
 // A body that does not arrive by the request's deadline gets 408 and
 // changes nothing; the connection is not held past the deadline.
 func TestStalledBodyGets408(t *testing.T) {
-	db, _ := tenancytest.Open(t, tenancy.PoolConfig{MaxOpen: 2, MaxIdle: 2})
+	te := tenancytest.New(t, tenancy.PoolConfig{MaxOpen: 2, MaxIdle: 2})
+	db := te.DB
 	srv, err := api.NewServer(db, tenancy.NewDirectory(db), api.Config{Auth: api.AuthConfig{Secret: testSecret},
 		RequestTimeout: 300 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
@@ -327,7 +330,7 @@ func TestStalledBodyGets408(t *testing.T) {
 		t.Fatalf("stalled body: %d %s %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
 	}
 	var n int64
-	if err := db.Raw("SELECT count(*) FROM t_acme.items").Scan(&n).Error; err != nil {
+	if err := te.Admin.Raw("SELECT count(*) FROM t_acme.items").Scan(&n).Error; err != nil {
 		t.Fatal(err)
 	}
 	if n != 0 {

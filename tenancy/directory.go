@@ -66,8 +66,9 @@ func WithPlan(p migrations.Plan) Option { return func(d *Directory) { d.plan = p
 
 // WithAdmin sets the handle of the DDL role, which onboards, offboards,
 // changes statuses and migrates; the directory's own handle (the request
-// role) then only reads the registry and opens scopes. Without it one handle
-// does both (the one-URL setup).
+// role) then only reads the registry and opens scopes. Without it, the
+// handle AttachAdmin recorded on db is used, else db does both (the
+// one-URL setup).
 func WithAdmin(admin *gorm.DB) Option { return func(d *Directory) { d.admin = admin } }
 
 // WithAutoMigrate makes onboarding build schemas with GORM's AutoMigrate,
@@ -83,6 +84,9 @@ func NewDirectory(db *gorm.DB, opts ...Option) *Directory {
 	}
 	if d.admin == nil {
 		d.admin = db
+		if a, ok := adminOf(db); ok {
+			d.admin = a
+		}
 	}
 	return d
 }

@@ -49,6 +49,11 @@ func New(tb testing.TB, pool tenancy.PoolConfig) *Env {
 		tb.Fatalf("shared migrations: %v", err)
 	}
 	e.DB = open(tb, r.AppURL, pool)
+	// tenancy.NewDirectory(e.DB) then onboards as the DDL role, as serve's
+	// directory does.
+	if err := tenancy.AttachAdmin(e.DB, e.Admin); err != nil {
+		tb.Fatal(err)
+	}
 	if err := e.Directory().EnsureRoles(ctx, r.AppRole); err != nil {
 		tb.Fatalf("ready the request role: %v", err)
 	}
@@ -56,7 +61,10 @@ func New(tb testing.TB, pool tenancy.PoolConfig) *Env {
 }
 
 // Open returns the request role's handle on a fresh database (see New) and
-// its URL. Onboarding needs the DDL role: use New and Env.Directory.
+// its URL. The DDL role's handle is attached to it (tenancy.AttachAdmin),
+// so tenancy.NewDirectory(db) onboards and migrates; SQL run directly on
+// db runs as the request role, which reaches no tenant schema: use New's
+// Env.Admin to set up or inspect tenant data.
 func Open(tb testing.TB, pool tenancy.PoolConfig) (*gorm.DB, string) {
 	tb.Helper()
 	e := New(tb, pool)
