@@ -242,6 +242,15 @@ func TestMigrateAndTenantCommands(t *testing.T) {
 	if !strings.Contains(out.String(), "2 tenants, latest version 1, 0 drifted") {
 		t.Fatalf("migrate status:\n%s", out.String())
 	}
+	for _, st := range []string{"read-only", "suspend", "resume"} {
+		out.Reset()
+		if err := run(ctx, []string{"tenants", st, "alpha"}, env, &out); err != nil {
+			t.Fatalf("tenants %s: %v", st, err)
+		}
+		if want := map[string]string{"read-only": "read-only", "suspend": "suspended", "resume": "active"}[st]; !strings.HasSuffix(strings.TrimSpace(out.String()), want) {
+			t.Fatalf("tenants %s printed %q, want status %s", st, out.String(), want)
+		}
+	}
 	out.Reset()
 	if err := run(ctx, []string{"tenants", "delete", "beta"}, env, &out); err != nil {
 		t.Fatal(err)
@@ -286,5 +295,42 @@ func TestReadOnlyCommandsChangeNothing(t *testing.T) {
 	var n int
 	if err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_namespace WHERE nspname = 'tenantry'").Scan(&n); err != nil || n != 0 {
 		t.Fatalf("the tenantry schema exists after read-only commands (%d, %v)", n, err)
+	}
+}
+
+// A request role that could cross the tenant boundary stops serve outside
+// dev mode, with each privilege and its fix named; dev mode only warns.
+// Here DATABASE_URL logs in as the DDL role (owner of every schema, with
+// CREATEROLE and INHERIT) while MIGRATION_DATABASE_URL claims separation.
+func TestServeRefusesARequestRoleThatCouldCrossTheBoundary(t *testing.T) {
+	roles := pgtest.NewDBWithRoles(t)
+	posing := withApp(t, roles.DDLURL, "posing-as-the-request-role")
+	env := envOf("DATABASE_URL", posing, "MIGRATION_DATABASE_URL", roles.DDLURL, "JWT_SECRET", secret, "ADDR", "127.0.0.1:0")
+	ctx := context.Background()
+	if err := run(ctx, []string{"tenants", "create", "acme"}, env, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	err := serve(ctx, loadConfig(env), &bytes.Buffer{}, func(string) { t.Error("serve started listening") })
+	if err == nil {
+		t.Fatal("serve started with the DDL role as its request role")
+	}
+	for _, want := range []string{"refusing to serve", "NOCREATEROLE", "NOINHERIT", "can use 1 of 1 tenant schemas"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("refusal lacks %q:\n%v", want, err)
+		}
+	}
+
+	cfg := loadConfig(envOf("DATABASE_URL", posing, "MIGRATION_DATABASE_URL", roles.DDLURL, "TENANTRY_ENV", "dev"))
+	h, err := openDB(ctx, cfg, serveAdminPool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.close()
+	var logs bytes.Buffer
+	if err := checkRoles(ctx, cfg, h, h.directory(), newLogger(cfg, &logs)); err != nil {
+		t.Fatalf("dev mode refused: %v", err)
+	}
+	if !strings.Contains(logs.String(), "NOCREATEROLE") {
+		t.Fatalf("dev mode did not warn:\n%s", logs.String())
 	}
 }
