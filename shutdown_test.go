@@ -132,7 +132,8 @@ func TestShutdownCancelsWhatTheDrainCannotWaitFor(t *testing.T) {
 		_, _, err := get(base, "/items", beta)
 		stuck <- err
 	}()
-	probe, err := pgx.Connect(context.Background(), rawURL)
+	// As the request role: only a session's own role sees its wait events.
+	probe, err := pgx.Connect(context.Background(), dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
