@@ -26,10 +26,42 @@ type PoolConfig struct {
 	// ConnectTimeout bounds making a new connection when the URL sets no
 	// connect_timeout; 0 means DefaultConnectTimeout.
 	ConnectTimeout time.Duration
+	// TenantShare caps the connections one tenant's scopes (WithTx) hold
+	// at once. 0 means a quarter of MaxOpen (at least 1): a tenant at its
+	// cap leaves three quarters of the pool to the others, and it takes
+	// four tenants saturating at once to fill it. Negative, or MaxOpen 0
+	// (an unbounded pool, nothing to share), turns the cap off.
+	TenantShare int
+	// TenantWait bounds how long a scope over its tenant's share waits for
+	// a slot before WithTx gives up with ErrBusy; 0 means DefaultTenantWait.
+	TenantWait time.Duration
 }
 
-// DefaultPool suits one instance on a small server.
+// DefaultTenantWait is how long a scope waits for its tenant's share: a
+// point read holds a slot for a few milliseconds, so a burst of a few
+// hundred short requests still passes, while a tenant whose slots are held
+// by slow statements (up to RequestLimits.Statement) learns within a second
+// that it is over its share.
+const DefaultTenantWait = time.Second
+
+// DefaultPool suits one instance on a small server: 20 connections, at most
+// 5 of them (the default quarter) for any one tenant.
 var DefaultPool = PoolConfig{MaxOpen: 20, MaxIdle: 10, MaxLifetime: 30 * time.Minute}
+
+// tenantShare resolves the cap and the wait from pool; a cap of 0 means none.
+func (p PoolConfig) tenantShare() (int, time.Duration) {
+	k, wait := p.TenantShare, p.TenantWait
+	switch {
+	case k < 0 || p.MaxOpen <= 0:
+		k = 0
+	case k == 0:
+		k = max(1, p.MaxOpen/4)
+	}
+	if wait <= 0 {
+		wait = DefaultTenantWait
+	}
+	return k, wait
+}
 
 // Open connects to PostgreSQL at url and returns a GORM handle whose every
 // connection starts with an empty search_path, a connection runtime parameter
@@ -68,6 +100,12 @@ func Open(ctx context.Context, url string, pool PoolConfig) (*gorm.DB, error) {
 	if err != nil {
 		sqlDB.Close()
 		return nil, fmt.Errorf("open gorm: %w", err)
+	}
+	if k, wait := pool.tenantShare(); k > 0 {
+		if err := db.Use(newShares(k, wait)); err != nil {
+			sqlDB.Close()
+			return nil, fmt.Errorf("tenant shares: %w", err)
+		}
 	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()

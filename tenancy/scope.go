@@ -54,6 +54,10 @@ type scopeKey struct{}
 //
 // A tenant without roles (onboarded before roles existed, and not migrated
 // since) is refused with ErrNoRole rather than served as the login role.
+//
+// On a handle from Open, a tenant's scopes hold at most its share of the
+// pool (PoolConfig.TenantShare); past it WithTx waits up to TenantWait for
+// a slot, then returns ErrBusy without touching the database (share.go).
 func WithTx(ctx context.Context, db *gorm.DB, t models.Tenant, fn func(tx *gorm.DB) error) error {
 	role, readOnly := t.DBRole, t.Status == models.StatusReadOnly
 	if readOnly {
@@ -62,7 +66,12 @@ func WithTx(ctx context.Context, db *gorm.DB, t models.Tenant, fn func(tx *gorm.
 	if role == "" && validSchema(t.SchemaName) {
 		return fmt.Errorf("tenant %q: %w", t.Name, ErrNoRole)
 	}
-	err := scope(ctx, db, pinSpec{Schema: t.SchemaName, Role: role, Limits: RequestLimits}, fn)
+	release, err := acquireShare(ctx, db, t.SchemaName)
+	if err != nil {
+		return err
+	}
+	defer release()
+	err = scope(ctx, db, pinSpec{Schema: t.SchemaName, Role: role, Limits: RequestLimits}, fn)
 	if readOnly && isSQLState(err, "42501") {
 		// The read-only role has SELECT only: PostgreSQL refused a write
 		// that the API should have turned away before it ran.
