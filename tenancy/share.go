@@ -49,7 +49,7 @@ func newShares(max int, wait time.Duration) *shares {
 	return &shares{max: max, wait: wait, slots: map[string]*slot{}}
 }
 
-func (*shares) Name() string                { return sharesPlugin }
+func (*shares) Name() string                 { return sharesPlugin }
 func (*shares) Initialize(db *gorm.DB) error { return nil }
 
 // sharesOf returns db's limiter, or nil for a handle not opened by Open
