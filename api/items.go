@@ -69,9 +69,20 @@ func (s *Server) handleItemList(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
+	after, keyset, err := afterQuery(c)
+	if err != nil {
+		return err
+	}
+	if keyset && offset > 0 {
+		return invalid("use either after or offset, not both")
+	}
 	var items []models.Item
 	err = s.withTx(c, func(tx *gorm.DB) error {
-		items, err = models.ListItems(tx, limit, offset)
+		if keyset {
+			items, err = models.ListItemsAfter(tx, limit, after)
+		} else {
+			items, err = models.ListItems(tx, limit, offset)
+		}
 		return err
 	})
 	if err != nil {
@@ -79,6 +90,20 @@ func (s *Server) handleItemList(c *gin.Context) error {
 	}
 	c.JSON(http.StatusOK, items)
 	return nil
+}
+
+// afterQuery reads ?after=<id>, the last id of the previous page; it
+// reports whether the parameter was given.
+func afterQuery(c *gin.Context) (int64, bool, error) {
+	v, ok := c.GetQuery("after")
+	if !ok || v == "" {
+		return 0, false, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return 0, false, invalid("after must be an item id, an integer from 0 to 9223372036854775807")
+	}
+	return n, true, nil
 }
 
 func (s *Server) handleItemCreate(c *gin.Context) error {

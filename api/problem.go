@@ -31,6 +31,7 @@ var (
 	errNoRoute      = errors.New("no such route")
 	errNoMethod     = errors.New("method not allowed")
 	errBodyTimeout  = errors.New("request body timed out")
+	errTooMany      = errors.New("too many requests")
 )
 
 // kinds is the one table from error kind to response; tenancy.Classify
@@ -57,6 +58,13 @@ var kinds = []struct {
 	// which here means the token may not use the tenant at all.
 	{models.ErrReadOnly, http.StatusConflict, "read-only", "Tenant is read-only", 0},
 	{models.ErrConflict, http.StatusConflict, "conflict", "Conflict", 0},
+	// 429 (RFC 6585 section 4): the tenant's rate, or its share of the
+	// database pool, is used up; the database itself is fine. A share
+	// frees when one of the tenant's scopes ends, usually within
+	// milliseconds: one second is the least Retry-After can say. A rate
+	// refusal says its own wait (limitError).
+	{errTooMany, http.StatusTooManyRequests, "too-many-requests", "Too many requests", 1},
+	{tenancy.ErrBusy, http.StatusTooManyRequests, "too-many-requests", "Too many requests", 1},
 	// One second: most unavailability here is a restart, a lost
 	// connection or a lock wait, over within a second or two; clients
 	// that back off exponentially start from it.
@@ -123,11 +131,15 @@ func (s *Server) fail(c *gin.Context, err error) {
 	}
 	var ce *clientError
 	var fe *models.FieldError
+	var le *limitError
 	switch {
 	case errors.As(err, &ce):
 		p.Detail = ce.detail
 	case errors.As(err, &fe):
 		p.Detail, p.Field = fe.Error(), fe.Field
+	case errors.As(err, &le):
+		p.Detail = le.detail
+		retryAfter = le.retryAfterSeconds()
 	}
 	if retryAfter > 0 {
 		c.Header("Retry-After", strconv.Itoa(retryAfter))
@@ -135,6 +147,8 @@ func (s *Server) fail(c *gin.Context, err error) {
 	switch {
 	case p.Status == http.StatusUnauthorized:
 		c.Header("WWW-Authenticate", `Bearer realm="tenantry", error="invalid_token"`)
+	case errors.Is(err, tenancy.ErrBusy):
+		p.Detail = "the tenant already uses its whole share of the database connections; retry shortly"
 	case p.Status == http.StatusServiceUnavailable:
 		switch {
 		case errors.Is(err, tenancy.ErrBehind):

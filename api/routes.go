@@ -34,7 +34,7 @@ func (s *Server) routes() {
 	admin.PATCH("/tenants/:name", s.handle(s.handleTenantPatch))
 	admin.DELETE("/tenants/:name", s.handle(s.handleTenantDelete))
 
-	items := r.Group("/items", s.authenticate, s.requireTenant)
+	items := r.Group("/items", s.authenticate, s.requireTenant, s.rateLimit)
 	for _, p := range []string{"", "/"} {
 		items.GET(p, s.handle(s.handleItemList))
 		items.POST(p, s.handle(s.handleItemCreate))

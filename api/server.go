@@ -40,6 +40,9 @@ type Config struct {
 	// MetricsElsewhere keeps /metrics off this router: the caller serves
 	// MetricsHandler on an internal address instead.
 	MetricsElsewhere bool
+	// RateLimit is each tenant's request rate on /items; the zero value
+	// turns it off.
+	RateLimit RateLimit
 }
 
 // DefaultRequestTimeout lets a scope's statement_timeout (5 s,
@@ -68,6 +71,7 @@ type Server struct {
 	draining       atomic.Bool
 	router         *gin.Engine
 	metrics        *metrics
+	limiter        *rateLimiter // nil: no rate limit
 }
 
 // NewServer builds the server and its routes.
@@ -94,7 +98,8 @@ func NewServer(db *gorm.DB, dir *tenancy.Directory, cfg Config) (*Server, error)
 	s := &Server{db: db, dir: dir, auth: auth, log: cfg.Logger, bodyLimit: cfg.BodyLimit,
 		requestTimeout: cfg.RequestTimeout, monitor: cfg.Monitor,
 		metricsToken: cfg.MetricsToken, metricsHere: !cfg.MetricsElsewhere,
-		metrics: newMetrics(db, cfg.Monitor, cfg.TenantLabelCap, dir.Plan().Latest())}
+		metrics: newMetrics(db, cfg.Monitor, cfg.TenantLabelCap, dir.Plan().Latest()),
+		limiter: newRateLimiter(cfg.RateLimit)}
 	s.routes()
 	return s, nil
 }
