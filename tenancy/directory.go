@@ -4,8 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/tenantry/tenantry/migrations"
 	"github.com/tenantry/tenantry/models"
@@ -289,8 +293,25 @@ func (d *Directory) Blueprint(ctx context.Context) (migrations.Blueprint, error)
 	return bp, nil
 }
 
-// Offboard drops tenant name's schema with all its data and deletes its
-// registry row, in one transaction.
+// Offboard drops tenant name's schema with all its data, its roles and its
+// registry row. It succeeds while the tenant is busy:
+//
+//  1. Suspend and evict: the row turns suspended in a transaction of its
+//     own, so new requests are refused (403) at once in this process and
+//     within the cache TTL in others, while in-flight work runs on.
+//  2. Lock the tenant's tables, in name order, before DROP SCHEMA. The
+//     LOCK waits up to offboardGrace for in-flight transactions to finish,
+//     and holds off new ones. DROP SCHEMA ... CASCADE alone takes the id
+//     sequence before its table while an INSERT takes the table, then the
+//     sequence: a deadlock that PostgreSQL settled against the drop.
+//  3. If the grace runs out or a deadlock is reported anyway, cut: end the
+//     backends that hold or await locks on the tenant's relations (only
+//     those; a scope touches one tenant) and try again, at most
+//     offboardAttempts times and never past ctx.
+//
+// The registry row, the schema and the roles still go in one transaction,
+// so a failed offboarding leaves the tenant whole, and suspended: delete
+// it again.
 func (d *Directory) Offboard(ctx context.Context, name string) error {
 	d.Forget(name)
 	defer d.Forget(name)
@@ -306,27 +327,117 @@ func (d *Directory) Offboard(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	err = d.admin.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := setLimits(tx, DDLLimits); err != nil {
-			return err
+	res := d.admin.WithContext(ctx).Table(migrations.TenantsTable).Where("name = ?", name).
+		Update("status", models.StatusSuspended)
+	if res.Error != nil {
+		return classify(fmt.Errorf("offboard %q: suspend: %w", name, res.Error))
+	}
+	if res.RowsAffected == 0 {
+		return fmt.Errorf("tenant %q: %w", name, models.ErrNotFound)
+	}
+	d.Forget(name)
+	for attempt := 1; ; attempt++ {
+		err = d.admin.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			return dropTenant(tx, name, schema, roles)
+		})
+		if err == nil || attempt == offboardAttempts || !lockConflict(err) || ctx.Err() != nil {
+			break
 		}
-		if err := lockSchema(tx, schema); err != nil {
-			return fmt.Errorf("lock: %w", err)
+		if cerr := cutSchema(ctx, d.admin, schema); cerr != nil {
+			err = errors.Join(err, cerr)
+			break
 		}
-		var t models.Tenant
-		res := tx.Table(migrations.TenantsTable).Where("name = ?", name).Delete(&t)
-		if res.Error != nil {
-			return res.Error
-		}
-		if res.RowsAffected == 0 {
-			return fmt.Errorf("tenant %q: %w", name, models.ErrNotFound)
-		}
-		// The roles go in the same transaction: no half-offboarded tenant
-		// keeps roles that a later tenant of the same name would collide with.
-		return tx.Exec("DROP SCHEMA IF EXISTS " + quoteIdent(schema) + " CASCADE;\n" + dropRolesSQL(roles)).Error
-	})
+	}
 	if err != nil {
 		return classify(fmt.Errorf("offboard %q: %w", name, err))
+	}
+	return nil
+}
+
+// offboardGrace is how long an offboarding waits for the tenant's
+// in-flight transactions before it cuts them: RequestLimits.Lock, the
+// longest a request itself would wait on a lock.
+var offboardGrace = RequestLimits.Lock
+
+// offboardAttempts bounds the lock-and-drop attempts; with the cut in
+// between, the second one normally succeeds.
+const offboardAttempts = 4
+
+// dropTenant is one attempt: under the schema's advisory lock, delete the
+// registry row, lock the tables, drop the schema and the roles.
+func dropTenant(tx *gorm.DB, name, schema string, roles TenantRoles) error {
+	lim := DDLLimits
+	lim.Lock = offboardGrace
+	if err := setLimits(tx, lim); err != nil {
+		return err
+	}
+	if err := lockSchema(tx, schema); err != nil {
+		return fmt.Errorf("lock: %w", err)
+	}
+	var t models.Tenant
+	res := tx.Table(migrations.TenantsTable).Where("name = ?", name).Delete(&t)
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected == 0 {
+		return fmt.Errorf("tenant %q: %w", name, models.ErrNotFound)
+	}
+	if err := lockTables(tx, schema); err != nil {
+		return fmt.Errorf("lock tables: %w", err)
+	}
+	return dropSchema(tx, schema, roles)
+}
+
+// dropSchema drops the tenant's storage and roles; the caller holds its
+// tables. The roles go in the same transaction: no half-offboarded tenant
+// keeps roles that a later tenant of the same name would collide with.
+func dropSchema(tx *gorm.DB, schema string, roles TenantRoles) error {
+	return tx.Exec("DROP SCHEMA IF EXISTS " + quoteIdent(schema) + " CASCADE;\n" + dropRolesSQL(roles)).Error
+}
+
+// lockTables takes every table of schema in ACCESS EXCLUSIVE mode, in name
+// order, in one statement: it waits for the transactions that use them and
+// queues the ones that come after, so DROP SCHEMA then meets no holder of a
+// table's sequence. Catalog names may hold any character, so pgx quotes
+// them in full.
+func lockTables(tx *gorm.DB, schema string) error {
+	var rels []string
+	err := tx.Raw(`SELECT relname FROM pg_class WHERE relnamespace = to_regnamespace($1)
+		AND relkind IN ('r', 'p') ORDER BY relname`, quoteIdent(schema)).Scan(&rels).Error
+	if err != nil || len(rels) == 0 {
+		return err
+	}
+	names := make([]string, len(rels))
+	for i, r := range rels {
+		names[i] = pgx.Identifier{schema, r}.Sanitize()
+	}
+	return tx.Exec("LOCK TABLE " + strings.Join(names, ", ") + " IN ACCESS EXCLUSIVE MODE").Error
+}
+
+// lockConflict reports a lock wait that timed out or a deadlock: the cases
+// a cut and a retry resolve.
+func lockConflict(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "55P03" || pgErr.Code == "40P01")
+}
+
+// cutSchema ends the backends that hold or await a lock on a relation of
+// schema, other than this one: the offboarded tenant's in-flight work. It
+// can end only backends it may signal (same login role, membership in
+// pg_signal_backend, or a superuser's); the rest are waited out by the next
+// attempt, bounded by their own statement and idle timeouts.
+func cutSchema(ctx context.Context, db *gorm.DB, schema string) error {
+	err := db.WithContext(ctx).Exec(`SELECT pg_terminate_backend(a.pid)
+		FROM pg_stat_activity a JOIN pg_roles r ON r.oid = a.usesysid
+		WHERE a.pid IN (SELECT l.pid FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+			WHERE l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+			AND c.relnamespace = to_regnamespace($1))
+		AND a.pid <> pg_backend_pid()
+		AND (pg_has_role(a.usesysid, 'USAGE') OR pg_has_role('pg_signal_backend', 'USAGE'))
+		AND (NOT r.rolsuper OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user))`,
+		quoteIdent(schema)).Error
+	if err != nil {
+		return fmt.Errorf("cut in-flight work of %s: %w", schema, err)
 	}
 	return nil
 }

@@ -244,3 +244,44 @@ func TestTenantAheadOfTheBinaryIsUnavailable(t *testing.T) {
 		t.Fatalf("tenant at version 99: %v, want ErrAheadOfBinary", err)
 	}
 }
+
+// A transaction on the tenant's table that never ends (no idle timeout: it
+// runs outside any scope) cannot hold an offboarding forever: after the
+// grace, the offboarding cuts it and drops the schema, and the cut
+// transaction cannot commit.
+func TestOffboardCutsWorkThatNeverFinishes(t *testing.T) {
+	e := newEnv(t, tenancy.DefaultPool)
+	e.onboard(t, "stuck")
+	tx := e.db.Begin()
+	if tx.Error != nil {
+		t.Fatal(tx.Error)
+	}
+	if err := tx.Exec(`INSERT INTO "t_stuck".items (name, description, created_at, updated_at)
+		VALUES ('held', '', now(), now())`).Error; err != nil {
+		t.Fatal(err)
+	}
+	if err := e.dir.Offboard(context.Background(), "stuck"); err != nil {
+		t.Fatalf("offboard with a stuck writer: %v", err)
+	}
+	if schemaExists(t, e, "t_stuck") {
+		t.Fatal("schema t_stuck survived")
+	}
+	if err := tx.Commit().Error; err == nil {
+		t.Fatal("the stuck transaction committed after the offboarding")
+	}
+	if _, err := e.dir.Get(context.Background(), "stuck"); !errors.Is(err, models.ErrNotFound) {
+		t.Fatalf("registry after offboarding: %v, want not found", err)
+	}
+}
+
+// Offboarding a tenant that does not exist is not found and changes nothing.
+func TestOffboardUnknownTenantIsNotFound(t *testing.T) {
+	e := newEnv(t, tenancy.DefaultPool)
+	e.onboard(t, "keeper")
+	if err := e.dir.Offboard(context.Background(), "ghost"); !errors.Is(err, models.ErrNotFound) {
+		t.Fatalf("offboard ghost: %v, want not found", err)
+	}
+	if n := registryCount(t, e); n != 1 {
+		t.Fatalf("registry rows = %d, want 1", n)
+	}
+}
