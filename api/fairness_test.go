@@ -161,7 +161,7 @@ func TestKeysetPaginationWalksEveryItemOnce(t *testing.T) {
 // steady trickle of point reads, first alone, then while tenant "flooder"
 // sends 1000-row pages from 32 clients without pause.
 type flood struct {
-	unloaded, loaded       []time.Duration // the trickle's latencies
+	unloaded, loaded        []time.Duration // the trickle's latencies
 	trickle, flooder, ready statusCounts
 }
 
