@@ -317,3 +317,92 @@ func BenchmarkTrickleUnderFlood(b *testing.B) {
 		})
 	}
 }
+
+func newStackQuota(t *testing.T, q api.Quota) *stack {
+	t.Helper()
+	db, _ := tenancytest.Open(t, tenancy.DefaultPool)
+	auth := api.AuthConfig{Secret: testSecret}
+	dir := tenancy.NewDirectory(db)
+	srv, err := api.NewServer(db, dir, api.Config{Auth: auth, Quota: q})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &stack{db: db, dir: dir, srv: srv, auth: auth, logs: &syncBuffer{}}
+}
+
+func (s *stack) itemCount(t *testing.T, name string) int64 {
+	t.Helper()
+	ten, err := s.dir.Active(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	if err := tenancy.WithTx(context.Background(), s.db, ten, func(tx *gorm.DB) error {
+		return tx.Model(&models.Item{}).Count(&n).Error
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func problemType(t *testing.T, r response) string {
+	t.Helper()
+	var p api.Problem
+	r.json(t, &p)
+	return p.Type
+}
+
+// With an item quota of 3, the fourth create is refused with 403
+// quota-exceeded and writes nothing; after a delete there is room again.
+// Other tenants have quotas of their own.
+func TestItemQuotaRefusesTheWriteOverIt(t *testing.T) {
+	s := newStackQuota(t, api.Quota{Items: 3})
+	s.onboard(t, "small", "other")
+	tok := s.token(t, "small", false)
+	for i := range 3 {
+		want(t, s.do(t, "POST", "/items", tok, map[string]string{"name": fmt.Sprint("n", i)}), http.StatusCreated)
+	}
+	r := s.do(t, "POST", "/items", tok, map[string]string{"name": "over"})
+	want(t, r, http.StatusForbidden)
+	if got := problemType(t, r); got != "urn:tenantry:problem:quota-exceeded" {
+		t.Fatalf("problem type = %q, want quota-exceeded", got)
+	}
+	if n := s.itemCount(t, "small"); n != 3 {
+		t.Fatalf("items after the refused create = %d, want 3", n)
+	}
+	want(t, s.do(t, "POST", "/items", s.token(t, "other", false), map[string]string{"name": "x"}), http.StatusCreated)
+	want(t, s.do(t, "DELETE", "/items/1", tok, nil), http.StatusNoContent)
+	want(t, s.do(t, "POST", "/items", tok, map[string]string{"name": "room again"}), http.StatusCreated)
+}
+
+// A byte quota smaller than the tenant's empty tables refuses creates and
+// updates alike, and the item stays as it was.
+func TestByteQuotaRefusesCreatesAndUpdates(t *testing.T) {
+	s := newStackQuota(t, api.Quota{})
+	s.onboard(t, "tiny")
+	tok := s.token(t, "tiny", false)
+	want(t, s.do(t, "POST", "/items", tok, map[string]string{"name": "before"}), http.StatusCreated)
+
+	s2 := &stack{db: s.db, dir: s.dir, auth: s.auth, logs: s.logs}
+	srv, err := api.NewServer(s.db, s.dir, api.Config{Auth: s.auth, Quota: api.Quota{Bytes: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2.srv = srv
+	r := s2.do(t, "POST", "/items", tok, map[string]string{"name": "more"})
+	want(t, r, http.StatusForbidden)
+	if got := problemType(t, r); got != "urn:tenantry:problem:quota-exceeded" {
+		t.Fatalf("problem type = %q, want quota-exceeded", got)
+	}
+	want(t, s2.do(t, "PUT", "/items/1", tok, map[string]string{"name": "bigger"}), http.StatusForbidden)
+	r = s2.do(t, "GET", "/items/1", tok, nil)
+	want(t, r, http.StatusOK)
+	var it models.Item
+	r.json(t, &it)
+	if it.Name != "before" {
+		t.Fatalf("item after a refused update = %q, want before", it.Name)
+	}
+	if n := s.itemCount(t, "tiny"); n != 1 {
+		t.Fatalf("items = %d, want 1", n)
+	}
+}

@@ -113,6 +113,9 @@ func (s *Server) handleItemCreate(c *gin.Context) error {
 	}
 	var it models.Item
 	err = s.withTx(c, func(tx *gorm.DB) error {
+		if err := s.quota.check(tx, true); err != nil {
+			return err
+		}
 		it, err = models.CreateItem(tx, in)
 		return err
 	})
@@ -152,6 +155,9 @@ func (s *Server) handleItemUpdate(c *gin.Context) error {
 	}
 	var it models.Item
 	err = s.withTx(c, func(tx *gorm.DB) error {
+		if err := s.quota.check(tx, false); err != nil {
+			return err
+		}
 		it, err = models.UpdateItem(tx, id, in)
 		return err
 	})

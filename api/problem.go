@@ -58,6 +58,9 @@ var kinds = []struct {
 	// which here means the token may not use the tenant at all.
 	{models.ErrReadOnly, http.StatusConflict, "read-only", "Tenant is read-only", 0},
 	{models.ErrConflict, http.StatusConflict, "conflict", "Conflict", 0},
+	// A storage quota: the caller is known and may not store more; unlike
+	// a 429, waiting does not help.
+	{models.ErrQuota, http.StatusForbidden, "quota-exceeded", "Quota exceeded", 0},
 	// 429 (RFC 6585 section 4): the tenant's rate, or its share of the
 	// database pool, is used up; the database itself is fine. A share
 	// frees when one of the tenant's scopes ends, usually within

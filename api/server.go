@@ -43,6 +43,8 @@ type Config struct {
 	// RateLimit is each tenant's request rate on /items; the zero value
 	// turns it off.
 	RateLimit RateLimit
+	// Quota caps each tenant's storage; the zero value means none.
+	Quota Quota
 }
 
 // DefaultRequestTimeout lets a scope's statement_timeout (5 s,
@@ -72,6 +74,7 @@ type Server struct {
 	router         *gin.Engine
 	metrics        *metrics
 	limiter        *rateLimiter // nil: no rate limit
+	quota          Quota
 }
 
 // NewServer builds the server and its routes.
@@ -99,7 +102,7 @@ func NewServer(db *gorm.DB, dir *tenancy.Directory, cfg Config) (*Server, error)
 		requestTimeout: cfg.RequestTimeout, monitor: cfg.Monitor,
 		metricsToken: cfg.MetricsToken, metricsHere: !cfg.MetricsElsewhere,
 		metrics: newMetrics(db, cfg.Monitor, cfg.TenantLabelCap, dir.Plan().Latest()),
-		limiter: newRateLimiter(cfg.RateLimit)}
+		limiter: newRateLimiter(cfg.RateLimit), quota: cfg.Quota}
 	s.routes()
 	return s, nil
 }

@@ -21,6 +21,10 @@ var (
 	ErrUnavailable = errors.New("unavailable")
 	// ErrReadOnly: the tenant is read-only and the request would write.
 	ErrReadOnly = errors.New("tenant is read-only")
+	// ErrQuota: the tenant has used up a storage quota; nothing was
+	// written. Retrying does not help until it deletes data or the quota
+	// is raised.
+	ErrQuota = errors.New("quota exceeded")
 )
 
 // FieldError says which input field broke which rule. It matches ErrInvalid

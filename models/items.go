@@ -31,6 +31,25 @@ func ListItemsAfter(tx *gorm.DB, limit int, after int64) ([]Item, error) {
 	return items, err
 }
 
+// HasItems reports whether the tenant holds at least n items. It counts no
+// further than n, so a quota check costs at most n index entries however
+// many rows there are.
+func HasItems(tx *gorm.DB, n int64) (bool, error) {
+	var got int64
+	err := tx.Raw("SELECT count(*) FROM (SELECT 1 FROM items LIMIT ?) s", n).Scan(&got).Error
+	return got >= n, err
+}
+
+// SchemaBytes returns the disk size of the scope's schema: every table
+// with its indexes and TOAST. It reads file sizes, not rows, so it is cheap,
+// and it counts dead rows until VACUUM reclaims them.
+func SchemaBytes(tx *gorm.DB) (int64, error) {
+	var n int64
+	err := tx.Raw(`SELECT coalesce(sum(pg_total_relation_size(oid)), 0)::bigint FROM pg_class
+		WHERE relnamespace = current_schema()::regnamespace AND relkind IN ('r', 'p', 'm')`).Scan(&n).Error
+	return n, err
+}
+
 // CreateItem inserts an item built from in.
 func CreateItem(tx *gorm.DB, in ItemInput) (Item, error) {
 	it := Item{Name: in.Name, Description: in.Description}
