@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -93,6 +94,11 @@ type config struct {
 	metricsAddr    string        // METRICS_ADDR
 	metricsToken   string        // METRICS_TOKEN
 	serveErr       error
+	// Fairness: the pool with each tenant's share of it, the per-tenant
+	// rate and the optional quotas (TENANT_* variables).
+	pool      tenancy.PoolConfig
+	rateLimit api.RateLimit
+	quota     api.Quota
 }
 
 func loadConfig(getenv func(string) string) config {
@@ -119,6 +125,11 @@ func loadConfig(getenv func(string) string) config {
 	if cfg.serveErr == nil && cfg.requestTimeout >= writeTimeout {
 		cfg.serveErr = fmt.Errorf("REQUEST_TIMEOUT %s must be below the %s write timeout", cfg.requestTimeout, writeTimeout)
 	}
+	// A malformed TENANT_* value stops serve rather than run without the
+	// limit the operator asked for.
+	var limitsErr error
+	cfg.pool, cfg.rateLimit, cfg.quota, limitsErr = loadLimits(getenv)
+	cfg.serveErr = errors.Join(cfg.serveErr, limitsErr)
 	if strings.EqualFold(getenv("LOG_LEVEL"), "debug") {
 		cfg.logLevel = slog.LevelDebug
 	}
@@ -170,6 +181,57 @@ func durationEnv(getenv func(string) string, name string, def time.Duration, dst
 	}
 	*dst = d
 	return nil
+}
+
+// loadLimits reads the fairness settings; unset variables keep the
+// defaults of tenancy.DefaultPool and api.DefaultRateLimit.
+func loadLimits(getenv func(string) string) (tenancy.PoolConfig, api.RateLimit, api.Quota, error) {
+	pool, rl, q := tenancy.DefaultPool, api.DefaultRateLimit, api.Quota{}
+	var errs []error
+	num := func(name string, parse func(string) error) {
+		if v := getenv(name); v != "" {
+			if err := parse(v); err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q: %w", name, v, err))
+			}
+		}
+	}
+	integer := func(dst *int, min int) func(string) error {
+		return func(v string) error {
+			n, err := strconv.Atoi(v)
+			if err == nil && n < min {
+				err = fmt.Errorf("must be at least %d", min)
+			}
+			*dst = n
+			return err
+		}
+	}
+	int64At0 := func(dst *int64) func(string) error {
+		return func(v string) error {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err == nil && n < 0 {
+				err = errors.New("must be 0 (off) or more")
+			}
+			*dst = n
+			return err
+		}
+	}
+	num("TENANT_POOL_SHARE", integer(&pool.TenantShare, -1))
+	num("TENANT_POOL_WAIT", func(v string) (err error) {
+		if pool.TenantWait, err = time.ParseDuration(v); err == nil && pool.TenantWait <= 0 {
+			err = errors.New("must be positive")
+		}
+		return err
+	})
+	num("TENANT_RATE", func(v string) (err error) {
+		if rl.PerSecond, err = strconv.ParseFloat(v, 64); err == nil && (rl.PerSecond < 0 || math.IsNaN(rl.PerSecond) || math.IsInf(rl.PerSecond, 0)) {
+			err = errors.New("must be 0 (off) or a positive number")
+		}
+		return err
+	})
+	num("TENANT_BURST", integer(&rl.Burst, 1))
+	num("TENANT_MAX_ITEMS", int64At0(&q.Items))
+	num("TENANT_MAX_BYTES", int64At0(&q.Bytes))
+	return pool, rl, q, errors.Join(errs...)
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
@@ -234,7 +296,7 @@ func openReadOnly(ctx context.Context, cfg config, adminPool tenancy.PoolConfig)
 func open(ctx context.Context, cfg config, adminPool tenancy.PoolConfig, prepare bool) (handles, error) {
 	h := handles{separate: cfg.migrationURL != "" && cfg.migrationURL != cfg.databaseURL}
 	var err error
-	if h.db, err = tenancy.Open(ctx, cfg.databaseURL, tenancy.DefaultPool); err != nil {
+	if h.db, err = tenancy.Open(ctx, cfg.databaseURL, cfg.pool); err != nil {
 		return h, err
 	}
 	h.admin = h.db
@@ -325,7 +387,8 @@ func serve(ctx context.Context, cfg config, stdout io.Writer, ready func(addr st
 		return err
 	}
 	srv, err := api.NewServer(db, dir, api.Config{Auth: cfg.auth, Logger: log, TenantLabelCap: cfg.tenantLabelCap,
-		RequestTimeout: cfg.requestTimeout, Monitor: mon, MetricsToken: cfg.metricsToken, MetricsElsewhere: cfg.metricsAddr != ""})
+		RequestTimeout: cfg.requestTimeout, Monitor: mon, MetricsToken: cfg.metricsToken, MetricsElsewhere: cfg.metricsAddr != "",
+		RateLimit: cfg.rateLimit, Quota: cfg.quota})
 	if err != nil {
 		return err
 	}
