@@ -406,3 +406,43 @@ func TestByteQuotaRefusesCreatesAndUpdates(t *testing.T) {
 		t.Fatalf("items = %d, want 1", n)
 	}
 }
+
+// A tenant whose scopes hold its whole share of the pool gets 429 problem+
+// json with Retry-After for one more, while another tenant is served.
+func TestTenantOverItsPoolShareGets429(t *testing.T) {
+	s := newStack(t, tenancy.PoolConfig{MaxOpen: 4, MaxIdle: 4, TenantShare: 1, TenantWait: 50 * time.Millisecond}, nil)
+	api.AddFaultRoutes(s.srv)
+	s.onboard(t, "hog", "other")
+	hog, other := s.token(t, "hog", false), s.token(t, "other", false)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int)
+	go func() { done <- s.raw(ctx, "GET", "/_test/sleep", hog).Code }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var n int
+		if err := s.db.Raw("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(5)%' AND pid <> pg_backend_pid()").Scan(&n).Error; err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the holding request never reached the database")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	r := s.do(t, "GET", "/items", hog, nil)
+	want(t, r, http.StatusTooManyRequests)
+	if got := r.header.Get("Retry-After"); got != "1" {
+		t.Errorf("Retry-After = %q, want 1", got)
+	}
+	if got := problemType(t, r); got != "urn:tenantry:problem:too-many-requests" {
+		t.Errorf("problem type = %q", got)
+	}
+	want(t, s.do(t, "GET", "/items", other, nil), http.StatusOK)
+	cancel()
+	if code := <-done; code < 500 {
+		t.Fatalf("cancelled holding request answered %d", code)
+	}
+	want(t, s.do(t, "GET", "/items", hog, nil), http.StatusOK)
+}
