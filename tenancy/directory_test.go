@@ -248,11 +248,13 @@ func TestTenantAheadOfTheBinaryIsUnavailable(t *testing.T) {
 // A transaction on the tenant's table that never ends (no idle timeout: it
 // runs outside any scope) cannot hold an offboarding forever: after the
 // grace, the offboarding cuts it and drops the schema, and the cut
-// transaction cannot commit.
+// transaction cannot commit. It runs as the DDL role, which the
+// offboarding may signal; a request role's backends need the DDL role to
+// hold pg_signal_backend (SECURITY.md), else they are waited out.
 func TestOffboardCutsWorkThatNeverFinishes(t *testing.T) {
 	e := newEnv(t, tenancy.DefaultPool)
 	e.onboard(t, "stuck")
-	tx := e.db.Begin()
+	tx := e.ddl.Begin()
 	if tx.Error != nil {
 		t.Fatal(tx.Error)
 	}
