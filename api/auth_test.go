@@ -34,7 +34,7 @@ func TestTokenRules(t *testing.T) {
 	s := newStack(t, tenancy.DefaultPool, func(a *api.AuthConfig) {
 		a.Issuer, a.Audience = "https://idp.example", "tenantry"
 	})
-	good := jwt.MapClaims{"tenant": "acme", "exp": exp(time.Hour), "iss": "https://idp.example", "aud": "tenantry"}
+	good := jwt.MapClaims{"tenant": "acme", "iat": exp(0), "exp": exp(time.Hour), "iss": "https://idp.example", "aud": "tenantry"}
 	with := func(k string, v any) jwt.MapClaims {
 		c := jwt.MapClaims{}
 		for kk, vv := range good {
@@ -53,6 +53,7 @@ func TestTokenRules(t *testing.T) {
 		want(t, s.do(t, "POST", "/admin/tenants", admin, map[string]string{"name": n}), http.StatusCreated)
 	}
 	want(t, s.do(t, "PATCH", "/admin/tenants/frozen", admin, map[string]string{"status": "suspended"}), http.StatusOK)
+	good["iat"] = exp(0) // after onboarding: a tenant token must not predate its tenant
 
 	rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
 	unsigned, _ := jwt.NewWithClaims(jwt.SigningMethodNone, good).SignedString(jwt.UnsafeAllowNoneSignatureType)
@@ -129,7 +130,7 @@ func TestPublicKeyConfigRefusesHS256(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := newStack(t, tenancy.DefaultPool, func(a *api.AuthConfig) { a.Secret, a.PublicKey = nil, pub })
-	c := jwt.MapClaims{"role": "admin", "exp": exp(time.Hour)}
+	c := jwt.MapClaims{"role": "admin", "iat": exp(0), "exp": exp(time.Hour)}
 	want(t, s.doHeaders(t, "GET", "/admin/tenants", map[string]string{"Authorization": "Bearer " + sign(t, jwt.SigningMethodES256, ecKey, c)}), 200)
 	// An HS256 token "signed" with the public key's bytes: algorithm confusion.
 	want(t, s.doHeaders(t, "GET", "/admin/tenants", map[string]string{"Authorization": "Bearer " + sign(t, jwt.SigningMethodHS256, der, c)}), 401)
@@ -171,8 +172,8 @@ func TestCustomTenantClaim(t *testing.T) {
 	h := func(c jwt.MapClaims) map[string]string {
 		return map[string]string{"Authorization": "Bearer " + sign(t, jwt.SigningMethodHS256, testSecret, c)}
 	}
-	want(t, s.doHeaders(t, "GET", "/items", h(jwt.MapClaims{"org": "acme", "exp": exp(time.Hour)})), 200)
-	want(t, s.doHeaders(t, "GET", "/items", h(jwt.MapClaims{"tenant": "acme", "exp": exp(time.Hour)})), 403)
+	want(t, s.doHeaders(t, "GET", "/items", h(jwt.MapClaims{"org": "acme", "iat": exp(0), "exp": exp(time.Hour)})), 200)
+	want(t, s.doHeaders(t, "GET", "/items", h(jwt.MapClaims{"tenant": "acme", "iat": exp(0), "exp": exp(time.Hour)})), 403)
 }
 
 func TestOnboardingRaceOverHTTP(t *testing.T) {

@@ -45,7 +45,7 @@ func itemInput(c *gin.Context) (models.ItemInput, error) {
 	case len(trimmed) == 0:
 		in.Name, in.Description = c.Query("name"), c.Query("description")
 	case trimmed[0] == '{':
-		if err := decodeJSON(bytes.NewReader(trimmed), &in); err != nil {
+		if err := decodeJSON(trimmed, &in); err != nil {
 			return in, err
 		}
 	case c.ContentType() == "application/x-www-form-urlencoded":
