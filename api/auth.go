@@ -411,6 +411,8 @@ func (a *authenticator) checkClaims(b []byte) error {
 		return errors.New(`claim "exp" is required`)
 	case !hasIat:
 		return errors.New(`claim "iat" is required: the token's age and tenant incarnation are judged by it`)
+	case !exp.After(iat):
+		return errors.New("the token expires before it was issued")
 	case exp.Sub(iat) > a.cfg.MaxLifetime:
 		return fmt.Errorf("the token lives %s (exp - iat), longer than the %s allowed", exp.Sub(iat), a.cfg.MaxLifetime)
 	}

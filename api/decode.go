@@ -117,14 +117,19 @@ func jsonFields(t reflect.Type) map[string]struct{} {
 	return names
 }
 
-// intQuery reads an optional non-negative integer query parameter.
+// intQuery reads an optional non-negative integer query parameter, in its
+// canonical decimal spelling and given at most once (which of two values
+// counts would depend on the reader).
 func intQuery(c *gin.Context, name string, def, max int) (int, error) {
-	v, ok := c.GetQuery(name)
-	if !ok || v == "" {
+	vs, ok := c.GetQueryArray(name)
+	if !ok || len(vs) == 1 && vs[0] == "" {
 		return def, nil
 	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 0 || n > max {
+	if len(vs) > 1 {
+		return 0, invalid(fmt.Sprintf("%s may be given only once", name))
+	}
+	n, err := strconv.Atoi(vs[0])
+	if err != nil || n < 0 || n > max || strconv.Itoa(n) != vs[0] {
 		return 0, invalid(fmt.Sprintf("%s must be an integer from 0 to %d", name, max))
 	}
 	return n, nil
