@@ -58,7 +58,9 @@ func FuzzTokenProfile(f *testing.F) {
 			}
 		}
 		var m map[string]any
-		if err := json.Unmarshal([]byte(claims), &m); err != nil {
+		dec := json.NewDecoder(strings.NewReader(claims))
+		dec.UseNumber() // ids and dates compared without float rounding
+		if err := dec.Decode(&m); err != nil || m == nil {
 			t.Fatalf("accepted claims that are not one JSON object: %q", claims)
 		}
 		for k := range m {
@@ -68,9 +70,11 @@ func FuzzTokenProfile(f *testing.F) {
 				}
 			}
 		}
-		exp, ok1 := m["exp"].(float64)
-		iat, ok2 := m["iat"].(float64)
-		if !ok1 || !ok2 {
+		expN, ok1 := m["exp"].(json.Number)
+		iatN, ok2 := m["iat"].(json.Number)
+		exp, err1 := expN.Float64()
+		iat, err2 := iatN.Float64()
+		if !ok1 || !ok2 || err1 != nil || err2 != nil {
 			t.Fatalf("accepted claims without numeric exp and iat: %q", claims)
 		}
 		if exp <= iat || exp-iat > DefaultMaxLifetime.Seconds() || float64(time.Now().Add(-time.Minute).Unix()) > exp {
@@ -88,7 +92,7 @@ func FuzzTokenProfile(f *testing.F) {
 		if v, ok := m["role"]; ok && v != got.Role {
 			t.Fatalf("claims read role %q, the JSON says %v", got.Role, v)
 		}
-		if v, ok := m["tenant_id"].(float64); ok && int64(v) != got.TenantID {
+		if v, ok := m["tenant_id"]; ok && v != json.Number(strconv.FormatInt(got.TenantID, 10)) {
 			t.Fatalf("claims read tenant id %d, the JSON says %v", got.TenantID, v)
 		}
 	})
