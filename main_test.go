@@ -38,6 +38,8 @@ func TestServeRefusesToStartWithoutASecret(t *testing.T) {
 		{"unreadable key file", envOf("JWT_PUBLIC_KEY_FILE", "/nonexistent.pem"), "JWT_PUBLIC_KEY_FILE"},
 		{"short secret even in dev", envOf("TENANTRY_ENV", "dev", "JWT_SECRET", "tooshort"), "at least 32 bytes"},
 		{"both a secret and a key", envOf("JWT_SECRET", secret, "JWT_PUBLIC_KEY_FILE", "/k.pem"), "not both"},
+		{"max lifetime not a duration", envOf("JWT_SECRET", secret, "JWT_MAX_LIFETIME", "forever"), "JWT_MAX_LIFETIME"},
+		{"max lifetime negative", envOf("JWT_SECRET", secret, "JWT_MAX_LIFETIME", "-1h"), "JWT_MAX_LIFETIME"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -71,7 +73,7 @@ func TestDevModeHasADevelopmentSecret(t *testing.T) {
 }
 
 func TestUsageErrors(t *testing.T) {
-	for _, args := range [][]string{{"bogus"}, {"tenants"}, {"tenants", "create"}, {"token"}, {"token", "--tenant", "a", "--ttl", "-1h"}} {
+	for _, args := range [][]string{{"bogus"}, {"tenants"}, {"tenants", "create"}, {"token"}, {"token", "--tenant", "a", "--ttl", "-1h"}, {"token", "--admin", "--ttl", "25h"}} {
 		if err := run(context.Background(), args, envOf("TENANTRY_ENV", "dev"), &bytes.Buffer{}); err == nil {
 			t.Errorf("run %v succeeded", args)
 		}
