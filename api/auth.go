@@ -192,7 +192,7 @@ func (c *Claims) UnmarshalJSON(b []byte) error {
 		}
 	}
 	if raw, ok := all["aud"]; ok {
-		if err := json.Unmarshal(raw, &c.Audience); err != nil {
+		if len(raw) == 0 || raw[0] != '"' && raw[0] != '[' || json.Unmarshal(raw, &c.Audience) != nil {
 			return errors.New(`claim "aud" must be a string or an array of strings`)
 		}
 	}

@@ -166,3 +166,23 @@ func FuzzItemBody(f *testing.F) {
 func b64url(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestCheckJSON pins the gate's verdicts on the shapes the fuzzer and the
+// matrix care about, unclosed containers included (a clean EOF from
+// json.Decoder.Token inside one once let `""[` through).
+func TestCheckJSON(t *testing.T) {
+	for _, tc := range []struct {
+		in string
+		ok bool
+	}{
+		{`{"a":1}`, true}, {`[1,{"a":[]}]`, true}, {`"x"`, true}, {`{"a":"\ud83d\ude00"}`, true}, {`{"a":{"a":1}}`, true},
+		{`""[`, false}, {`{"a":1`, false}, {`[1`, false}, {`1 2`, false}, {`{} []`, false}, {``, false}, {`   `, false},
+		{`{"a":1,"a":1}`, false}, {`{"a":1,"\u0061":1}`, false}, {`[{"b":1,"b":2}]`, false}, {`"\ud800"`, false},
+		{`"\udc00"`, false}, {`"\ud800\u0041"`, false}, {"\"\xff\"", false}, {strings.Repeat("[", 33) + strings.Repeat("]", 33), false},
+		{strings.Repeat("[", 32) + strings.Repeat("]", 32), true},
+	} {
+		if err := checkJSON([]byte(tc.in)); (err == nil) != tc.ok {
+			t.Errorf("checkJSON(%q) = %v, want ok=%v", tc.in, err, tc.ok)
+		}
+	}
+}

@@ -274,6 +274,8 @@ func tokenCases(t *testing.T, acme, globex models.Tenant) []hostileCase {
 		{name: "exp zero", status: 401, headers: tok(hs, fmt.Sprintf(`{"tenant":"acme","iat":%d,"exp":0}`, now))},
 		{name: "iss a number", status: 401, headers: tok(hs, claims(`,"iss":1`))},
 		{name: "aud an object", status: 401, headers: tok(hs, claims(`,"aud":{"a":1}`))},
+		{name: "aud null", status: 401, headers: tok(hs, claims(`,"aud":null`))},
+		{name: "aud an array with a number", status: 401, headers: tok(hs, claims(`,"aud":["x",1]`))},
 		{name: "role a number", path: "/admin/tenants", status: 401, headers: tok(hs, claims(`,"role":1`))},
 		{name: "role null", path: "/admin/tenants", status: 401, headers: tok(hs, claims(`,"role":null`))},
 		{name: "tenant_id a string", status: 401, headers: tok(hs, claims(fmt.Sprintf(`,"tenant_id":"%d"`, acme.ID)))},

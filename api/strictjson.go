@@ -72,6 +72,9 @@ func checkJSON(b []byte) error {
 			if len(stack) == maxJSONDepth {
 				return errJSONDepth
 			}
+			if len(stack) == 0 && values > 0 {
+				return errJSONMultiple
+			}
 			f := frame{}
 			if tok == json.Delim('{') {
 				f = frame{keys: map[string]struct{}{}, wantKey: true}
@@ -88,7 +91,9 @@ func checkJSON(b []byte) error {
 			return errJSONMultiple
 		}
 	}
-	if values != 1 {
+	// json.Decoder.Token reports a clean EOF even inside an open container
+	// (found by FuzzCheckJSON: `""[` passed), so the stack must be empty.
+	if values != 1 || len(stack) != 0 {
 		return errJSONSyntax
 	}
 	return nil
