@@ -187,8 +187,12 @@ func (s *Server) currentIncarnation(c *gin.Context, cl *Claims, t models.Tenant)
 		t, err = s.dir.Active(ctx, cl.Tenant)
 	}
 	if err == nil && !cl.boundTo(t) {
-		err = fmt.Errorf("token for tenant %q issued at %v (tenant id %d) predates its incarnation %d created at %v: %w",
-			cl.Tenant, cl.IssuedAt, cl.TenantID, t.ID, t.CreatedAt, models.ErrNotFound)
+		var iat time.Time
+		if cl.IssuedAt != nil {
+			iat = cl.IssuedAt.Time
+		}
+		err = fmt.Errorf("token for tenant %q issued at %s (tenant id %d) is not for its incarnation %d created at %s: %w",
+			cl.Tenant, iat.Format(time.RFC3339), cl.TenantID, t.ID, t.CreatedAt.Format(time.RFC3339), models.ErrNotFound)
 	}
 	return t, err
 }
