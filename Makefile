@@ -32,6 +32,8 @@ FUZZFLAGS    ?=
 FUZZ_TARGETS ?= \
 	./tenancy:FuzzSchemaFor \
 	./tenancy:FuzzValidSchema \
+	./tenancy:FuzzPinSQL \
+	./tenancy:FuzzRolesFor \
 	./api:FuzzTokenProfile \
 	./api:FuzzCheckJSON \
 	./api:FuzzItemBody \
