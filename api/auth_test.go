@@ -213,11 +213,11 @@ func TestOnboardingRaceOverHTTP(t *testing.T) {
 func TestDeletedTenantsTokenDoesNotReachItsSuccessor(t *testing.T) {
 	s := newStack(t, tenancy.DefaultPool, nil)
 	// A second instance over the same database, with its own cache.
-	other, err := api.NewServer(s.db, tenancy.NewDirectory(s.db), api.Config{Auth: s.auth})
+	other, err := api.NewServer(s.db, s.te.Directory(), api.Config{Auth: s.auth})
 	if err != nil {
 		t.Fatal(err)
 	}
-	otherStack := &stack{db: s.db, srv: other, auth: s.auth}
+	otherStack := &stack{db: s.db, ddl: s.ddl, srv: other, auth: s.auth}
 	admin := s.token(t, "", true)
 	s.onboard(t, "acme")
 	bound := s.token(t, "acme", false) // carries the first incarnation's id
@@ -244,7 +244,7 @@ func TestDeletedTenantsTokenDoesNotReachItsSuccessor(t *testing.T) {
 		want(t, otherStack.do(t, "GET", "/items", tok, nil), http.StatusForbidden)
 	}
 	var n int64
-	if err := s.db.Raw(`SELECT count(*) FROM t_acme.items`).Scan(&n).Error; err != nil {
+	if err := s.ddl.Raw(`SELECT count(*) FROM t_acme.items`).Scan(&n).Error; err != nil {
 		t.Fatal(err)
 	}
 	if n != 1 {
