@@ -22,6 +22,28 @@ lint:
 e2e:
 	bash postman/e2e.sh
 
+## fuzz: each Go fuzz target for FUZZTIME (default 10s), in turn; seed corpora live in each package's testdata/fuzz
+# FUZZ_TARGETS lists package:FuzzName pairs; to fuzz a new target, add a
+# pair. -short and an empty CI keep the suites' TestMain from starting a
+# PostgreSQL cluster in every fuzz worker: no target needs a database.
+FUZZTIME     ?= 10s
+FUZZFLAGS    ?=
+.PHONY: fuzz
+FUZZ_TARGETS ?= \
+	./tenancy:FuzzSchemaFor \
+	./tenancy:FuzzValidSchema \
+	./tenancy:FuzzPinSQL \
+	./tenancy:FuzzRolesFor \
+	./api:FuzzTokenProfile \
+	./api:FuzzCheckJSON \
+	./api:FuzzItemBody \
+	./models:FuzzItemInputValidate
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; echo "fuzz: $$fn in $$pkg for $(FUZZTIME)"; \
+		CI= REQUIRE_DB= $(GO) test -short -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $(FUZZFLAGS) $$pkg; \
+	done
+
 ## bench: onboarding and fleet-migration benchmark on its own durable PostgreSQL (a few minutes)
 bench:
 	$(GO) run ./tenancy/internal/fleetbench -tenants 1000

@@ -6,7 +6,7 @@
 //	tenantry dev                        local database + demo tenants + serve
 //	tenantry migrate [--concurrency N]  migrate the shared schema and every tenant
 //	tenantry tenants create|list|delete|suspend|resume|read-only [NAME]
-//	tenantry token --tenant NAME | --admin [--ttl 1h]
+//	tenantry token --tenant NAME [--no-lookup] | --admin [--ttl 1h]
 //	tenantry healthcheck                probe /healthz (Docker HEALTHCHECK)
 package main
 
@@ -138,6 +138,17 @@ func loadConfig(getenv func(string) string) config {
 		Audience:    getenv("JWT_AUDIENCE"),
 		TenantClaim: getenv("JWT_TENANT_CLAIM"),
 		Leeway:      30 * time.Second,
+		// JWT_TENANT_ID_CLAIM: the claim binding a token to a tenant's
+		// registry id (api's default "tenant_id" when unset).
+		TenantIDClaim: getenv("JWT_TENANT_ID_CLAIM"),
+	}
+	if v := getenv("JWT_MAX_LIFETIME"); v != "" {
+		// A bad value must stop start-up, not fall back to the default.
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			cfg.authErr = fmt.Errorf("JWT_MAX_LIFETIME %q must be a positive duration such as 24h", v)
+		}
+		cfg.auth.MaxLifetime = d
 	}
 	if cfg.auth.TenantClaim == "" {
 		cfg.auth.TenantClaim = "tenant"
@@ -250,7 +261,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	case "tenants":
 		return tenants(ctx, cfg, args, stdout)
 	case "token":
-		return token(cfg, args, stdout)
+		return token(ctx, cfg, args, stdout)
 	case "healthcheck":
 		return healthcheck(ctx, cfg)
 	case "help", "-h", "--help":
@@ -764,11 +775,16 @@ func tenants(ctx context.Context, cfg config, args []string, stdout io.Writer) e
 	return nil
 }
 
-func token(cfg config, args []string, stdout io.Writer) error {
+// token mints a development token. A tenant token carries the tenant's
+// registry id, looked up in DATABASE_URL, so it dies with this incarnation
+// of the tenant; --no-lookup skips the database and binds the token by its
+// iat alone (it is refused if the tenant was created after it).
+func token(ctx context.Context, cfg config, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("token", flag.ContinueOnError)
 	tenant := fs.String("tenant", "", "tenant the token is for")
 	admin := fs.Bool("admin", false, "issue a platform-admin token")
-	ttl := fs.Duration("ttl", time.Hour, "lifetime")
+	ttl := fs.Duration("ttl", time.Hour, "lifetime (at most JWT_MAX_LIFETIME)")
+	noLookup := fs.Bool("no-lookup", false, "do not look the tenant up; bind the token by iat only")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -781,12 +797,32 @@ func token(cfg config, args []string, stdout io.Writer) error {
 	if *ttl <= 0 {
 		return fmt.Errorf("--ttl must be positive: %w", errUsage)
 	}
-	tok, err := api.IssueToken(cfg.auth, *tenant, *admin, *ttl)
+	var tok string
+	var err error
+	if *tenant != "" && !*admin && !*noLookup {
+		tok, err = tenantToken(ctx, cfg, *tenant, *ttl)
+	} else {
+		tok, err = api.IssueToken(cfg.auth, *tenant, *admin, *ttl)
+	}
 	if err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout, tok)
 	return nil
+}
+
+// tenantToken looks tenant up and mints a token bound to its registry id.
+func tenantToken(ctx context.Context, cfg config, tenant string, ttl time.Duration) (string, error) {
+	h, err := openReadOnly(ctx, cfg, tenancy.DefaultPool)
+	if err != nil {
+		return "", fmt.Errorf("look up tenant %q (--no-lookup skips it): %w", tenant, err)
+	}
+	defer h.close()
+	t, err := h.directory(tenancy.WithTTL(0)).Get(ctx, tenant)
+	if err != nil {
+		return "", fmt.Errorf("look up tenant %q: %w", tenant, err)
+	}
+	return api.IssueTenantToken(cfg.auth, t, ttl)
 }
 
 // healthcheck probes the local /healthz; the container image has no shell

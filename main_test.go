@@ -38,6 +38,8 @@ func TestServeRefusesToStartWithoutASecret(t *testing.T) {
 		{"unreadable key file", envOf("JWT_PUBLIC_KEY_FILE", "/nonexistent.pem"), "JWT_PUBLIC_KEY_FILE"},
 		{"short secret even in dev", envOf("TENANTRY_ENV", "dev", "JWT_SECRET", "tooshort"), "at least 32 bytes"},
 		{"both a secret and a key", envOf("JWT_SECRET", secret, "JWT_PUBLIC_KEY_FILE", "/k.pem"), "not both"},
+		{"max lifetime not a duration", envOf("JWT_SECRET", secret, "JWT_MAX_LIFETIME", "forever"), "JWT_MAX_LIFETIME"},
+		{"max lifetime negative", envOf("JWT_SECRET", secret, "JWT_MAX_LIFETIME", "-1h"), "JWT_MAX_LIFETIME"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -59,7 +61,7 @@ func TestServeRefusesToStartWithoutASecret(t *testing.T) {
 
 func TestDevModeHasADevelopmentSecret(t *testing.T) {
 	var out bytes.Buffer
-	if err := run(context.Background(), []string{"token", "--tenant", "acme"}, envOf("TENANTRY_ENV", "dev"), &out); err != nil {
+	if err := run(context.Background(), []string{"token", "--tenant", "acme", "--no-lookup"}, envOf("TENANTRY_ENV", "dev"), &out); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Count(strings.TrimSpace(out.String()), ".") != 2 {
@@ -71,7 +73,7 @@ func TestDevModeHasADevelopmentSecret(t *testing.T) {
 }
 
 func TestUsageErrors(t *testing.T) {
-	for _, args := range [][]string{{"bogus"}, {"tenants"}, {"tenants", "create"}, {"token"}, {"token", "--tenant", "a", "--ttl", "-1h"}} {
+	for _, args := range [][]string{{"bogus"}, {"tenants"}, {"tenants", "create"}, {"token"}, {"token", "--tenant", "a", "--ttl", "-1h"}, {"token", "--admin", "--ttl", "25h"}} {
 		if err := run(context.Background(), args, envOf("TENANTRY_ENV", "dev"), &bytes.Buffer{}); err == nil {
 			t.Errorf("run %v succeeded", args)
 		}
@@ -95,7 +97,7 @@ func TestServeEndToEnd(t *testing.T) {
 		}
 		return strings.TrimSpace(out.String())
 	}
-	admin, acme := tok("--admin"), tok("--tenant", "acme")
+	admin := tok("--admin")
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -127,6 +129,8 @@ func TestServeEndToEnd(t *testing.T) {
 	if st, body := call("POST", "/admin/tenants", admin, `{"name":"acme"}`); st != 201 {
 		t.Fatalf("onboard: %d %s", st, body)
 	}
+	// After onboarding: the CLI looks acme up and binds the token to it.
+	acme := tok("--tenant", "acme")
 	if st, body := call("POST", "/items", acme, `{"name":"anvil"}`); st != 201 {
 		t.Fatalf("create: %d %s", st, body)
 	}

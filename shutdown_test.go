@@ -90,7 +90,7 @@ func TestShutdownCancelsWhatTheDrainCannotWaitFor(t *testing.T) {
 		}
 		return strings.TrimSpace(out.String())
 	}
-	admin, beta := tok("--admin"), tok("--tenant", "beta")
+	admin := tok("--admin")
 	ctx, sigterm := context.WithCancel(context.Background())
 	defer sigterm()
 	addrc := make(chan string, 1)
@@ -112,6 +112,8 @@ func TestShutdownCancelsWhatTheDrainCannotWaitFor(t *testing.T) {
 		t.Fatalf("onboard beta: %v %v", resp, err)
 	}
 	resp.Body.Close()
+	// Minted once beta exists: the CLI looks it up and binds the token to it.
+	beta := tok("--tenant", "beta")
 
 	// Block registry reads: beta's first request waits in its tenant
 	// lookup, with no lock_timeout, until its 10 s request deadline.

@@ -5,15 +5,19 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rsa"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"math"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/tenantry/tenantry/models"
 )
 
 // Token limits.
@@ -33,6 +37,19 @@ const (
 	MaxLeeway = 60 * time.Second
 	// RoleAdmin marks a platform-admin token.
 	RoleAdmin = "admin"
+	// DefaultMaxLifetime caps exp - iat when JWT_MAX_LIFETIME is unset. A
+	// day is the longest default access-token lifetime among the common
+	// identity providers (Auth0 issues 86400 s; Entra ID and Google about
+	// an hour), so IdP tokens pass unchanged while a token can no longer
+	// live for years: the flaw that let a deleted tenant's token reach its
+	// successor of the same name. The CLI's tokens last an hour by default
+	// and `tenantry dev`'s 12 hours.
+	DefaultMaxLifetime = 24 * time.Hour
+	// maxNumericDate is 9999-12-31T23:59:59Z: larger "dates" are not dates
+	// and would overflow time arithmetic.
+	maxNumericDate = 253402300799
+	// maxKeyID bounds the ignored kid and x5t header parameters.
+	maxKeyID = 256
 )
 
 // AuthConfig says which tokens the service accepts. Exactly one of Secret
@@ -44,12 +61,43 @@ type AuthConfig struct {
 	Issuer      string // required iss, when set
 	Audience    string // required aud, when set
 	TenantClaim string // default "tenant"
+	// TenantIDClaim names the optional claim that binds a token to one
+	// incarnation of its tenant: the registry id (default "tenant_id";
+	// not "tid", which Entra ID fills with its own directory id).
+	TenantIDClaim string
+	// MaxLifetime caps exp - iat; 0 means DefaultMaxLifetime.
+	MaxLifetime time.Duration
 	Leeway      time.Duration
 }
+
+// registeredClaims are RFC 7519's names. A claim spelled like one of these
+// (or like the role and tenant claims) in another case is refused:
+// encoding/json folds case, and a gateway that reads "Exp" while we read
+// "exp" would judge another token than we do.
+var registeredClaims = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti"}
 
 func (c *AuthConfig) check() error {
 	if c.TenantClaim == "" {
 		c.TenantClaim = "tenant"
+	}
+	if c.TenantIDClaim == "" {
+		c.TenantIDClaim = "tenant_id"
+	}
+	if c.MaxLifetime == 0 {
+		c.MaxLifetime = DefaultMaxLifetime
+	}
+	if c.MaxLifetime < 0 {
+		return fmt.Errorf("jwt max lifetime %s must be positive", c.MaxLifetime)
+	}
+	for _, n := range append(registeredClaims, "role", c.TenantIDClaim) {
+		if strings.EqualFold(c.TenantClaim, n) {
+			return fmt.Errorf("JWT_TENANT_CLAIM %q collides with the %q claim", c.TenantClaim, n)
+		}
+	}
+	for _, n := range append(registeredClaims, "role") {
+		if strings.EqualFold(c.TenantIDClaim, n) {
+			return fmt.Errorf("JWT_TENANT_ID_CLAIM %q collides with the %q claim", c.TenantIDClaim, n)
+		}
 	}
 	if c.Leeway < 0 || c.Leeway > MaxLeeway {
 		return fmt.Errorf("jwt leeway %s is outside 0..%s", c.Leeway, MaxLeeway)
@@ -106,32 +154,85 @@ type Claims struct {
 	jwt.RegisteredClaims
 	Role   string
 	Tenant string
+	// TenantID is the registry id of the tenant incarnation the token was
+	// issued for; 0 when the token does not say.
+	TenantID int64
 
-	tenantClaim string
+	tenantClaim, tenantIDClaim string
 }
 
-// UnmarshalJSON reads the registered claims, "role", and the tenant from
-// the configured claim name. A role or tenant that is not a string makes
-// the token malformed.
+// UnmarshalJSON reads the claims by their exact names (encoding/json's
+// struct matching would fold case). Types are strict: iss, sub, jti, role
+// and the tenant are JSON strings, exp, nbf and iat JSON numbers, the
+// tenant id a positive JSON integer; anything else makes the token
+// malformed. The caller has already refused repeated keys (checkJSON).
 func (c *Claims) UnmarshalJSON(b []byte) error {
-	type registered jwt.RegisteredClaims
-	var r registered
-	if err := json.Unmarshal(b, &r); err != nil {
-		return err
-	}
 	var all map[string]json.RawMessage
 	if err := json.Unmarshal(b, &all); err != nil {
 		return err
 	}
-	c.RegisteredClaims = jwt.RegisteredClaims(r)
-	for name, dst := range map[string]*string{"role": &c.Role, c.tenantClaim: &c.Tenant} {
+	if all == nil {
+		return errors.New("the claims are not a JSON object")
+	}
+	for name, dst := range map[string]*string{"iss": &c.Issuer, "sub": &c.Subject, "jti": &c.ID,
+		"role": &c.Role, c.tenantClaim: &c.Tenant} {
 		if raw, ok := all[name]; ok {
-			if err := json.Unmarshal(raw, dst); err != nil {
+			if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, dst) != nil {
 				return fmt.Errorf("claim %q must be a string", name)
 			}
 		}
 	}
+	for name, dst := range map[string]**jwt.NumericDate{"exp": &c.ExpiresAt, "nbf": &c.NotBefore, "iat": &c.IssuedAt} {
+		if raw, ok := all[name]; ok {
+			t, err := numericDate(raw)
+			if err != nil {
+				return fmt.Errorf("claim %q: %w", name, err)
+			}
+			*dst = jwt.NewNumericDate(t)
+		}
+	}
+	if raw, ok := all["aud"]; ok {
+		if len(raw) == 0 || raw[0] != '"' && raw[0] != '[' || json.Unmarshal(raw, &c.Audience) != nil {
+			return errors.New(`claim "aud" must be a string or an array of strings`)
+		}
+	}
+	if raw, ok := all[c.tenantIDClaim]; ok {
+		id, err := strconv.ParseInt(string(raw), 10, 64)
+		if err != nil || id < 1 {
+			return fmt.Errorf("claim %q must be a positive integer", c.tenantIDClaim)
+		}
+		c.TenantID = id
+	}
 	return nil
+}
+
+// numericDate reads an RFC 7519 NumericDate: a JSON number (never a
+// string, which encoding/json would convert) of seconds from 0 to the end
+// of year 9999.
+func numericDate(raw json.RawMessage) (time.Time, error) {
+	bad := errors.New("must be a JSON number of seconds since 1970 before year 10000")
+	if len(raw) == 0 || raw[0] < '0' || raw[0] > '9' {
+		return time.Time{}, bad
+	}
+	f, err := strconv.ParseFloat(string(raw), 64)
+	if err != nil || f < 0 || f > maxNumericDate {
+		return time.Time{}, bad
+	}
+	sec, frac := math.Modf(f)
+	return time.Unix(int64(sec), int64(frac*1e9)).UTC(), nil
+}
+
+// boundTo reports whether the token may act for t, the tenant's current
+// incarnation: a token issued before t was created, or naming another
+// registry id, was issued for a tenant of the same name that has since
+// been deleted (or not yet created), and must not reach this one's data.
+// Both sides are compared in whole seconds, the resolution of iat: a
+// token minted in the second of onboarding stays valid.
+func (c *Claims) boundTo(t models.Tenant) bool {
+	if c.TenantID != 0 && c.TenantID != t.ID {
+		return false
+	}
+	return c.IssuedAt != nil && c.IssuedAt.Unix() >= t.CreatedAt.Unix()
 }
 
 type authenticator struct {
@@ -148,6 +249,7 @@ func newAuthenticator(cfg AuthConfig) (*authenticator, error) {
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(), // an iat in the future is refused too
 		jwt.WithLeeway(cfg.Leeway),
+		jwt.WithStrictDecoding(), // one base64 spelling per token
 	}
 	if cfg.Issuer != "" {
 		opts = append(opts, jwt.WithIssuer(cfg.Issuer))
@@ -166,6 +268,10 @@ func (a *authenticator) key(*jwt.Token) (any, error) {
 }
 
 // verify checks an Authorization header value and returns its claims.
+// Before golang-jwt sees the token, checkProfile refuses what the library
+// would accept but a stricter reader might judge differently (see
+// README's token profile): the library then checks the signature, the
+// algorithm, exp, nbf, iat, iss and aud.
 func (a *authenticator) verify(header string) (*Claims, error) {
 	if len(header) > MaxTokenLen+len("Bearer ") {
 		return nil, errors.New("token too large")
@@ -174,31 +280,187 @@ func (a *authenticator) verify(header string) (*Claims, error) {
 	if !ok || !strings.EqualFold(scheme, "Bearer") || raw == "" {
 		return nil, errors.New("missing bearer token")
 	}
-	claims := &Claims{tenantClaim: a.cfg.TenantClaim}
-	if _, err := a.parser.ParseWithClaims(strings.TrimSpace(raw), claims, a.key); err != nil {
+	raw = strings.TrimSpace(raw)
+	if err := a.checkProfile(raw); err != nil {
+		return nil, err
+	}
+	claims := &Claims{tenantClaim: a.cfg.TenantClaim, tenantIDClaim: a.cfg.TenantIDClaim}
+	if _, err := a.parser.ParseWithClaims(raw, claims, a.key); err != nil {
 		return nil, err
 	}
 	return claims, nil
 }
 
+// headerParams are the JWS header parameters a token may carry. kid and
+// x5t are accepted (identity providers set them) and ignored: one key is
+// configured, so they never choose a key, and they reach no file, URL or
+// SQL. jku, x5u, jwk and x5c name or embed a key; a verifier that used them
+// would let the token pick the key that verifies it, and we never fetch
+// keys, so they are refused rather than ignored, as is crit (RFC 7515
+// §4.1.11: an extension the recipient does not understand must make the
+// token invalid) and every other parameter (b64, zip, cty's nested tokens).
+var headerParams = map[string]bool{"alg": true, "typ": true, "kid": true, "x5t": true, "x5t#S256": true}
+
+// checkProfile enforces the token profile on the raw compact JWS: three
+// base64url segments without padding, a header of known parameters and
+// claims with no repeated key, no case-variant of a claim we read, JSON
+// numbers for exp, nbf and iat, an iat, and exp - iat within MaxLifetime.
+func (a *authenticator) checkProfile(raw string) error {
+	segs := strings.Split(raw, ".")
+	if len(segs) != 3 {
+		return fmt.Errorf("a compact JWS has 3 segments, not %d", len(segs))
+	}
+	for i, seg := range segs {
+		if !isBase64URL(seg) {
+			return fmt.Errorf("segment %d is not unpadded base64url", i+1)
+		}
+	}
+	enc := base64.RawURLEncoding.Strict()
+	hdr, err := enc.DecodeString(segs[0])
+	if err != nil {
+		return fmt.Errorf("header: %w", err)
+	}
+	if err := checkHeader(hdr); err != nil {
+		return err
+	}
+	body, err := enc.DecodeString(segs[1])
+	if err != nil {
+		return fmt.Errorf("claims: %w", err)
+	}
+	return a.checkClaims(body)
+}
+
+// isBase64URL reports whether seg is non-empty and only base64url's
+// alphabet: no padding, and none of the line breaks that Go's decoder
+// would skip.
+func isBase64URL(seg string) bool {
+	for i := 0; i < len(seg); i++ {
+		c := seg[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return seg != ""
+}
+
+func checkHeader(b []byte) error {
+	if err := checkJSON(b); err != nil {
+		return fmt.Errorf("header: %w", err)
+	}
+	var h map[string]json.RawMessage
+	if err := json.Unmarshal(b, &h); err != nil || h == nil {
+		return errors.New("header: not a JSON object")
+	}
+	for k, v := range h {
+		if !headerParams[k] {
+			return fmt.Errorf("header parameter %q is not accepted", k)
+		}
+		var s string
+		if len(v) == 0 || v[0] != '"' || json.Unmarshal(v, &s) != nil {
+			return fmt.Errorf("header parameter %q must be a string", k)
+		}
+		switch {
+		case (k == "kid" || k == "x5t" || k == "x5t#S256") && len(s) > maxKeyID:
+			return fmt.Errorf("header parameter %q is longer than %d bytes", k, maxKeyID)
+		case k == "typ" && !validTyp(s):
+			return fmt.Errorf("typ %q is not a JWT access token type", s)
+		}
+	}
+	return nil
+}
+
+// validTyp accepts the JWT types an access token carries (RFC 7519 §5.1
+// "JWT", RFC 9068 "at+jwt", with or without the media-type prefix; media
+// types are case-insensitive). Other types mark other kinds of JWT, which
+// must not pass for access tokens (RFC 8725 §3.11).
+func validTyp(typ string) bool {
+	typ = strings.TrimPrefix(strings.ToLower(typ), "application/")
+	return typ == "jwt" || typ == "at+jwt"
+}
+
+func (a *authenticator) checkClaims(b []byte) error {
+	if err := checkJSON(b); err != nil {
+		return fmt.Errorf("claims: %w", err)
+	}
+	var all map[string]json.RawMessage
+	if err := json.Unmarshal(b, &all); err != nil || all == nil {
+		return errors.New("claims: not a JSON object")
+	}
+	names := append(registeredClaims[:len(registeredClaims):len(registeredClaims)], "role", a.cfg.TenantClaim, a.cfg.TenantIDClaim)
+	for k := range all {
+		for _, n := range names {
+			if k != n && strings.EqualFold(k, n) {
+				return fmt.Errorf("claim %q differs from %q only in case", k, n)
+			}
+		}
+	}
+	times := map[string]time.Time{}
+	for _, n := range []string{"exp", "nbf", "iat"} {
+		if raw, ok := all[n]; ok {
+			t, err := numericDate(raw)
+			if err != nil {
+				return fmt.Errorf("claim %q %w", n, err)
+			}
+			times[n] = t
+		}
+	}
+	exp, hasExp := times["exp"]
+	iat, hasIat := times["iat"]
+	switch {
+	case !hasExp:
+		return errors.New(`claim "exp" is required`)
+	case !hasIat:
+		return errors.New(`claim "iat" is required: the token's age and tenant incarnation are judged by it`)
+	case !exp.After(iat):
+		return errors.New("the token expires before it was issued")
+	case exp.Sub(iat) > a.cfg.MaxLifetime:
+		return fmt.Errorf("the token lives %s (exp - iat), longer than the %s allowed", exp.Sub(iat), a.cfg.MaxLifetime)
+	}
+	return nil
+}
+
 // IssueToken signs an HS256 token for tenant (or an admin token when admin
 // is set) that expires after ttl. It serves the CLI's dev tokens and the
-// tests; production tokens come from the identity provider.
+// tests; production tokens come from the identity provider. Prefer
+// IssueTenantToken when the tenant's registry row is at hand: it binds the
+// token to that incarnation by id.
 func IssueToken(cfg AuthConfig, tenant string, admin bool, ttl time.Duration) (string, error) {
 	if err := cfg.check(); err != nil {
 		return "", err
 	}
-	if cfg.PublicKey != nil {
-		return "", errors.New("tokens can only be issued with JWT_SECRET")
-	}
-	now := time.Now()
-	claims := jwt.MapClaims{"iat": now.Unix(), "exp": now.Add(ttl).Unix()}
+	claims := jwt.MapClaims{}
 	if tenant != "" {
 		claims[cfg.TenantClaim] = tenant
 	}
 	if admin {
 		claims["role"] = RoleAdmin
 	}
+	return issue(cfg, claims, ttl)
+}
+
+// IssueTenantToken signs an HS256 token for tenant t that carries its
+// registry id, so the token dies with this incarnation of the tenant even
+// if another of the same name is onboarded later.
+func IssueTenantToken(cfg AuthConfig, t models.Tenant, ttl time.Duration) (string, error) {
+	if t.ID < 1 {
+		return "", errors.New("the tenant has no registry id")
+	}
+	if err := cfg.check(); err != nil {
+		return "", err
+	}
+	return issue(cfg, jwt.MapClaims{cfg.TenantClaim: t.Name, cfg.TenantIDClaim: t.ID}, ttl)
+}
+
+// issue signs claims with a checked cfg, adding iat, exp, iss and aud.
+func issue(cfg AuthConfig, claims jwt.MapClaims, ttl time.Duration) (string, error) {
+	if cfg.PublicKey != nil {
+		return "", errors.New("tokens can only be issued with JWT_SECRET")
+	}
+	if ttl <= 0 || ttl > cfg.MaxLifetime {
+		return "", fmt.Errorf("token lifetime %s is outside (0, %s] (JWT_MAX_LIFETIME)", ttl, cfg.MaxLifetime)
+	}
+	now := time.Now()
+	claims["iat"], claims["exp"] = now.Unix(), now.Add(ttl).Unix()
 	if cfg.Issuer != "" {
 		claims["iss"] = cfg.Issuer
 	}
@@ -210,8 +472,14 @@ func IssueToken(cfg AuthConfig, tenant string, admin bool, ttl time.Duration) (s
 
 const claimsKey = "tenantry.claims"
 
-// authenticate verifies the bearer token; any failure is a 401.
+// authenticate verifies the bearer token; any failure is a 401. Two
+// Authorization headers are refused: which one counts would depend on the
+// reader.
 func (s *Server) authenticate(c *gin.Context) {
+	if len(c.Request.Header.Values("Authorization")) > 1 {
+		s.fail(c, unauthorized(errors.New("more than one Authorization header")))
+		return
+	}
 	claims, err := s.auth.verify(c.GetHeader("Authorization"))
 	if err != nil {
 		s.fail(c, unauthorized(err))

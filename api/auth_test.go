@@ -34,7 +34,7 @@ func TestTokenRules(t *testing.T) {
 	s := newStack(t, tenancy.DefaultPool, func(a *api.AuthConfig) {
 		a.Issuer, a.Audience = "https://idp.example", "tenantry"
 	})
-	good := jwt.MapClaims{"tenant": "acme", "exp": exp(time.Hour), "iss": "https://idp.example", "aud": "tenantry"}
+	good := jwt.MapClaims{"tenant": "acme", "iat": exp(0), "exp": exp(time.Hour), "iss": "https://idp.example", "aud": "tenantry"}
 	with := func(k string, v any) jwt.MapClaims {
 		c := jwt.MapClaims{}
 		for kk, vv := range good {
@@ -53,6 +53,7 @@ func TestTokenRules(t *testing.T) {
 		want(t, s.do(t, "POST", "/admin/tenants", admin, map[string]string{"name": n}), http.StatusCreated)
 	}
 	want(t, s.do(t, "PATCH", "/admin/tenants/frozen", admin, map[string]string{"status": "suspended"}), http.StatusOK)
+	good["iat"] = exp(0) // after onboarding: a tenant token must not predate its tenant
 
 	rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
 	unsigned, _ := jwt.NewWithClaims(jwt.SigningMethodNone, good).SignedString(jwt.UnsafeAllowNoneSignatureType)
@@ -129,7 +130,7 @@ func TestPublicKeyConfigRefusesHS256(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := newStack(t, tenancy.DefaultPool, func(a *api.AuthConfig) { a.Secret, a.PublicKey = nil, pub })
-	c := jwt.MapClaims{"role": "admin", "exp": exp(time.Hour)}
+	c := jwt.MapClaims{"role": "admin", "iat": exp(0), "exp": exp(time.Hour)}
 	want(t, s.doHeaders(t, "GET", "/admin/tenants", map[string]string{"Authorization": "Bearer " + sign(t, jwt.SigningMethodES256, ecKey, c)}), 200)
 	// An HS256 token "signed" with the public key's bytes: algorithm confusion.
 	want(t, s.doHeaders(t, "GET", "/admin/tenants", map[string]string{"Authorization": "Bearer " + sign(t, jwt.SigningMethodHS256, der, c)}), 401)
@@ -171,8 +172,8 @@ func TestCustomTenantClaim(t *testing.T) {
 	h := func(c jwt.MapClaims) map[string]string {
 		return map[string]string{"Authorization": "Bearer " + sign(t, jwt.SigningMethodHS256, testSecret, c)}
 	}
-	want(t, s.doHeaders(t, "GET", "/items", h(jwt.MapClaims{"org": "acme", "exp": exp(time.Hour)})), 200)
-	want(t, s.doHeaders(t, "GET", "/items", h(jwt.MapClaims{"tenant": "acme", "exp": exp(time.Hour)})), 403)
+	want(t, s.doHeaders(t, "GET", "/items", h(jwt.MapClaims{"org": "acme", "iat": exp(0), "exp": exp(time.Hour)})), 200)
+	want(t, s.doHeaders(t, "GET", "/items", h(jwt.MapClaims{"tenant": "acme", "iat": exp(0), "exp": exp(time.Hour)})), 403)
 }
 
 func TestOnboardingRaceOverHTTP(t *testing.T) {
@@ -202,5 +203,68 @@ func TestOnboardingRaceOverHTTP(t *testing.T) {
 	}
 	if created != 1 || conflicts != n-1 {
 		t.Fatalf("%d created, %d conflicts; want 1 and %d", created, conflicts, n-1)
+	}
+}
+
+// TestDeletedTenantsTokenDoesNotReachItsSuccessor is issue 7's flaw: a
+// token for a deleted tenant must not read or change the rows of the next
+// tenant onboarded under the same name, on this instance or on another
+// one whose directory cached the old incarnation.
+func TestDeletedTenantsTokenDoesNotReachItsSuccessor(t *testing.T) {
+	s := newStack(t, tenancy.DefaultPool, nil)
+	// A second instance over the same database, with its own cache.
+	other, err := api.NewServer(s.db, s.te.Directory(), api.Config{Auth: s.auth})
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherStack := &stack{db: s.db, ddl: s.ddl, srv: other, auth: s.auth}
+	admin := s.token(t, "", true)
+	s.onboard(t, "acme")
+	bound := s.token(t, "acme", false) // carries the first incarnation's id
+	// A token bound by iat alone, issued a while before the successor.
+	byName := sign(t, jwt.SigningMethodHS256, testSecret, jwt.MapClaims{"tenant": "acme", "iat": exp(-2 * time.Second), "exp": exp(time.Hour)})
+	for _, st := range []*stack{s, otherStack} {
+		want(t, st.do(t, "GET", "/items", bound, nil), http.StatusOK) // both instances now cache the first acme
+	}
+
+	want(t, s.do(t, "DELETE", "/admin/tenants/acme", admin, nil), http.StatusNoContent)
+	time.Sleep(1100 * time.Millisecond) // the successor is created in a later second than byName's iat
+	s.onboard(t, "acme")
+	successor := s.token(t, "acme", false)
+	want(t, s.do(t, "POST", "/items", successor, map[string]string{"name": "the new customer's"}), http.StatusCreated)
+
+	for _, tok := range []string{bound, byName} {
+		want(t, s.do(t, "GET", "/items", tok, nil), http.StatusForbidden)
+		want(t, s.do(t, "DELETE", "/items/1", tok, nil), http.StatusForbidden)
+	}
+	// The other instance still caches the first acme: the successor's token
+	// names a newer id, so it reads the registry again and serves it.
+	want(t, otherStack.do(t, "GET", "/items", successor, nil), http.StatusOK)
+	for _, tok := range []string{bound, byName} {
+		want(t, otherStack.do(t, "GET", "/items", tok, nil), http.StatusForbidden)
+	}
+	var n int64
+	if err := s.ddl.Raw(`SELECT count(*) FROM t_acme.items`).Scan(&n).Error; err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Fatalf("the successor has %d items, want its 1", n)
+	}
+}
+
+// TestTokenLifetimeIsCapped: exp - iat beyond the configured maximum is
+// refused, and IssueToken will not mint such a token.
+func TestTokenLifetimeIsCapped(t *testing.T) {
+	s := newStack(t, tenancy.DefaultPool, func(a *api.AuthConfig) { a.MaxLifetime = time.Hour })
+	now := time.Now().Unix()
+	ok := jwt.MapClaims{"role": "admin", "iat": now, "exp": now + 3600}
+	long := jwt.MapClaims{"role": "admin", "iat": now, "exp": now + 3601}
+	want(t, s.doHeaders(t, "GET", "/admin/tenants", map[string]string{"Authorization": "Bearer " + sign(t, jwt.SigningMethodHS256, testSecret, ok)}), 200)
+	want(t, s.doHeaders(t, "GET", "/admin/tenants", map[string]string{"Authorization": "Bearer " + sign(t, jwt.SigningMethodHS256, testSecret, long)}), 401)
+	if _, err := api.IssueToken(s.auth, "", true, time.Hour+time.Second); err == nil {
+		t.Fatal("IssueToken minted a token longer than MaxLifetime")
+	}
+	if _, err := api.IssueToken(s.auth, "", true, time.Hour); err != nil {
+		t.Fatalf("IssueToken at exactly MaxLifetime: %v", err)
 	}
 }

@@ -22,9 +22,13 @@ func tenantOf(c *gin.Context) models.Tenant {
 	return t.(models.Tenant)
 }
 
+// itemID reads the id path segment. Only the canonical spelling is an id:
+// strconv would also take "+1" and "01", so one item would have many
+// URLs, and a cache or audit log keyed by path would not see them as one.
 func itemID(c *gin.Context) (int64, error) {
-	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
-	if err != nil || id < 1 {
+	raw := c.Param("id")
+	id, err := strconv.ParseInt(raw, 10, 64)
+	if err != nil || id < 1 || strconv.FormatInt(id, 10) != raw {
 		return 0, invalid("the item id must be a positive integer")
 	}
 	return id, nil
@@ -45,7 +49,7 @@ func itemInput(c *gin.Context) (models.ItemInput, error) {
 	case len(trimmed) == 0:
 		in.Name, in.Description = c.Query("name"), c.Query("description")
 	case trimmed[0] == '{':
-		if err := decodeJSON(bytes.NewReader(trimmed), &in); err != nil {
+		if err := decodeJSON(trimmed, &in); err != nil {
 			return in, err
 		}
 	case c.ContentType() == "application/x-www-form-urlencoded":

@@ -2,7 +2,9 @@ package api_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -13,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tenantry/tenantry/api"
+	"github.com/tenantry/tenantry/models"
 	"github.com/tenantry/tenantry/tenancy"
 	"github.com/tenantry/tenantry/tenancy/pgtest"
 	"github.com/tenantry/tenantry/tenancy/tenancytest"
@@ -68,8 +71,23 @@ func newStack(t testing.TB, pool tenancy.PoolConfig, tweak func(*api.AuthConfig)
 	return &stack{db: db, ddl: te.Admin, te: te, dir: dir, srv: srv, auth: auth, logs: logs}
 }
 
+// token mints a token for tenant (or an admin's). A tenant that exists gets
+// a token bound to its registry id, as `tenantry token` mints them.
 func (s *stack) token(t testing.TB, tenant string, admin bool) string {
 	t.Helper()
+	if tenant != "" && !admin && s.dir != nil {
+		row, err := s.dir.Get(context.Background(), tenant)
+		switch {
+		case err == nil:
+			tok, err := api.IssueTenantToken(s.auth, row, time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return tok
+		case !errors.Is(err, models.ErrNotFound):
+			t.Fatal(err)
+		}
+	}
 	tok, err := api.IssueToken(s.auth, tenant, admin, time.Hour)
 	if err != nil {
 		t.Fatal(err)

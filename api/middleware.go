@@ -144,6 +144,9 @@ func (s *Server) requireTenant(c *gin.Context) {
 	}
 	c.Set(tenantKey, cl.Tenant)
 	t, err := s.dir.Active(c.Request.Context(), cl.Tenant)
+	if err == nil && !cl.boundTo(t) {
+		t, err = s.currentIncarnation(c, cl, t)
+	}
 	switch {
 	case errors.Is(err, models.ErrNotFound):
 		s.fail(c, forbidden("the token's tenant does not exist"))
@@ -168,6 +171,30 @@ func (s *Server) requireTenant(c *gin.Context) {
 
 func readMethod(m string) bool {
 	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
+}
+
+// currentIncarnation is called when a token is not bound to the cached
+// tenant t. The cache may hold an older incarnation than the registry
+// (another instance deleted and re-created the name); if so, it evicts the
+// name and judges the token against the fresh row. A token for an earlier
+// incarnation reads like one for a tenant that does not exist (403, the
+// same words): its tenant is gone, the signature was fine.
+func (s *Server) currentIncarnation(c *gin.Context, cl *Claims, t models.Tenant) (models.Tenant, error) {
+	ctx := c.Request.Context()
+	fresh, err := s.dir.Get(ctx, cl.Tenant)
+	if err == nil && fresh.ID != t.ID {
+		s.dir.Forget(cl.Tenant)
+		t, err = s.dir.Active(ctx, cl.Tenant)
+	}
+	if err == nil && !cl.boundTo(t) {
+		var iat time.Time
+		if cl.IssuedAt != nil {
+			iat = cl.IssuedAt.Time
+		}
+		err = fmt.Errorf("token for tenant %q issued at %s (tenant id %d) is not for its incarnation %d created at %s: %w",
+			cl.Tenant, iat.Format(time.RFC3339), cl.TenantID, t.ID, t.CreatedAt.Format(time.RFC3339), models.ErrNotFound)
+	}
+	return t, err
 }
 
 // handle adapts a handler that returns an error.

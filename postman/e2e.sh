@@ -182,7 +182,7 @@ database_url=$(with_user "$database_url" "${db_name}_app" "$role_pw")
 # --- tenantry serve -----------------------------------------------------------
 jwt_secret=$(node -p 'require("crypto").randomBytes(36).toString("base64url")') # 48 bytes
 export DATABASE_URL=$database_url MIGRATION_DATABASE_URL=$migration_url JWT_SECRET=$jwt_secret
-unset TENANTRY_ENV JWT_PUBLIC_KEY_FILE JWT_ISSUER JWT_AUDIENCE JWT_TENANT_CLAIM
+unset TENANTRY_ENV JWT_PUBLIC_KEY_FILE JWT_ISSUER JWT_AUDIENCE JWT_TENANT_CLAIM JWT_TENANT_ID_CLAIM JWT_MAX_LIFETIME
 
 server_log=out/e2e-server.log
 : >"$server_log"

@@ -24,7 +24,8 @@ func (s tokenSpec) mint(tenant map[string]any) (string, error) {
 	if tenant == nil {
 		claims["role"] = "admin"
 	} else {
-		claims["tenant"] = tenant["name"]
+		// tenant_id binds the token to this incarnation of the tenant.
+		claims["tenant"], claims["tenant_id"] = tenant["name"], tenant["id"]
 	}
 	if s.issuer != "" {
 		claims["iss"] = s.issuer

@@ -1,0 +1,39 @@
+package api
+
+import (
+	"testing"
+	"time"
+)
+
+// BenchmarkTokenVerify measures what the strict profile costs per request:
+// "library" is golang-jwt's parse alone (the check before this profile),
+// "strict" is verify, which runs checkProfile first. Compare the two as a
+// ratio from one run; absolute numbers depend on the machine.
+func BenchmarkTokenVerify(b *testing.B) {
+	cfg := AuthConfig{Secret: fuzzSecret, Leeway: 30 * time.Second}
+	a, err := newAuthenticator(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tok, err := IssueToken(a.cfg, "acme", false, time.Hour)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("library", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			c := &Claims{tenantClaim: a.cfg.TenantClaim, tenantIDClaim: a.cfg.TenantIDClaim}
+			if _, err := a.parser.ParseWithClaims(tok, c, a.key); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("strict", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := a.verify("Bearer " + tok); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
