@@ -22,7 +22,10 @@ import (
 	"gorm.io/gorm"
 )
 
-func TestMain(m *testing.M) { pgtest.Run(m) }
+func TestMain(m *testing.M) {
+	pgtest.Run(m)
+	stopChaosCluster()
+}
 
 var testSecret = []byte("0123456789abcdef0123456789abcdef-test")
 
