@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -163,6 +164,7 @@ type chaosEnv struct {
 	admin   string
 	ledger  *ledger
 	tenants []string
+	logs    *syncBuffer
 }
 
 type envOptions struct {
@@ -208,7 +210,9 @@ func newChaosEnv(t *testing.T, o envOptions) *chaosEnv {
 		opts = append(opts, tenancy.WithPlan(o.plan))
 	}
 	e.dir = tenancy.NewDirectory(db, opts...)
-	srv, err := api.NewServer(db, e.dir, api.Config{Auth: e.auth})
+	e.logs = &syncBuffer{}
+	srv, err := api.NewServer(db, e.dir, api.Config{Auth: e.auth,
+		Logger: slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -647,6 +651,9 @@ func (e *chaosEnv) settle(t *testing.T) time.Duration {
 	for _, m := range l.mismatches {
 		t.Errorf("mismatch: %s", m)
 	}
+	if len(l.defects) > 0 {
+		t.Logf("server log of the failures (first lines):\n%s", head(e.logs.String(), 10))
+	}
 	for i, d := range l.defects {
 		if i == 20 {
 			t.Errorf("... and %d more defects", len(l.defects)-20)
@@ -813,4 +820,13 @@ func statusOf(a answer) string {
 		return fmt.Sprintf("%v (%v)", errNoAnswer, a.err)
 	}
 	return fmt.Sprintf("%d %s", a.status, a.body)
+}
+
+// head returns the first n lines of s.
+func head(s string, n int) string {
+	lines := strings.SplitN(s, "\n", n+1)
+	if len(lines) > n {
+		lines = lines[:n]
+	}
+	return strings.Join(lines, "\n")
 }

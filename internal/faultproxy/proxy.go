@@ -321,17 +321,19 @@ func (p *Proxy) pipe(c *pair, dst, src net.Conn, fromClient bool) {
 			if fromClient {
 				fire = p.take(buf[:n])
 			}
+			// fired closes before the reset, so a client that sees the
+			// reset can rely on the trigger having fired.
 			if fire != nil && fire.when == Before {
-				p.dropConn(c)
 				close(fire.fired)
+				p.dropConn(c)
 				return
 			}
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				return
 			}
 			if fire != nil {
-				p.dropConn(c)
 				close(fire.fired)
+				p.dropConn(c)
 				return
 			}
 		}
