@@ -272,8 +272,8 @@ func TestChaosOnboardingCutAtEachStep(t *testing.T) {
 		{"count(*)", faultproxy.Before},
 		{"create schema", faultproxy.Before},
 		{"create schema", faultproxy.After},
-		{"insert into", faultproxy.Before},
-		{"insert into", faultproxy.After},
+		{`insert into "tenantry"."tenants"`, faultproxy.Before},
+		{`insert into "tenantry"."tenants"`, faultproxy.After},
 		{"commit", faultproxy.Before},
 		{"commit", faultproxy.After},
 	}

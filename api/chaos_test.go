@@ -652,11 +652,11 @@ func (e *chaosEnv) settle(t *testing.T) time.Duration {
 		t.Errorf("mismatch: %s", m)
 	}
 	if len(l.defects) > 0 {
-		t.Logf("server log of the failures (first lines):\n%s", head(e.logs.String(), 10))
+		t.Logf("server log of the 500s (first lines):\n%s", head(grepLines(e.logs.String(), `"status":500`), 5))
 	}
 	for i, d := range l.defects {
-		if i == 20 {
-			t.Errorf("... and %d more defects", len(l.defects)-20)
+		if i == 5 {
+			t.Errorf("... and %d more defects", len(l.defects)-5)
 			break
 		}
 		t.Errorf("defect: %s", d)
@@ -829,4 +829,15 @@ func head(s string, n int) string {
 		lines = lines[:n]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// grepLines returns the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
