@@ -2,7 +2,7 @@
 GO        ?= go
 BIN       ?= bin/tenantry
 
-.PHONY: run test lint build e2e bench bench-http clean
+.PHONY: run test lint build e2e bench bench-http chaos clean
 
 ## run: local PostgreSQL under ./.data (when DATABASE_URL is unset), two demo tenants, tokens, serve on :8080
 run:
@@ -43,6 +43,10 @@ fuzz:
 		pkg=$${t%%:*}; fn=$${t##*:}; echo "fuzz: $$fn in $$pkg for $(FUZZTIME)"; \
 		CI= REQUIRE_DB= $(GO) test -short -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $(FUZZFLAGS) $$pkg; \
 	done
+
+## chaos: the chaos suite's long mode: faults through a loopback proxy, backend kills, restarts, a 100,000-request soak
+chaos:
+	CHAOS=long $(GO) test -race -count=1 -timeout 120m -run 'TestChaos' -v ./api/
 
 ## bench: onboarding and fleet-migration benchmark on its own durable PostgreSQL (a few minutes)
 bench:

@@ -424,7 +424,7 @@ func soakSize() (int, time.Duration) {
 		// Three pool sizes: at least 100,000 requests in all.
 		return 34_000, 30 * time.Minute
 	}
-	return 1_500, 90 * time.Second
+	return 1_000, 90 * time.Second
 }
 
 // The soak: tenants tagged in every row, workers creating, listing and
@@ -446,7 +446,8 @@ func TestChaosSoak(t *testing.T) {
 			for _, n := range names {
 				maxID[n] = &atomic.Int64{}
 			}
-			deadline := time.Now().Add(limit)
+			began := time.Now()
+			deadline := began.Add(limit)
 			stop := make(chan struct{})
 			var faults sync.WaitGroup
 			kinds := map[string]int{}
@@ -518,7 +519,9 @@ func TestChaosSoak(t *testing.T) {
 			workers.Wait()
 			close(stop)
 			faults.Wait()
-			t.Logf("faults injected: %v", kinds)
+			el := time.Since(began)
+			t.Logf("pool of %d: %d requests in %s (%.0f/s); faults injected: %v", size, e.ledger.requests, el.Round(time.Millisecond),
+				float64(e.ledger.requests)/el.Seconds(), kinds)
 			t.Logf("recovery %s; %s", e.settle(t), e.ledger.summary())
 		})
 	}

@@ -83,8 +83,9 @@ type trigger struct {
 
 // pair is one proxied connection: the client's socket and the target's.
 type pair struct {
+	mu             sync.Mutex
 	client, server net.Conn
-	once           sync.Once
+	ended          bool
 }
 
 // New listens on a free port of 127.0.0.1 and forwards to target
@@ -208,17 +209,38 @@ func (p *Proxy) endAll(rst bool) int {
 // end closes both sockets once; with rst, SO_LINGER 0 makes the close send
 // RST instead of FIN.
 func (c *pair) end(rst bool) {
-	c.once.Do(func() {
-		for _, s := range []net.Conn{c.client, c.server} {
-			if s == nil {
-				continue
-			}
-			if tc, ok := s.(*net.TCPConn); ok && rst {
-				_ = tc.SetLinger(0)
-			}
-			_ = s.Close()
+	c.mu.Lock()
+	if c.ended {
+		c.mu.Unlock()
+		return
+	}
+	c.ended = true
+	socks := []net.Conn{c.client, c.server}
+	c.mu.Unlock()
+	for _, s := range socks {
+		if s != nil {
+			closeConn(s, rst)
 		}
-	})
+	}
+}
+
+// attach sets the target's socket, unless the pair ended while it was
+// being dialled.
+func (c *pair) attach(s net.Conn) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ended {
+		return false
+	}
+	c.server = s
+	return true
+}
+
+func closeConn(s net.Conn, rst bool) {
+	if tc, ok := s.(*net.TCPConn); ok && rst {
+		_ = tc.SetLinger(0)
+	}
+	_ = s.Close()
 }
 
 func (p *Proxy) serve() {
@@ -276,16 +298,9 @@ func (p *Proxy) handle(client net.Conn) {
 		c.end(true)
 		return
 	}
-	p.mu.Lock()
-	c.server = server
-	_, live := p.conns[c]
-	p.mu.Unlock()
-	if !live {
+	if !c.attach(server) {
 		// Reset or cut while dialling.
-		if tc, ok := server.(*net.TCPConn); ok {
-			_ = tc.SetLinger(0)
-		}
-		server.Close()
+		closeConn(server, true)
 		return
 	}
 	done := make(chan struct{}, 2)
