@@ -127,7 +127,9 @@ func TestChaosClientCancelDuringSlowQuery(t *testing.T) {
 // Each limit of a request's transaction ends it with 503 and Retry-After,
 // rolls it back, and leaves the pool serving.
 func TestChaosTimeouts(t *testing.T) {
-	e := newChaosEnv(t, envOptions{pool: tenancy.PoolConfig{MaxOpen: 2, MaxIdle: 2}})
+	// A request deadline above the database's own limits, so that each
+	// limit, not the Go-side deadline, is what ends its request.
+	e := newChaosEnv(t, envOptions{pool: tenancy.PoolConfig{MaxOpen: 2, MaxIdle: 2}, requestTimeout: 3 * tenancy.RequestLimits.Idle / 2})
 	e.onboard(t, "tempo")
 	ctx := context.Background()
 	expect503 := func(t *testing.T, what string, a answer, atLeast time.Duration) {
@@ -454,7 +456,7 @@ func TestChaosSoak(t *testing.T) {
 			faults.Add(1)
 			go func() {
 				defer faults.Done()
-				tick := time.NewTicker(60 * time.Millisecond)
+				tick := time.NewTicker(100 * time.Millisecond)
 				defer tick.Stop()
 				for {
 					select {

@@ -170,6 +170,8 @@ type chaosEnv struct {
 type envOptions struct {
 	pool tenancy.PoolConfig
 	plan migrations.Plan // zero: the shipped plan
+	// requestTimeout is the server's request deadline; zero: its default.
+	requestTimeout time.Duration
 }
 
 func newChaosEnv(t *testing.T, o envOptions) *chaosEnv {
@@ -211,7 +213,7 @@ func newChaosEnv(t *testing.T, o envOptions) *chaosEnv {
 	}
 	e.dir = tenancy.NewDirectory(db, opts...)
 	e.logs = &syncBuffer{}
-	srv, err := api.NewServer(db, e.dir, api.Config{Auth: e.auth,
+	srv, err := api.NewServer(db, e.dir, api.Config{Auth: e.auth, RequestTimeout: o.requestTimeout,
 		Logger: slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		t.Fatal(err)
