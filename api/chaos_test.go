@@ -639,7 +639,9 @@ func (e *chaosEnv) settle(t *testing.T) time.Duration {
 				break
 			}
 			if time.Since(start) > recoveryBudget {
-				t.Fatalf("the pool did not recover within %s: %s got %d %v %s", recoveryBudget, n, a.status, a.err, a.body)
+				sqlDB, _ := e.db.DB()
+				t.Fatalf("the pool did not recover within %s: %s got %s\npool %+v, proxy open=%d, backends %v\nlast server log lines:\n%s",
+					recoveryBudget, n, statusOf(a), sqlDB.Stats(), e.proxy.Open(), e.backends(t), tail(e.logs.String(), 5))
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
@@ -842,4 +844,13 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// tail returns the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }
