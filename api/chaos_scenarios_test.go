@@ -453,6 +453,7 @@ func TestChaosSoak(t *testing.T) {
 			stop := make(chan struct{})
 			var faults sync.WaitGroup
 			kinds := map[string]int{}
+			var faultTimes []time.Time
 			faults.Add(1)
 			go func() {
 				defer faults.Done()
@@ -465,6 +466,7 @@ func TestChaosSoak(t *testing.T) {
 					case <-tick.C:
 					}
 					var err error
+					faultTimes = append(faultTimes, time.Now())
 					switch rand.IntN(4) {
 					case 0:
 						_, err = e.killOneErr()
@@ -524,6 +526,15 @@ func TestChaosSoak(t *testing.T) {
 			el := time.Since(began)
 			t.Logf("pool of %d: %d requests in %s (%.0f/s); faults injected: %v", size, e.ledger.requests, el.Round(time.Millisecond),
 				float64(e.ledger.requests)/el.Seconds(), kinds)
+			// The worst time from a fault to the next success (kills and
+			// resets are instant: the fault is also when recovery can begin).
+			var worst time.Duration
+			for _, ft := range faultTimes {
+				if d := e.ledger.firstAfter(ft, isSuccess); d > worst {
+					worst = d
+				}
+			}
+			t.Logf("pool of %d: fault -> next success: worst %s over %d faults", size, worst.Round(time.Millisecond), len(faultTimes))
 			t.Logf("recovery %s; %s", e.settle(t), e.ledger.summary())
 		})
 	}
