@@ -203,6 +203,7 @@ func TestChaosDatabaseRestartUnderLoad(t *testing.T) {
 	close(stop)
 	wg.Wait()
 	toErr, toOK := e.timings(t, fault, back)
+	e.checkDeadline(t)
 	if toErr < 0 {
 		t.Errorf("no error answer while the database was down")
 	}
@@ -238,6 +239,7 @@ func TestChaosBlackHoleAndReturn(t *testing.T) {
 	close(stop)
 	wg.Wait()
 	toErr, toOK := e.timings(t, fault, back)
+	e.checkDeadline(t)
 	if toErr < 0 || toErr > blackHoleFor() {
 		t.Errorf("no error answer within the %s black hole: nothing on the Go side bounds a wait on a dead path", blackHoleFor())
 	}
@@ -535,6 +537,7 @@ func TestChaosSoak(t *testing.T) {
 				}
 			}
 			t.Logf("pool of %d: fault -> next success: worst %s over %d faults", size, worst.Round(time.Millisecond), len(faultTimes))
+			e.checkDeadline(t)
 			t.Logf("recovery %s; %s", e.settle(t), e.ledger.summary())
 		})
 	}

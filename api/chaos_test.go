@@ -567,6 +567,35 @@ func (l *ledger) firstAfter(t time.Time, pred func(answer) bool) time.Duration {
 	return best
 }
 
+// slowest returns the longest time any answered request took.
+func (l *ledger) slowest() time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var worst time.Duration
+	for _, a := range l.answers {
+		if d := a.end.Sub(a.start); a.status > 0 && d > worst {
+			worst = d
+		}
+	}
+	return worst
+}
+
+// deadlineSlack is what the slowest answer may take past the server's
+// request deadline: the time to roll back (bounded in the driver) and to
+// write the answer, on a shared and noisy machine.
+const deadlineSlack = 5 * time.Second
+
+// checkDeadline fails the test if an answer came later than the request
+// deadline allows.
+func (e *chaosEnv) checkDeadline(t *testing.T) {
+	t.Helper()
+	worst := e.ledger.slowest()
+	t.Logf("slowest answer: %s (request deadline %s)", worst.Round(time.Millisecond), api.DefaultRequestTimeout)
+	if worst > api.DefaultRequestTimeout+deadlineSlack {
+		t.Errorf("an answer took %s, past the request deadline of %s", worst, api.DefaultRequestTimeout)
+	}
+}
+
 func isError(a answer) bool   { return a.status >= 400 }
 func isSuccess(a answer) bool { return a.status > 0 && a.status < 300 }
 
