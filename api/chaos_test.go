@@ -150,7 +150,6 @@ func randHex(n int) string {
 // cluster, the service connected to it through a fault proxy, its HTTP
 // server on 127.0.0.1, tenants and their tokens, and the ledger.
 type chaosEnv struct {
-	t       testing.TB
 	name    string // database name
 	app     string // application_name of the service's connections
 	proxy   *faultproxy.Proxy
@@ -178,7 +177,7 @@ func newChaosEnv(t *testing.T, o envOptions) *chaosEnv {
 	t.Helper()
 	c := chaosCluster(t)
 	base := runtime.NumGoroutine()
-	e := &chaosEnv{t: t, name: "chaos_" + randHex(5), app: "chaos_" + randHex(5),
+	e := &chaosEnv{name: "chaos_" + randHex(5), app: "chaos_" + randHex(5),
 		auth: api.AuthConfig{Secret: testSecret}, tokens: map[string]string{}, ledger: newLedger()}
 	// Registered first, so it runs last: every other cleanup has closed
 	// what it owns by then.
