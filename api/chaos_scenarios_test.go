@@ -294,6 +294,7 @@ func TestChaosOnboardingCutAtEachStep(t *testing.T) {
 				e.proxy.Disarm()
 				t.Fatalf("the onboarding never sent %q (answer %s)", s.match, statusOf(a))
 			}
+			e.quiesce(t)
 			present := e.tenantState(t, name)
 			t.Logf("cut %s %q: answer %d, tenant present=%v", when, s.match, a.status, present)
 			if a.status == http.StatusCreated && !present {

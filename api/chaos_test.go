@@ -776,6 +776,25 @@ func (e *chaosEnv) checkRows(t *testing.T) {
 	t.Logf("rows: %d writes checked; lost=%d partial=%d phantom=%d", len(writes), lost, partial, phantom)
 }
 
+// quiesce waits (bounded) until no backend of the service is active or in
+// a transaction: a session whose client was cut may still be finishing the
+// statement it received (a COMMIT, say), and its outcome is only final
+// once it ended.
+func (e *chaosEnv) quiesce(t testing.TB) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b := e.backends(t)
+		if b["active"] == 0 && b["idle in transaction"] == 0 && b["idle in transaction (aborted)"] == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the service's backends did not settle: %v", b)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // checkAtRest waits (bounded) for the pool and the server to be idle: no
 // connection in use, no backend active or idle in transaction.
 func (e *chaosEnv) checkAtRest(t *testing.T) {
