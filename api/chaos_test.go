@@ -153,7 +153,10 @@ type chaosEnv struct {
 	name    string // database name
 	app     string // application_name of the service's connections
 	proxy   *faultproxy.Proxy
-	db      *gorm.DB
+	db      *gorm.DB // the request role's handle
+	ddl     *gorm.DB // the DDL role's handle
+	ddlRole string
+	appRole string
 	dir     *tenancy.Directory
 	srv     *api.Server
 	http    *httptest.Server
@@ -182,8 +185,17 @@ func newChaosEnv(t *testing.T, o envOptions) *chaosEnv {
 	// Registered first, so it runs last: every other cleanup has closed
 	// what it owns by then.
 	t.Cleanup(func() { checkGoroutines(t, base) })
-	e.adminExec(t, "postgres", `CREATE DATABASE "`+e.name+`"`)
-	t.Cleanup(func() { e.adminExec(t, "postgres", `DROP DATABASE IF EXISTS "`+e.name+`" WITH (FORCE)`) })
+	// The strict setup of SECURITY.md, as the rest of the suite runs it: a
+	// DDL role that owns the database, and a request role that owns nothing
+	// and switches to tenant roles inside scopes. Both reach the server
+	// through the proxy, under one application_name, so every fault hits
+	// requests and onboarding alike.
+	e.ddlRole, e.appRole = e.name+"_ddl", e.name+"_app"
+	ddl, app := pgx.Identifier{e.ddlRole}.Sanitize(), pgx.Identifier{e.appRole}.Sanitize()
+	e.adminExec(t, "postgres", "CREATE ROLE "+ddl+" LOGIN CREATEROLE NOSUPERUSER NOBYPASSRLS")
+	e.adminExec(t, "postgres", "CREATE ROLE "+app+" LOGIN NOINHERIT NOSUPERUSER NOCREATEROLE NOBYPASSRLS")
+	t.Cleanup(func() { e.dropAll(t) })
+	e.adminExec(t, "postgres", "CREATE DATABASE "+pgx.Identifier{e.name}.Sanitize()+" OWNER "+ddl)
 
 	p, err := faultproxy.New(fmt.Sprintf("127.0.0.1:%d", c.Port))
 	if err != nil {
@@ -191,26 +203,37 @@ func newChaosEnv(t *testing.T, o envOptions) *chaosEnv {
 	}
 	e.proxy = p
 	t.Cleanup(func() { p.Close() })
-	url := fmt.Sprintf("postgres://%s@127.0.0.1:%d/%s?sslmode=disable&application_name=%s", pglocal.User, p.Port(), e.name, e.app)
 	ctx := context.Background()
-	db, err := tenancy.Open(ctx, url, o.pool)
-	if err != nil {
-		t.Fatalf("open through the proxy: %v", err)
-	}
-	e.db = db
-	t.Cleanup(func() {
-		if s, err := db.DB(); err == nil {
-			s.Close()
+	open := func(role string, pool tenancy.PoolConfig) *gorm.DB {
+		url := fmt.Sprintf("postgres://%s@127.0.0.1:%d/%s?sslmode=disable&application_name=%s", role, p.Port(), e.name, e.app)
+		db, err := tenancy.Open(ctx, url, pool)
+		if err != nil {
+			t.Fatalf("open through the proxy as %s: %v", role, err)
 		}
-	})
-	if err := migrations.ApplyShared(ctx, db); err != nil {
+		t.Cleanup(func() {
+			if s, err := db.DB(); err == nil {
+				s.Close()
+			}
+		})
+		return db
+	}
+	e.ddl = open(e.ddlRole, tenancy.PoolConfig{MaxOpen: 4, MaxIdle: 2})
+	if err := migrations.ApplyShared(ctx, e.ddl); err != nil {
 		t.Fatalf("shared migrations: %v", err)
+	}
+	db := open(e.appRole, o.pool)
+	e.db = db
+	if err := tenancy.AttachAdmin(db, e.ddl); err != nil {
+		t.Fatal(err)
 	}
 	var opts []tenancy.Option
 	if o.plan.Steps != nil {
 		opts = append(opts, tenancy.WithPlan(o.plan))
 	}
 	e.dir = tenancy.NewDirectory(db, opts...)
+	if err := e.dir.EnsureRoles(ctx, e.appRole); err != nil {
+		t.Fatalf("ready the request role: %v", err)
+	}
 	e.logs = &syncBuffer{}
 	srv, err := api.NewServer(db, e.dir, api.Config{Auth: e.auth, RequestTimeout: o.requestTimeout,
 		Logger: slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
@@ -243,6 +266,49 @@ func newChaosEnv(t *testing.T, o envOptions) *chaosEnv {
 	return e
 }
 
+// dropAll drops the scenario's database, then its login roles and every
+// role the service derived for it (named after the deployment id the
+// shared migration stored): roles are server-wide and would outlive it.
+func (e *chaosEnv) dropAll(t testing.TB) {
+	t.Helper()
+	conn, ctx, done := e.adminConn(t, "postgres")
+	defer done()
+	var roles []string
+	dconn, err := pgx.Connect(ctx, chaosURL(e.name))
+	if err == nil {
+		var dep string
+		if err := dconn.QueryRow(ctx, `SELECT CASE WHEN to_regclass('tenantry.deployment') IS NULL THEN ''
+			ELSE (SELECT id::text FROM tenantry.deployment) END`).Scan(&dep); err != nil {
+			t.Errorf("read the deployment of %s: %v", e.name, err)
+		}
+		dconn.Close(ctx)
+		if dep != "" {
+			rows, err := conn.Query(ctx, `SELECT rolname FROM pg_roles WHERE starts_with(rolname, 'tr' || $1 || '_')`, dep)
+			if err != nil {
+				t.Fatalf("list derived roles: %v", err)
+			}
+			if roles, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+				t.Fatalf("list derived roles: %v", err)
+			}
+		}
+	}
+	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{e.name}.Sanitize()+" WITH (FORCE)"); err != nil {
+		t.Errorf("drop %s: %v", e.name, err)
+	}
+	for _, r := range append(roles, e.appRole, e.ddlRole) {
+		if _, err := conn.Exec(ctx, "DROP ROLE IF EXISTS "+pgx.Identifier{r}.Sanitize()); err != nil {
+			t.Errorf("drop role %s: %v", r, err)
+		}
+	}
+}
+
+// chaosURL is the superuser's URL of database db on the suite's cluster.
+func chaosURL(db string) string {
+	chaosDB.mu.Lock()
+	defer chaosDB.mu.Unlock()
+	return chaosDB.cluster.URL(db)
+}
+
 // checkGoroutines waits for the goroutine count to come back to what it was
 // before the environment was built.
 func checkGoroutines(t testing.TB, base int) {
@@ -267,10 +333,7 @@ func checkGoroutines(t testing.TB, base int) {
 func (e *chaosEnv) adminConn(t testing.TB, db string) (*pgx.Conn, context.Context, context.CancelFunc) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	chaosDB.mu.Lock()
-	u := chaosDB.cluster.URL(db)
-	chaosDB.mu.Unlock()
-	conn, err := pgx.Connect(ctx, u)
+	conn, err := pgx.Connect(ctx, chaosURL(db))
 	if err != nil {
 		cancel()
 		t.Fatalf("admin connection: %v", err)
@@ -805,15 +868,19 @@ func (e *chaosEnv) checkAtRest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ddlDB, err := e.ddl.DB()
+	if err != nil {
+		t.Fatal(err)
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		st := sqlDB.Stats()
+		inUse := sqlDB.Stats().InUse + ddlDB.Stats().InUse
 		b := e.backends(t)
-		if st.InUse == 0 && b["idle in transaction"] == 0 && b["idle in transaction (aborted)"] == 0 && b["active"] == 0 {
+		if inUse == 0 && b["idle in transaction"] == 0 && b["idle in transaction (aborted)"] == 0 && b["active"] == 0 {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Errorf("not at rest: %d connections in use, backends by state %v", st.InUse, b)
+			t.Errorf("not at rest: %d connections in use, backends by state %v", inUse, b)
 			return
 		}
 		time.Sleep(50 * time.Millisecond)
