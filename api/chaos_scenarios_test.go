@@ -556,3 +556,28 @@ func (e *chaosEnv) lastID(tenant string) int64 {
 	}
 	return 0
 }
+
+// A request that runs to its deadline must not poison the keep-alive
+// connection it came on. The black-hole scenario found this: the deadline
+// middleware sets the connection's read deadline to the request's, and when
+// it expires while the handler still runs, net/http's background read fails
+// and cancels the connection's base context, so every later request on that
+// connection starts cancelled and is answered 503 in under a millisecond
+// ("client went away") until the client closes it.
+func TestChaosKeepAliveSurvivesARequestAtItsDeadline(t *testing.T) {
+	e := newChaosEnv(t, envOptions{pool: tenancy.PoolConfig{MaxOpen: 2, MaxIdle: 2}, requestTimeout: time.Second})
+	e.onboard(t, "keep")
+	// Sequential requests reuse the client's one idle keep-alive connection.
+	ctx := context.Background()
+	a := e.call(ctx, "GET", "/_test/sleep?s=3", e.tokens["keep"], nil)
+	e.ledger.record(a)
+	if a.status != http.StatusServiceUnavailable {
+		t.Fatalf("a request past its deadline: %s, want 503", statusOf(a))
+	}
+	for i := 0; i < 3; i++ {
+		if a := e.list(ctx, "keep", 0); a.status != http.StatusOK {
+			t.Errorf("request %d on the same connection after a deadline: %s", i, statusOf(a))
+		}
+	}
+	t.Logf("recovery %s; %s", e.settle(t), e.ledger.summary())
+}
