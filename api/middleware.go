@@ -86,9 +86,16 @@ func (s *Server) deadline(c *gin.Context) {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), s.requestTimeout)
 	defer cancel()
 	c.Request = c.Request.WithContext(ctx)
-	if dl, ok := ctx.Deadline(); ok {
+	if dl, ok := ctx.Deadline(); ok && c.Request.ContentLength != 0 {
 		// A body that trickles in cannot outlast the request; writers
 		// without a connection (tests' recorders) do not support it.
+		// Only while a body remains: net/http clears the deadline when
+		// the body hits EOF and starts its background read of the
+		// connection. Without a body that read is already running, and a
+		// deadline set on it now would fire mid-handler, and net/http
+		// would take it for a dead client and cancel the connection's
+		// context, and with it every later request on that keep-alive
+		// connection.
 		_ = http.NewResponseController(c.Writer).SetReadDeadline(dl)
 	}
 	c.Next()
