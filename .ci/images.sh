@@ -90,7 +90,6 @@ say "Debian mirror (from apt sources): $mirror"
 
 work=$(mktemp -d /var/tmp/tenantry-images.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-mkdir "$work/empty" # build context of the metadata-only builds
 
 # bootstrap DIR PACKAGES: a minimal Debian with PACKAGES, without the
 # package caches, documentation and manuals an image never reads.
@@ -104,17 +103,17 @@ bootstrap() {
   say "debootstrap took $((SECONDS - t0)) s"
 }
 
-# import DIR IMAGE INSTRUCTION...: the directory as a one-layer image with
-# the given Dockerfile instructions as its configuration. `docker import
-# --change` refuses some of them (STOPSIGNAL), so a second, metadata-only
-# build on the imported layer sets them all.
+# import DIR IMAGE INSTRUCTION...: the directory as a one-layer image whose
+# configuration the instructions set (those `docker import --change`
+# accepts: ENV, USER, WORKDIR, EXPOSE, VOLUME, LABEL, ENTRYPOINT, CMD).
+# A Dockerfile build on top would add STOPSIGNAL too, but with the vfs
+# storage driver every step copies the whole tree.
 import() {
-  local dir=$1 image=$2 tmp=tenantry-local/rootfs:import-$$
+  local dir=$1 image=$2
   shift 2
-  tar --numeric-owner -C "$dir" -c . | "$DOCKER" import - "$tmp" >/dev/null
-  { printf 'FROM %s\n' "$tmp"; printf '%s\n' "$@" "LABEL $label=$recipe"; } >"$work/Dockerfile"
-  DOCKER_BUILDKIT=0 "$DOCKER" build -q -t "$image" -f "$work/Dockerfile" "$work/empty" >/dev/null
-  "$DOCKER" rmi "$tmp" >/dev/null
+  local changes=(--change "LABEL $label=$recipe")
+  for c in "$@"; do changes+=(--change "$c"); done
+  tar --numeric-owner -C "$dir" -c . | "$DOCKER" import "${changes[@]}" - "$image" >/dev/null
   say "made $image ($("$DOCKER" image inspect -f '{{.Size}}' "$image" | awk '{printf "%.0f MB", $1/1e6}'))"
 }
 
@@ -132,7 +131,6 @@ if ! have "$pg_image"; then
     'ENV PGDATA=/var/lib/postgresql/data' \
     'VOLUME /var/lib/postgresql/data' \
     'EXPOSE 5432' \
-    'STOPSIGNAL SIGINT' \
     'ENTRYPOINT ["docker-entrypoint.sh"]' \
     'CMD ["postgres"]'
   rm -rf "$root"
