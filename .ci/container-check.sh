@@ -110,7 +110,7 @@ migrate=$("${compose[@]}" ps -q migrate)
 [ "$("$DOCKER" inspect -f '{{.State.ExitCode}}' "$migrate")" = 0 ] || die "migrate did not exit 0"
 
 # --- 2b. the running server's user --------------------------------------------
-uids=$("$DOCKER" top "$app" -eo uid,comm | awk 'NR>1 {print $1}' | sort -u | tr '\n' ' ')
+uids=$("$DOCKER" top "$app" -eo pid,uid,comm | awk 'NR>1 {print $2}' | sort -u | tr '\n' ' ')
 [ "$uids" = "65532 " ] || die "app processes run as uid(s) $uids; want only 65532"
 [ "$("$DOCKER" inspect -f '{{.Config.User}}' "$image")" != "" ] || die "image sets no USER"
 say "ok: app runs as uid 65532"

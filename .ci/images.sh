@@ -8,10 +8,11 @@
 #                                       tzdata, passwd/group with nonroot (65532), no shell
 #
 # The tags are local on purpose: nobody should take these for the official images.
-# Idempotent: an image that exists with this recipe (a label holding the hash of
-# this script, the entry point and the Go version) is kept; `--force` rebuilds.
+# Idempotent: an image whose recipe label matches (recipe_version below, plus
+# the entry point's hash or the Go release) is kept; `--force` rebuilds.
 # Runs as root (debootstrap). The Debian mirror is the one this machine's apt
-# sources name, read at run time; APT_MIRROR overrides it. DOCKER picks the client.
+# sources name, read at run time; APT_MIRROR overrides it. DOCKER picks the
+# client; it must build with BuildKit (Debian's docker.io client does).
 #
 # Prints the three image names, one per line, on stdout (logs go to stderr).
 set -euo pipefail
@@ -40,8 +41,22 @@ pg_image=tenantry-local/postgres:15
 go_image=tenantry-local/golang:$go_version-$suite
 static_image=tenantry-local/static:nonroot
 
-recipe=$(cat "${BASH_SOURCE[0]}" .ci/postgres-entrypoint.sh | sha256sum | cut -c1-16)-go$go_version
+# Bump recipe_version when a change to this script alters what an image
+# holds; the images on a machine are then rebuilt on the next run.
+recipe_version=1
 label=tenantry.images.recipe
+# Site-local CAs this machine trusts (Debian's place for them). The build
+# image trusts them too: where outbound TLS goes through an inspecting
+# proxy, `go mod download` in the Dockerfile needs its CA. The runtime
+# image keeps Debian's bundle alone.
+local_cas=(/usr/local/share/ca-certificates/*.crt)
+[ -e "${local_cas[0]}" ] || local_cas=()
+cas_hash=$(cat /dev/null "${local_cas[@]}" | sha256sum | cut -c1-8)
+declare -A recipe=(
+  [$pg_image]=v$recipe_version-$(sha256sum .ci/postgres-entrypoint.sh | cut -c1-12)
+  [$go_image]=v$recipe_version-go$go_version-ca$cas_hash
+  [$static_image]=v$recipe_version
+)
 
 # apt_mirror prints the first enabled `deb` source for $suite in the
 # machine's apt configuration (one-line .list files, then deb822 .sources).
@@ -75,11 +90,11 @@ apt_mirror() {
 
 have() { # have IMAGE: it exists and was made by this recipe
   [ -z "$force" ] || return 1
-  [ "$("$DOCKER" image inspect -f "{{index .Config.Labels \"$label\"}}" "$1" 2>/dev/null)" = "$recipe" ]
+  [ "$("$DOCKER" image inspect -f "{{index .Config.Labels \"$label\"}}" "$1" 2>/dev/null)" = "${recipe[$1]}" ]
 }
 
 if have "$pg_image" && have "$go_image" && have "$static_image"; then
-  say "all three images exist (recipe $recipe); nothing to do"
+  say "all three images exist with this recipe; nothing to do"
   printf '%s\n' "$pg_image" "$go_image" "$static_image"
   exit 0
 fi
@@ -103,17 +118,18 @@ bootstrap() {
   say "debootstrap took $((SECONDS - t0)) s"
 }
 
-# import DIR IMAGE INSTRUCTION...: the directory as a one-layer image whose
-# configuration the instructions set (those `docker import --change`
-# accepts: ENV, USER, WORKDIR, EXPOSE, VOLUME, LABEL, ENTRYPOINT, CMD).
-# A Dockerfile build on top would add STOPSIGNAL too, but with the vfs
-# storage driver every step copies the whole tree.
+# import DIR IMAGE INSTRUCTION...: the directory as a one-layer image,
+# configured by the Dockerfile instructions given. `docker import --change`
+# refuses some (STOPSIGNAL), so a BuildKit build on the imported layer sets
+# them all; it only writes configuration, so it takes no time.
 import() {
-  local dir=$1 image=$2
+  local dir=$1 image=$2 tmp=tenantry-local/rootfs:import-$$
   shift 2
-  local changes=(--change "LABEL $label=$recipe")
-  for c in "$@"; do changes+=(--change "$c"); done
-  tar --numeric-owner -C "$dir" -c . | "$DOCKER" import "${changes[@]}" - "$image" >/dev/null
+  tar --numeric-owner -C "$dir" -c . | "$DOCKER" import - "$tmp" >/dev/null
+  mkdir -p "$work/meta"
+  { printf 'FROM %s\n' "$tmp"; printf '%s\n' "$@" "LABEL $label=${recipe[$image]}"; } >"$work/meta/Dockerfile"
+  DOCKER_BUILDKIT=1 "$DOCKER" build -q -t "$image" "$work/meta" >/dev/null
+  "$DOCKER" rmi "$tmp" >/dev/null
   say "made $image ($("$DOCKER" image inspect -f '{{.Size}}' "$image" | awk '{printf "%.0f MB", $1/1e6}'))"
 }
 
@@ -131,6 +147,7 @@ if ! have "$pg_image"; then
     'ENV PGDATA=/var/lib/postgresql/data' \
     'VOLUME /var/lib/postgresql/data' \
     'EXPOSE 5432' \
+    'STOPSIGNAL SIGINT' \
     'ENTRYPOINT ["docker-entrypoint.sh"]' \
     'CMD ["postgres"]'
   rm -rf "$root"
@@ -172,6 +189,11 @@ if ! have "$go_image" || ! have "$static_image"; then
     mkdir -p "$root"/usr/local/go "$root"/go/bin "$root"/go/src
     cp -a "$goroot"/. "$root"/usr/local/go/
     chmod -R a+rX "$root"/usr/local/go
+    if [ "${#local_cas[@]}" -gt 0 ]; then
+      say "adding this machine's local CAs to the build image: ${local_cas[*]}"
+      cp "${local_cas[@]}" "$root"/usr/local/share/ca-certificates/
+      cat "${local_cas[@]}" >>"$root"/etc/ssl/certs/ca-certificates.crt
+    fi
     chmod 1777 "$root"/go
     import "$root" "$go_image" \
       'ENV PATH=/go/bin:/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
