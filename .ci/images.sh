@@ -111,8 +111,8 @@ trap 'rm -rf "$work"' EXIT
 bootstrap() {
   local dir=$1 include=$2 t0=$SECONDS
   say "debootstrap $suite into $dir (+ $include)"
-  debootstrap --variant=minbase --include="$include" "$suite" "$dir" "$mirror" >"$work/debootstrap.log" 2>&1 ||
-    { tail -n 30 "$work/debootstrap.log" >&2; die "debootstrap failed"; }
+  debootstrap --variant=minbase --include="$include" "$suite" "$dir" "$mirror" >"$dir.log" 2>&1 ||
+    { tail -n 30 "$dir.log" >&2; die "debootstrap into $dir failed"; }
   rm -rf "$dir"/var/cache/apt/archives/*.deb "$dir"/var/lib/apt/lists/* \
     "$dir"/usr/share/doc/* "$dir"/usr/share/man/* "$dir"/usr/share/info/*
   say "debootstrap took $((SECONDS - t0)) s"
@@ -133,9 +133,22 @@ import() {
   say "made $image ($("$DOCKER" image inspect -f '{{.Size}}' "$image" | awk '{printf "%.0f MB", $1/1e6}'))"
 }
 
+# The two trees are made at once: each debootstrap spends most of its time
+# waiting for the mirror and for dpkg, so together they take little longer
+# than one.
+pids=()
+if ! have "$pg_image"; then
+  bootstrap "$work/postgres" postgresql-15 &
+  pids+=($!)
+fi
+if ! have "$go_image" || ! have "$static_image"; then
+  bootstrap "$work/base" ca-certificates,tzdata &
+  pids+=($!)
+fi
+for p in "${pids[@]}"; do wait "$p" || die "debootstrap failed"; done
+
 if ! have "$pg_image"; then
   root=$work/postgres
-  bootstrap "$root" postgresql-15
   # The package's post-install made a cluster of its own; the entry point
   # makes one in PGDATA on first start instead, as the official image does.
   rm -rf "$root"/var/lib/postgresql/15 "$root"/etc/postgresql/15
@@ -155,7 +168,6 @@ fi
 
 if ! have "$go_image" || ! have "$static_image"; then
   root=$work/base
-  bootstrap "$root" ca-certificates,tzdata
 
   if ! have "$static_image"; then
     s=$work/static
