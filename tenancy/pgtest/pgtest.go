@@ -64,9 +64,10 @@ func Run(m *testing.M) {
 	}
 	log.Printf("pgtest: server: %s", server)
 	recordServer(server)
-	code := m.Run()
-	cleanup()
-	os.Exit(code)
+	// Return rather than os.Exit: a TestMain may clean up more after Run,
+	// and the testing package exits with m.Run's code when TestMain returns.
+	defer cleanup()
+	m.Run()
 }
 
 // provide returns the server's clean-up and a one-line description of it.
