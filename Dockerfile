@@ -1,18 +1,30 @@
-# syntax=docker/dockerfile:1
-#
 # tenantry container image: a static binary on distroless, running as a
 # non-root user. Build with BuildKit (the default in current Docker):
 #
 #   docker build -t tenantry .
 #
+# There is no `# syntax=` line on purpose: it makes BuildKit fetch a frontend
+# image from a registry before it can even parse this file. The built-in
+# frontend handles everything used here, cache mounts included.
+#
+# The base images are build arguments that default to the official images.
+# A machine without a registry builds stand-ins from Debian's packages
+# (.ci/images.sh) and passes them:
+#
+#   docker build --build-arg GO_IMAGE=tenantry-local/golang:1.26.8-bookworm \
+#     --build-arg RUNTIME_IMAGE=tenantry-local/static:nonroot -t tenantry .
+#
 # The release process should pin both base images by digest as well
 # (image:tag@sha256:...); the tags below are the human-readable pins, and
-# docker_test.go checks they stay pinned and match go.mod.
+# docker_test.go checks they stay pinned and match go.mod's toolchain.
 #
 # Nothing secret is baked in: JWT_SECRET (or JWT_PUBLIC_KEY_FILE) and
 # DATABASE_URL come from the runtime environment.
 
-FROM golang:1.26.8-bookworm AS build
+ARG GO_IMAGE=golang:1.26.8-bookworm
+ARG RUNTIME_IMAGE=gcr.io/distroless/static-debian12:nonroot
+
+FROM ${GO_IMAGE} AS build
 WORKDIR /src
 
 # Dependencies first, so that a source change does not download them again.
@@ -26,7 +38,7 @@ RUN --mount=type=cache,target=/go/pkg/mod \
     CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/tenantry .
 
 # distroless/static: CA certificates and tzdata, no shell, no package manager.
-FROM gcr.io/distroless/static-debian12:nonroot
+FROM ${RUNTIME_IMAGE}
 
 ARG VERSION=dev
 ARG REVISION=unknown

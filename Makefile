@@ -2,7 +2,7 @@
 GO        ?= go
 BIN       ?= bin/tenantry
 
-.PHONY: run test lint build e2e bench bench-http chaos clean
+.PHONY: run test lint build e2e bench bench-http chaos images clean
 
 ## run: local PostgreSQL under ./.data (when DATABASE_URL is unset), two demo tenants, tokens, serve on :8080
 run:
@@ -56,6 +56,10 @@ bench:
 ## (a smoke run that writes no file: go run ./cmd/benchhttp -rounds 1 -duration 1s -tenants 1,10)
 bench-http:
 	$(GO) run ./cmd/benchhttp -out docs/PERFORMANCE.md $(BENCHHTTP_FLAGS)
+
+## images: base images from Debian's packages for machines without a registry (root, Docker, debootstrap)
+images:
+	bash .ci/images.sh
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) .

@@ -2,12 +2,10 @@ package main
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"go/ast"
 	"go/parser"
 	gotoken "go/token"
-	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -21,41 +19,64 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// The container files are checked statically: this machine has no Docker
-// engine, so the image is never built here. The checks tie the Dockerfile and
-// docker-compose.yml to what the binary really accepts (subcommands and
-// environment variables read from the Go source) and to go.mod.
+// The container files are checked statically on every `make test`, with or
+// without Docker. The real thing (the image built, run as uid 65532 with no
+// shell, its HEALTHCHECK turning healthy, the compose stack passing the
+// Postman collection and stopping gracefully) is checked by
+// .ci/container-check.sh in CI. What stays here is what a successful build
+// and run cannot show: layer order and cache mounts, version pins, secrets
+// baked into the image, optional settings the binary would silently ignore,
+// and start-order and probe choices that only fail when timing is unlucky.
 
 func TestDockerfile(t *testing.T) {
+	src, err := os.ReadFile("Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
 	stages := loadDockerfile(t)
-	subs := binarySubcommands(t)
-
-	t.Run("multi-stage build", func(t *testing.T) {
-		if len(stages) < 2 {
-			t.Fatalf("Dockerfile has %d FROM stage(s); want a builder stage and a separate runtime stage", len(stages))
-		}
-	})
 	if len(stages) == 0 {
 		t.Fatal("Dockerfile has no FROM")
 	}
 	final := stages[len(stages)-1]
 	builder, buildRun := dfGoBuild(stages)
 
-	t.Run("builder image pinned to go.mod's Go version", func(t *testing.T) {
+	t.Run("parses without a registry", func(t *testing.T) {
+		// Parser directives are comments at the very top; `syntax` makes
+		// BuildKit pull a frontend image before it reads anything else.
+		for i, line := range strings.Split(string(src), "\n") {
+			if m := regexp.MustCompile(`(?i)^#\s*syntax\s*=`).FindString(line); m != "" {
+				t.Errorf("line %d: %q needs a registry to parse the file; the built-in frontend does the job", i+1, line)
+			}
+		}
+	})
+
+	t.Run("base images are build arguments defaulting to the official ones", func(t *testing.T) {
 		if builder == nil {
 			t.Fatal("no stage RUNs `go build`")
 		}
-		repo, tag := dockerImageTag(builder.image)
-		if !strings.HasSuffix(repo, "golang") {
-			t.Errorf("builder image %q is not the golang image", builder.image)
+		for _, c := range []struct {
+			st   *dfStage
+			want string // the official repository the default must name
+		}{{builder, "golang"}, {&final, "gcr.io/distroless/static-debian12"}} {
+			if c.st.arg == "" {
+				t.Errorf("FROM %s is not a build argument; CI builds with local stand-ins and needs to swap it", c.st.image)
+				continue
+			}
+			repo, tag := dockerImageTag(c.st.image)
+			if repo != c.want || tag == "" || tag == "latest" {
+				t.Errorf("ARG %s defaults to %q; want a pinned tag of the official %s", c.st.arg, c.st.image, c.want)
+			}
 		}
-		m := regexp.MustCompile(`^(\d+)\.(\d+)\.(\d+)(-|$)`).FindStringSubmatch(tag)
-		if tag == "" || tag == "latest" || m == nil {
-			t.Fatalf("builder image %q is not pinned to an exact Go release (want e.g. golang:1.26.8-bookworm)", builder.image)
+	})
+
+	t.Run("builder image pinned to go.mod's toolchain", func(t *testing.T) {
+		if builder == nil {
+			t.Fatal("no stage RUNs `go build`")
 		}
-		want := goModMinorVersion(t)
-		if got := m[1] + "." + m[2]; got != want {
-			t.Errorf("builder image %q builds with Go %s, go.mod says go %s", builder.image, got, want)
+		_, tag := dockerImageTag(builder.image)
+		want := goModToolchain(t)
+		if got, _, _ := strings.Cut(tag, "-"); got != want {
+			t.Errorf("builder image %q builds with Go %s, go.mod's toolchain is go%s (.ci/images.sh builds its stand-in from that line)", builder.image, got, want)
 		}
 	})
 
@@ -102,76 +123,6 @@ func TestDockerfile(t *testing.T) {
 		}
 	})
 
-	t.Run("final stage is distroless static or scratch", func(t *testing.T) {
-		if final.image == "scratch" {
-			return
-		}
-		repo, tag := dockerImageTag(final.image)
-		if !strings.HasPrefix(repo, "gcr.io/distroless/static") {
-			t.Fatalf("final stage FROM %q; want gcr.io/distroless/static-* or scratch (no shell, no package manager)", final.image)
-		}
-		if tag == "" || tag == "latest" {
-			t.Errorf("final stage FROM %q is not pinned to a tag", final.image)
-		}
-	})
-
-	t.Run("final stage runs as a non-root user", func(t *testing.T) {
-		user := dfLast(final, "USER")
-		if user == nil {
-			t.Fatal("final stage has no USER instruction; set it explicitly (e.g. USER nonroot:nonroot)")
-		}
-		name, group, _ := strings.Cut(strings.TrimSpace(user.args), ":")
-		for _, id := range []string{name, group} {
-			if id == "root" || id == "0" {
-				t.Errorf("line %d: USER %s runs as root", user.line, user.args)
-			}
-		}
-	})
-
-	entrypoint := dfEntrypoint(t, final)
-
-	t.Run("ENTRYPOINT is exec form and runs the copied binary", func(t *testing.T) {
-		if entrypoint == nil {
-			t.Fatal("final stage has no exec-form ENTRYPOINT (JSON array); shell form needs /bin/sh and keeps the binary from being PID 1")
-		}
-		if dests := dfCopiedFrom(final); !slices.Contains(dests, entrypoint[0]) {
-			t.Errorf("ENTRYPOINT runs %q, but the final stage copies %v from the builder", entrypoint[0], dests)
-		}
-	})
-
-	t.Run("CMD is exec form and a subcommand", func(t *testing.T) {
-		cmd := dfLast(final, "CMD")
-		if cmd == nil {
-			t.Fatal("final stage has no CMD")
-		}
-		argv, ok := dfExecForm(cmd.args)
-		if !ok || len(argv) == 0 {
-			t.Fatalf("line %d: CMD %s is not exec form (JSON array)", cmd.line, cmd.args)
-		}
-		if !subs[argv[0]] {
-			t.Errorf("line %d: CMD %q is not a subcommand of the binary (it accepts %s)", cmd.line, argv[0], dockerKeys(subs))
-		}
-	})
-
-	t.Run("HEALTHCHECK is exec form and a subcommand", func(t *testing.T) {
-		hc := dfLast(final, "HEALTHCHECK")
-		if hc == nil {
-			t.Fatal("final stage has no HEALTHCHECK")
-		}
-		rest := dfStripFlags(hc.args)
-		after, isCmd := strings.CutPrefix(rest, "CMD")
-		argv, ok := dfExecForm(after)
-		if !isCmd || !ok || len(argv) < 2 {
-			t.Fatalf("line %d: HEALTHCHECK %s is not `CMD [\"/binary\", \"subcommand\"]`; the image has no shell for the shell form", hc.line, hc.args)
-		}
-		if entrypoint != nil && argv[0] != entrypoint[0] {
-			t.Errorf("line %d: HEALTHCHECK runs %q, the ENTRYPOINT is %q", hc.line, argv[0], entrypoint[0])
-		}
-		if !subs[argv[1]] {
-			t.Errorf("line %d: HEALTHCHECK subcommand %q is not one the binary accepts (%s)", hc.line, argv[1], dockerKeys(subs))
-		}
-	})
-
 	t.Run("no secret in ENV or ARG", func(t *testing.T) {
 		for _, st := range stages {
 			for _, in := range st.instrs {
@@ -195,30 +146,11 @@ func TestDockerfile(t *testing.T) {
 			}
 		}
 	})
-
-	t.Run("EXPOSE matches ADDR", func(t *testing.T) {
-		addr := dfStageEnv(final)["ADDR"]
-		if addr == "" {
-			addr = loadConfig(func(string) string { return "" }).addr // the binary's default
-		}
-		port := dockerPort(t, addr)
-		exposed := dfExposed(final)
-		if !slices.Contains(exposed, port) {
-			t.Errorf("ADDR %q listens on %s, but the image EXPOSEs %v", addr, port, exposed)
-		}
-	})
 }
 
 func TestCompose(t *testing.T) {
 	cf := loadCompose(t)
-	subs := binarySubcommands(t)
 	reads := envVarsRead(t)
-	stages := loadDockerfile(t)
-	if len(stages) == 0 {
-		t.Fatal("Dockerfile has no FROM")
-	}
-	final := stages[len(stages)-1]
-	entrypoint := dfEntrypoint(t, final)
 
 	for _, name := range []string{"db", "migrate", "app"} {
 		if _, ok := cf.Services[name]; !ok {
@@ -234,63 +166,15 @@ func TestCompose(t *testing.T) {
 		}
 	}
 
-	t.Run("commands are subcommands of the binary", func(t *testing.T) {
-		for _, name := range []string{"migrate", "app"} {
-			if _, ok := ours[name]; !ok {
-				t.Errorf("service %s is not built from this repository (no build:)", name)
-			}
-		}
-		for name, s := range ours {
-			if len(s.Command.argv) == 0 {
-				t.Errorf("service %s has no command; give it one explicitly", name)
-				continue
-			}
-			if !subs[s.Command.argv[0]] {
-				t.Errorf("service %s: command %q is not a subcommand of the binary (it accepts %s)", name, s.Command.argv[0], dockerKeys(subs))
-			}
-		}
-	})
-
-	t.Run("app healthcheck runs the binary's healthcheck subcommand", func(t *testing.T) {
-		test := app.Healthcheck.Test.argv
-		if len(test) < 3 || test[0] != "CMD" {
-			t.Fatalf("app healthcheck test %q: want exec form [\"CMD\", \"/binary\", \"healthcheck\"]; the image has no shell for CMD-SHELL", test)
-		}
-		if entrypoint != nil && test[1] != entrypoint[0] {
-			t.Errorf("app healthcheck runs %q, the image's ENTRYPOINT is %q", test[1], entrypoint[0])
-		}
-		if !subs[test[2]] {
-			t.Errorf("app healthcheck subcommand %q is not one the binary accepts (%s)", test[2], dockerKeys(subs))
-		}
-	})
-
 	t.Run("environment names are ones the binary reads", func(t *testing.T) {
+		// A misspelt optional setting (JWT_ISUER) is ignored by the binary,
+		// so the stack still runs and only this check notices.
 		for name, s := range ours {
 			for k := range s.Environment {
 				if !reads[k] {
 					t.Errorf("service %s sets %s, which the binary never reads (it reads %s)", name, k, dockerKeys(reads))
 				}
 			}
-		}
-	})
-
-	t.Run("published port matches ADDR and EXPOSE", func(t *testing.T) {
-		addr, ok := app.Environment["ADDR"]
-		if !ok {
-			addr = dfStageEnv(final)["ADDR"]
-		}
-		port := dockerPort(t, addr)
-		targets := app.containerPorts(t)
-		if len(targets) == 0 {
-			t.Fatal("app publishes no port")
-		}
-		for _, p := range targets {
-			if p != port {
-				t.Errorf("app publishes container port %s, but ADDR %q listens on %s", p, addr, port)
-			}
-		}
-		if exposed := dfExposed(final); !slices.Contains(exposed, port) {
-			t.Errorf("app listens on %s, the image EXPOSEs %v", port, exposed)
 		}
 	})
 
@@ -331,7 +215,8 @@ func TestCompose(t *testing.T) {
 	})
 
 	t.Run("DATABASE_URL points at the db service", func(t *testing.T) {
-		// The strict setup (SECURITY.md): MIGRATION_DATABASE_URL is the db
+		// A stack whose requests ran as the database owner would pass every
+		// real check; only this one sees it. The strict setup (SECURITY.md): MIGRATION_DATABASE_URL is the db
 		// service's own user, the DDL role; DATABASE_URL the request role
 		// that docker/initdb creates, on the same host and database.
 		for _, name := range []string{"migrate", "app"} {
@@ -372,18 +257,20 @@ type dfInstr struct {
 
 type dfStage struct {
 	image, name string
+	arg         string // the build argument FROM named, if any; image is its default
 	instrs      []dfInstr
 }
 
 // parseDockerfile splits a Dockerfile into stages of instructions. It handles
-// comments (including those inside continued instructions) and backslash
-// continuations, which is all this repository's Dockerfile uses (no heredocs,
-// no escape directive).
+// comments (including those inside continued instructions), backslash
+// continuations and FROM ${ARG} with a global ARG default, which is all this
+// repository's Dockerfile uses (no heredocs, no escape directive).
 func parseDockerfile(src string) ([]dfStage, error) {
 	var (
 		stages []dfStage
 		cur    strings.Builder
 		start  int
+		global = map[string]string{} // ARG defaults before the first FROM
 	)
 	flush := func() error {
 		text := strings.TrimSpace(cur.String())
@@ -399,6 +286,13 @@ func parseDockerfile(src string) ([]dfStage, error) {
 				return fmt.Errorf("line %d: FROM without an image", start)
 			}
 			st := dfStage{image: f[0]}
+			if m := regexp.MustCompile(`^\$\{?(\w+)\}?$`).FindStringSubmatch(f[0]); m != nil {
+				def, ok := global[m[1]]
+				if !ok || def == "" {
+					return fmt.Errorf("line %d: FROM %s has no global ARG default", start, f[0])
+				}
+				st.image, st.arg = def, m[1]
+			}
 			if len(f) >= 3 && strings.EqualFold(f[1], "AS") {
 				st.name = f[2]
 			}
@@ -406,8 +300,12 @@ func parseDockerfile(src string) ([]dfStage, error) {
 			return nil
 		}
 		if len(stages) == 0 {
-			if in.cmd == "ARG" {
-				return nil // global ARG before the first FROM
+			if in.cmd == "ARG" { // global ARG before the first FROM
+				for _, w := range dfWords(in.args) {
+					k, v, _ := strings.Cut(w, "=")
+					global[k] = v
+				}
+				return nil
 			}
 			return fmt.Errorf("line %d: %s before the first FROM", start, in.cmd)
 		}
@@ -471,42 +369,6 @@ func dfGoBuild(stages []dfStage) (*dfStage, *dfInstr) {
 	return nil, nil
 }
 
-func dfLast(st dfStage, cmd string) *dfInstr {
-	for i := len(st.instrs) - 1; i >= 0; i-- {
-		if st.instrs[i].cmd == cmd {
-			return &st.instrs[i]
-		}
-	}
-	return nil
-}
-
-// dfExecForm reports whether args is a JSON array of strings, as the exec
-// form of RUN/CMD/ENTRYPOINT/HEALTHCHECK CMD is.
-func dfExecForm(args string) ([]string, bool) {
-	args = strings.TrimSpace(args)
-	if !strings.HasPrefix(args, "[") {
-		return nil, false
-	}
-	var argv []string
-	if err := json.Unmarshal([]byte(args), &argv); err != nil {
-		return nil, false
-	}
-	return argv, true
-}
-
-func dfEntrypoint(t *testing.T, final dfStage) []string {
-	t.Helper()
-	ep := dfLast(final, "ENTRYPOINT")
-	if ep == nil {
-		return nil
-	}
-	argv, ok := dfExecForm(ep.args)
-	if !ok || len(argv) == 0 {
-		return nil
-	}
-	return argv
-}
-
 // dfStripFlags drops leading --flag=value words (FROM --platform, HEALTHCHECK
 // --interval, RUN --mount, COPY --from).
 func dfStripFlags(s string) string {
@@ -523,18 +385,6 @@ func dfCopiesAll(args string) bool {
 	return len(f) >= 2 && slices.Contains(f[:len(f)-1], ".")
 }
 
-// dfCopiedFrom lists the destinations of COPY --from=... in a stage.
-func dfCopiedFrom(st dfStage) []string {
-	var dests []string
-	for _, in := range st.instrs {
-		if in.cmd == "COPY" && strings.Contains(in.args, "--from=") {
-			f := strings.Fields(in.args)
-			dests = append(dests, f[len(f)-1])
-		}
-	}
-	return dests
-}
-
 // dfEnv parses ENV's KEY=value pairs (or the legacy `ENV KEY value`).
 func dfEnv(args string) map[string]string {
 	out := map[string]string{}
@@ -546,18 +396,6 @@ func dfEnv(args string) map[string]string {
 	for _, w := range words {
 		k, v, _ := strings.Cut(w, "=")
 		out[k] = v
-	}
-	return out
-}
-
-func dfStageEnv(st dfStage) map[string]string {
-	out := map[string]string{}
-	for _, in := range st.instrs {
-		if in.cmd == "ENV" {
-			for k, v := range dfEnv(in.args) {
-				out[k] = v
-			}
-		}
 	}
 	return out
 }
@@ -596,19 +434,6 @@ func dfWords(s string) []string {
 	return words
 }
 
-func dfExposed(st dfStage) []string {
-	var ports []string
-	for _, in := range st.instrs {
-		if in.cmd == "EXPOSE" {
-			for _, f := range strings.Fields(in.args) {
-				p, _, _ := strings.Cut(f, "/")
-				ports = append(ports, p)
-			}
-		}
-	}
-	return ports
-}
-
 // dockerImageTag splits "registry/repo:tag@digest" into repo and tag.
 func dockerImageTag(ref string) (repo, tag string) {
 	ref, _, _ = strings.Cut(ref, "@")
@@ -618,27 +443,18 @@ func dockerImageTag(ref string) (repo, tag string) {
 	return ref, ""
 }
 
-func dockerPort(t *testing.T, addr string) string {
-	t.Helper()
-	_, port, err := net.SplitHostPort(addr)
-	if err != nil || port == "" {
-		t.Fatalf("ADDR %q has no port: %v", addr, err)
-	}
-	return port
-}
-
-// goModMinorVersion is go.mod's `go` line as major.minor.
-func goModMinorVersion(t *testing.T) string {
+// goModToolchain is the release go.mod's toolchain line names (1.26.8).
+func goModToolchain(t *testing.T) string {
 	t.Helper()
 	b, err := os.ReadFile("go.mod")
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := regexp.MustCompile(`(?m)^go\s+(\d+)\.(\d+)`).FindSubmatch(b)
+	m := regexp.MustCompile(`(?m)^toolchain\s+go(\d+\.\d+\.\d+)\s*$`).FindSubmatch(b)
 	if m == nil {
-		t.Fatal("go.mod has no go line")
+		t.Fatal("go.mod has no `toolchain goX.Y.Z` line; the image builds pin the exact release from it")
 	}
-	return string(m[1]) + "." + string(m[2])
+	return string(m[1])
 }
 
 // ---- what the binary accepts, read from its source ----
@@ -663,45 +479,6 @@ func mainPackageFiles(t *testing.T) []*ast.File {
 		files = append(files, f)
 	}
 	return files
-}
-
-// binarySubcommands collects the string case labels of `switch cmd` in
-// func run: the first word of argv the binary dispatches on.
-func binarySubcommands(t *testing.T) map[string]bool {
-	t.Helper()
-	subs := map[string]bool{}
-	for _, f := range mainPackageFiles(t) {
-		for _, d := range f.Decls {
-			fn, ok := d.(*ast.FuncDecl)
-			if !ok || fn.Recv != nil || fn.Name.Name != "run" || fn.Body == nil {
-				continue
-			}
-			ast.Inspect(fn.Body, func(n ast.Node) bool {
-				sw, ok := n.(*ast.SwitchStmt)
-				if !ok {
-					return true
-				}
-				if id, ok := sw.Tag.(*ast.Ident); !ok || id.Name != "cmd" {
-					return true
-				}
-				for _, s := range sw.Body.List {
-					for _, e := range s.(*ast.CaseClause).List {
-						if lit, ok := e.(*ast.BasicLit); ok && lit.Kind == gotoken.STRING {
-							v, err := strconv.Unquote(lit.Value)
-							if err == nil {
-								subs[v] = true
-							}
-						}
-					}
-				}
-				return false
-			})
-		}
-	}
-	if len(subs) == 0 {
-		t.Fatal("found no `switch cmd { case \"...\" }` in func run; docker_test.go needs updating to find the subcommands")
-	}
-	return subs
 }
 
 // envVarsRead collects the names passed as string literals to getenv (the
@@ -753,7 +530,6 @@ type composeService struct {
 	Build       yaml.Node      `yaml:"build"`
 	Command     argvOrString   `yaml:"command"`
 	Environment composeEnv     `yaml:"environment"`
-	Ports       []yaml.Node    `yaml:"ports"`
 	DependsOn   composeDepends `yaml:"depends_on"`
 	Restart     string         `yaml:"restart"`
 	Healthcheck struct {
@@ -822,29 +598,6 @@ func (d *composeDepends) UnmarshalYAML(n *yaml.Node) error {
 		return fmt.Errorf("line %d: depends_on is neither a list nor a map", n.Line)
 	}
 	return nil
-}
-
-// containerPorts returns the container side of each published port, from
-// the short ("[ip:]host:container[/proto]") or long (target:) syntax.
-func (s composeService) containerPorts(t *testing.T) []string {
-	t.Helper()
-	var out []string
-	for _, n := range s.Ports {
-		switch n.Kind {
-		case yaml.ScalarNode:
-			v, _, _ := strings.Cut(n.Value, "/")
-			out = append(out, v[strings.LastIndex(v, ":")+1:])
-		case yaml.MappingNode:
-			var long struct {
-				Target string `yaml:"target"`
-			}
-			if err := n.Decode(&long); err != nil {
-				t.Fatalf("ports line %d: %v", n.Line, err)
-			}
-			out = append(out, long.Target)
-		}
-	}
-	return out
 }
 
 func loadCompose(t *testing.T) composeFile {
