@@ -24,7 +24,7 @@ e2e:
 
 ## fuzz: each Go fuzz target for FUZZTIME (default 10s), in turn; seed corpora live in each package's testdata/fuzz
 # FUZZ_TARGETS lists package:FuzzName pairs; to fuzz a new target, add a
-# pair. -short and an empty CI keep the suites' TestMain from starting a
+# pair. -short and an empty CI (and REQUIRE_*) keep the suites' TestMain from starting a
 # PostgreSQL cluster in every fuzz worker: no target needs a database.
 FUZZTIME     ?= 10s
 FUZZFLAGS    ?=
@@ -41,7 +41,7 @@ FUZZ_TARGETS ?= \
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; fn=$${t##*:}; echo "fuzz: $$fn in $$pkg for $(FUZZTIME)"; \
-		CI= REQUIRE_DB= $(GO) test -short -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $(FUZZFLAGS) $$pkg; \
+		CI= REQUIRE_DB= REQUIRE_DOCKER= $(GO) test -short -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $(FUZZFLAGS) $$pkg; \
 	done
 
 ## chaos: the chaos suite's long mode: faults through a loopback proxy, backend kills, restarts, a 100,000-request soak
