@@ -133,7 +133,7 @@ func (d *Directory) EnsureRoles(ctx context.Context, requestRole string) error {
 
 // backfillRoles gives one tenant onboarded before roles existed its roles.
 func (d *Directory) backfillRoles(ctx context.Context, dep, group string, t models.Tenant) error {
-	r, err := RolesFor(dep, t.SchemaName)
+	r, err := RolesFor(dep, t.ID)
 	if err != nil {
 		return err
 	}
