@@ -452,3 +452,54 @@ func TestScopeOverAStaleIncarnationFailsClosed(t *testing.T) {
 		t.Fatalf("a handler's own 22023: %v, want it unwrapped", err)
 	}
 }
+
+// Tenant roles were once named after the tenant (tr<dep>_w_<name>), which a
+// successor of the same name would share. A tenant with such roles is
+// refused like one without roles until EnsureRoles (tenantry migrate)
+// renames them to the id form; their grants survive the rename, and a
+// second run changes nothing.
+func TestEnsureRolesRenamesNameDerivedRoles(t *testing.T) {
+	e := newEnv(t, tenancy.DefaultPool)
+	ctx := context.Background()
+	e.onboard(t, "acme", "globex")
+	createItem(t, e, "acme", "kept")
+	dep, err := e.dir.Deployment(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := e.active(t, "acme")
+	oldW, oldR := "tr"+dep+"_w_acme", "tr"+dep+"_r_acme"
+	e.admin(t, `ALTER ROLE "`+want.DBRole+`" RENAME TO "`+oldW+`"; ALTER ROLE "`+want.DBRoleRead+`" RENAME TO "`+oldR+`";
+		UPDATE tenantry.tenants SET db_role = '`+oldW+`', db_role_read = '`+oldR+`' WHERE name = 'acme'`)
+	e.dir.Forget("acme")
+	legacy := e.active(t, "acme")
+	if legacy.DBRole != oldW {
+		t.Fatalf("setup: acme's role is %q, want %q", legacy.DBRole, oldW)
+	}
+	if err := tenancy.WithTx(ctx, e.db, legacy, func(*gorm.DB) error { return nil }); !errors.Is(err, tenancy.ErrNoRole) {
+		t.Fatalf("scope with a name-derived role: %v, want ErrNoRole", err)
+	}
+	for range 2 {
+		if err := e.dir.EnsureRoles(ctx, e.te.Roles.AppRole); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := e.active(t, "acme")
+	if got.DBRole != want.DBRole || got.DBRoleRead != want.DBRoleRead {
+		t.Fatalf("after EnsureRoles acme has roles %q/%q, want %q/%q", got.DBRole, got.DBRoleRead, want.DBRole, want.DBRoleRead)
+	}
+	var left int64
+	if err := e.ddl.Raw("SELECT count(*) FROM pg_roles WHERE rolname IN (?, ?)", oldW, oldR).Scan(&left).Error; err != nil || left != 0 {
+		t.Fatalf("name-derived roles left: %d, %v", left, err)
+	}
+	items, err := listItems(ctx, e, "acme")
+	if err != nil || len(items) != 1 || items[0].Name != "kept" {
+		t.Fatalf("acme after the rename: %+v, %v", items, err)
+	}
+	err = tenancy.WithTx(ctx, e.db, got, func(tx *gorm.DB) error {
+		return tx.Exec(`SELECT count(*) FROM t_globex.items`).Error
+	})
+	if got := sqlState(err); got != "42501" {
+		t.Fatalf("renamed role reading another tenant: %v, want 42501", err)
+	}
+}

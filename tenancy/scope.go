@@ -63,7 +63,9 @@ func WithTx(ctx context.Context, db *gorm.DB, t models.Tenant, fn func(tx *gorm.
 	if readOnly {
 		role = t.DBRoleRead
 	}
-	if role == "" && validSchema(t.SchemaName) {
+	if (role == "" || !validRole(role)) && validSchema(t.SchemaName) {
+		// No role, or one named the way tenant roles were before they
+		// carried the registry id: `tenantry migrate` gives or renames it.
 		return fmt.Errorf("tenant %q: %w", t.Name, ErrNoRole)
 	}
 	release, err := acquireShare(ctx, db, t.SchemaName)
