@@ -34,6 +34,7 @@ FUZZ_TARGETS ?= \
 	./tenancy:FuzzValidSchema \
 	./tenancy:FuzzPinSQL \
 	./tenancy:FuzzRolesFor \
+	./tenancy:FuzzValidRole \
 	./api:FuzzTokenProfile \
 	./api:FuzzCheckJSON \
 	./api:FuzzItemBody \

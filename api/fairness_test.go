@@ -427,7 +427,7 @@ func TestTenantOverItsPoolShareGets429(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		var n int
-		if err := s.db.Raw("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(%' AND pid <> pg_backend_pid()").Scan(&n).Error; err != nil {
+		if err := s.db.Raw("SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE 'SELECT pg_sleep(%' AND datname = current_database() AND pid <> pg_backend_pid()").Scan(&n).Error; err != nil {
 			t.Fatal(err)
 		}
 		if n > 0 {

@@ -117,7 +117,14 @@ func (s *Server) Drain() { s.draining.Store(true) }
 // withTx runs fn in the request tenant's scope and times the scope.
 func (s *Server) withTx(c *gin.Context, fn func(tx *gorm.DB) error) error {
 	start := time.Now()
-	err := tenancy.WithTx(c.Request.Context(), s.db, tenantOf(c), fn)
+	t := tenantOf(c)
+	err := tenancy.WithTx(c.Request.Context(), s.db, t, fn)
+	if errors.Is(err, tenancy.ErrRoleGone) {
+		// The cached row named a dropped incarnation's role: evict it, so
+		// the client's retry (503 with Retry-After) resolves the tenant
+		// from the registry and judges the token against the live row.
+		s.dir.Forget(t.Name)
+	}
 	s.metrics.scope.WithLabelValues(outcome(err)).Observe(time.Since(start).Seconds())
 	return err
 }

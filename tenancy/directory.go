@@ -218,15 +218,7 @@ func (d *Directory) Onboard(ctx context.Context, name string) (models.Tenant, er
 	if err != nil {
 		return models.Tenant{}, err
 	}
-	roles, err := RolesFor(dep, schema)
-	if err != nil {
-		return models.Tenant{}, err
-	}
 	group, err := GroupRole(dep)
-	if err != nil {
-		return models.Tenant{}, err
-	}
-	grants, err := tenantRolesSQL(schema, roles, group, true)
 	if err != nil {
 		return models.Tenant{}, err
 	}
@@ -234,20 +226,36 @@ func (d *Directory) Onboard(ctx context.Context, name string) (models.Tenant, er
 	if err != nil {
 		return models.Tenant{}, err
 	}
-	t := models.Tenant{Name: name, SchemaName: schema, Status: models.StatusActive, SchemaVersion: d.plan.Latest(),
-		DBRole: roles.Write, DBRoleRead: roles.Read}
+	t := models.Tenant{Name: name, SchemaName: schema, Status: models.StatusActive, SchemaVersion: d.plan.Latest()}
 	err = d.admin.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := tx.Exec(limitsSQL+", pg_advisory_xact_lock($4, hashtext($5))",
 			ms(DDLLimits.Statement), ms(DDLLimits.Lock), ms(DDLLimits.Idle), lockClass, schema).Error; err != nil {
 			return fmt.Errorf("lock: %w", err)
 		}
-		var n int64
-		if err := tx.Table(migrations.TenantsTable).Where("name = ? OR schema_name = ?", name, schema).Count(&n).Error; err != nil {
+		// The roles are named after the registry id (RolesFor), so the id
+		// is drawn here, with the existence check in the same round trip,
+		// and the row is inserted with it. A conflict below wastes an id;
+		// identity sequences have gaps anyway.
+		var next struct {
+			Taken int64
+			ID    int64
+		}
+		if err := tx.Raw(`SELECT (SELECT count(*) FROM `+migrations.TenantsTable+` WHERE name = $1 OR schema_name = $2) AS taken,
+			nextval(pg_get_serial_sequence($3, 'id')) AS id`, name, schema, migrations.TenantsTable).Scan(&next).Error; err != nil {
 			return err
 		}
-		if n > 0 {
+		if next.Taken > 0 {
 			return fmt.Errorf("tenant %q (schema %s) exists: %w", name, schema, models.ErrConflict)
 		}
+		roles, err := RolesFor(dep, next.ID)
+		if err != nil {
+			return err
+		}
+		grants, err := tenantRolesSQL(schema, roles, group, true)
+		if err != nil {
+			return err
+		}
+		t.ID, t.DBRole, t.DBRoleRead = next.ID, roles.Write, roles.Read
 		// Schema, tables and roles in one round trip: every name in it was
 		// validated and quoted by the pin builder's helpers. A role that
 		// exists already (a collision) fails the whole transaction with
@@ -323,10 +331,6 @@ func (d *Directory) Offboard(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	roles, err := RolesFor(dep, schema)
-	if err != nil {
-		return err
-	}
 	res := d.admin.WithContext(ctx).Table(migrations.TenantsTable).Where("name = ?", name).
 		Update("status", models.StatusSuspended)
 	if res.Error != nil {
@@ -338,7 +342,7 @@ func (d *Directory) Offboard(ctx context.Context, name string) error {
 	d.Forget(name)
 	for attempt := 1; ; attempt++ {
 		err = d.admin.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-			return dropTenant(tx, name, schema, roles)
+			return dropTenant(tx, name, schema, dep)
 		})
 		if err == nil || attempt == offboardAttempts || !lockConflict(err) || ctx.Err() != nil {
 			break
@@ -364,8 +368,9 @@ var offboardGrace = RequestLimits.Lock
 const offboardAttempts = 4
 
 // dropTenant is one attempt: under the schema's advisory lock, delete the
-// registry row, lock the tables, drop the schema and the roles.
-func dropTenant(tx *gorm.DB, name, schema string, roles TenantRoles) error {
+// registry row, lock the tables, drop the schema and the roles of the
+// incarnation the row was (its id names them).
+func dropTenant(tx *gorm.DB, name, schema, dep string) error {
 	lim := DDLLimits
 	lim.Lock = offboardGrace
 	if err := setLimits(tx, lim); err != nil {
@@ -374,13 +379,16 @@ func dropTenant(tx *gorm.DB, name, schema string, roles TenantRoles) error {
 	if err := lockSchema(tx, schema); err != nil {
 		return fmt.Errorf("lock: %w", err)
 	}
-	var t models.Tenant
-	res := tx.Table(migrations.TenantsTable).Where("name = ?", name).Delete(&t)
-	if res.Error != nil {
-		return res.Error
+	var ids []int64
+	if err := tx.Raw("DELETE FROM "+migrations.TenantsTable+" WHERE name = $1 RETURNING id", name).Scan(&ids).Error; err != nil {
+		return err
 	}
-	if res.RowsAffected == 0 {
+	if len(ids) == 0 {
 		return fmt.Errorf("tenant %q: %w", name, models.ErrNotFound)
+	}
+	roles, err := RolesFor(dep, ids[0])
+	if err != nil {
+		return err
 	}
 	if err := lockTables(tx, schema); err != nil {
 		return fmt.Errorf("lock tables: %w", err)

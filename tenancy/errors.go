@@ -122,6 +122,10 @@ var sqlstates = map[string]error{
 	"42P01": models.ErrUnavailable, // undefined_table
 	"3F000": models.ErrUnavailable, // invalid_schema_name
 	"42703": models.ErrUnavailable, // undefined_column
+	// 22023 invalid_parameter_value is deliberately absent: raised by the
+	// scope's pin for a tenant role that is gone, it means a stale cached
+	// registry row, and the scope itself turns it into ErrRoleGone (503)
+	// only there; elsewhere it is the caller's own bad argument.
 	// 42501 insufficient_privilege is deliberately absent: inside a scope
 	// it means a missing grant or code that tried to cross the tenant
 	// boundary. Retrying cannot help and the client did nothing wrong, so

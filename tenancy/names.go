@@ -5,6 +5,7 @@ package tenancy
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/tenantry/tenantry/models"
@@ -73,10 +74,15 @@ func validSchema(s string) bool {
 // one database, so role names carry the deployment id (a random value the
 // shared migration stores once per database): two databases on one server
 // (a test per database, staging beside production) never share or collide
-// on a role. A name is "tr" + deployment id + a kind + the tenant part of
-// the schema name, at most 2+10+3+48 = 63 bytes, PostgreSQL's identifier
-// limit, so it is never truncated. The kinds "_w_" and "_r_" and the group
-// role's "_app" cannot be mistaken for one another.
+// on a role. A tenant's roles are named after its registry id, not its
+// name: the id is its incarnation. A tenant deleted and onboarded again
+// under the same name gets the same schema name but new roles, so a stale
+// registry row still cached by another instance names roles that were
+// dropped with the old incarnation, and its scope fails closed instead of
+// reaching the successor's rows. A name is "tr" + deployment id + "_w" or
+// "_r" + the decimal id: at most 2+10+2+19 = 33 bytes, well inside
+// PostgreSQL's 63-byte identifier limit, so it is never truncated. The
+// group role's "_app" cannot be mistaken for a kind followed by digits.
 const (
 	rolePrefix = "tr"
 	// DeploymentIDLen is the length of a deployment id: 10 lowercase hex
@@ -93,16 +99,17 @@ type TenantRoles struct {
 	Read string
 }
 
-// RolesFor derives the roles of tenant schema schema in deployment dep.
-func RolesFor(dep, schema string) (TenantRoles, error) {
+// RolesFor derives the roles of the tenant whose registry id is id in
+// deployment dep. Registry ids are positive (an identity column).
+func RolesFor(dep string, id int64) (TenantRoles, error) {
 	if !validDeployment(dep) {
 		return TenantRoles{}, fmt.Errorf("deployment id %q: %w", dep, models.ErrInvalid)
 	}
-	if !validSchema(schema) {
-		return TenantRoles{}, fmt.Errorf("schema %q: %w", schema, models.ErrInvalid)
+	if id <= 0 {
+		return TenantRoles{}, fmt.Errorf("tenant id %d: %w", id, models.ErrInvalid)
 	}
-	rest := schema[len(schemaPrefix):]
-	return TenantRoles{Write: rolePrefix + dep + "_w_" + rest, Read: rolePrefix + dep + "_r_" + rest}, nil
+	n := strconv.FormatInt(id, 10)
+	return TenantRoles{Write: rolePrefix + dep + "_w" + n, Read: rolePrefix + dep + "_r" + n}, nil
 }
 
 // GroupRole is the deployment's NOLOGIN, NOINHERIT role that is a member of
@@ -129,9 +136,10 @@ func validDeployment(dep string) bool {
 }
 
 // validRole reports whether r can only be a role this package derived: a
-// tenant role or a group role, lowercase [a-z0-9_], within the limit.
+// tenant role (a kind, then a positive int64 in canonical decimal: no sign,
+// no leading zero) or a group role.
 func validRole(r string) bool {
-	if len(r) > maxIdentifier || len(r) < len(rolePrefix)+DeploymentIDLen+4 || !strings.HasPrefix(r, rolePrefix) {
+	if len(r) > maxIdentifier || len(r) < len(rolePrefix)+DeploymentIDLen+3 || !strings.HasPrefix(r, rolePrefix) {
 		return false
 	}
 	dep, rest := r[len(rolePrefix):len(rolePrefix)+DeploymentIDLen], r[len(rolePrefix)+DeploymentIDLen:]
@@ -141,8 +149,18 @@ func validRole(r string) bool {
 	if rest == "_app" {
 		return true
 	}
-	if !strings.HasPrefix(rest, "_w_") && !strings.HasPrefix(rest, "_r_") {
+	if rest[:2] != "_w" && rest[:2] != "_r" {
 		return false
 	}
-	return validSchema(schemaPrefix + rest[3:])
+	digits := rest[2:]
+	if digits[0] < '1' || digits[0] > '9' {
+		return false
+	}
+	for i := 1; i < len(digits); i++ {
+		if digits[i] < '0' || digits[i] > '9' {
+			return false
+		}
+	}
+	id, err := strconv.ParseInt(digits, 10, 64)
+	return err == nil && id > 0
 }

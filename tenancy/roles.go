@@ -128,12 +128,74 @@ func (d *Directory) EnsureRoles(ctx context.Context, requestRole string) error {
 		}
 		d.Forget(t.Name)
 	}
+	return d.renameNamedRoles(ctx, dep)
+}
+
+// renameNamedRoles renames roles made when tenant roles were named after
+// the tenant (tr<dep>_w_<name>) to the id form RolesFor derives: a stale
+// cached row names the same role-by-name as the successor's, so that form
+// did not stop an old incarnation's token. ALTER ROLE ... RENAME keeps the
+// role's grants and memberships (they hang on its OID). Until renamed, such
+// a tenant is refused like one without roles (ErrNoRole).
+func (d *Directory) renameNamedRoles(ctx context.Context, dep string) error {
+	var todo []models.Tenant
+	if err := d.admin.WithContext(ctx).Table(migrations.TenantsTable).
+		Where("db_role LIKE ? OR db_role_read LIKE ?", rolePrefix+dep+`\__\_%`, rolePrefix+dep+`\__\_%`).
+		Order("name").Find(&todo).Error; err != nil {
+		return classify(fmt.Errorf("select tenants with name-derived roles: %w", err))
+	}
+	for _, t := range todo {
+		r, err := RolesFor(dep, t.ID)
+		if err != nil {
+			return err
+		}
+		var sql []string
+		for _, p := range [][2]string{{t.DBRole, r.Write}, {t.DBRoleRead, r.Read}} {
+			if p[0] == p[1] {
+				continue
+			}
+			if !nameDerivedRole(dep, p[0]) {
+				return fmt.Errorf("tenant %q: role %q is not one this service made: %w", t.Name, p[0], models.ErrInvalid)
+			}
+			sql = append(sql, "ALTER ROLE "+quoteIdent(p[0])+" RENAME TO "+quoteIdent(p[1]))
+		}
+		err = d.admin.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			if err := setLimits(tx, DDLLimits); err != nil {
+				return err
+			}
+			if err := lockSchema(tx, t.SchemaName); err != nil {
+				return fmt.Errorf("lock: %w", err)
+			}
+			res := tx.Table(migrations.TenantsTable).Where("id = ? AND db_role = ? AND db_role_read = ?", t.ID, t.DBRole, t.DBRoleRead).
+				Updates(map[string]any{"db_role": r.Write, "db_role_read": r.Read})
+			if res.Error != nil || res.RowsAffected == 0 {
+				return res.Error // another runner renamed them while this one waited
+			}
+			return tx.Exec(strings.Join(sql, ";\n")).Error
+		})
+		if err != nil {
+			return classify(fmt.Errorf("rename roles of tenant %q: %w", t.Name, err))
+		}
+		d.Forget(t.Name)
+	}
 	return nil
+}
+
+// nameDerivedRole reports whether r has the form tenant roles had when
+// they were named after the tenant's schema: tr<dep>_w_<name> or
+// tr<dep>_r_<name>.
+func nameDerivedRole(dep, r string) bool {
+	for _, kind := range []string{"_w_", "_r_"} {
+		if rest, ok := strings.CutPrefix(r, rolePrefix+dep+kind); ok && len(r) <= maxIdentifier {
+			return validSchema(schemaPrefix + rest)
+		}
+	}
+	return false
 }
 
 // backfillRoles gives one tenant onboarded before roles existed its roles.
 func (d *Directory) backfillRoles(ctx context.Context, dep, group string, t models.Tenant) error {
-	r, err := RolesFor(dep, t.SchemaName)
+	r, err := RolesFor(dep, t.ID)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package tenancy_test
 import (
 	"context"
 	"errors"
+	"math"
 	"strings"
 	"testing"
 
@@ -312,57 +313,76 @@ func TestNobodyCreatesInPublic(t *testing.T) {
 	}
 }
 
-// Derived role names fit PostgreSQL's 63-byte limit for the longest
-// tenant name, and the write, read and group roles never coincide.
+// Derived role names fit PostgreSQL's 63-byte limit for the largest id,
+// differ for every id (every incarnation), and the write, read and group
+// roles never coincide. Ids that are not a registry id are refused.
 func TestRoleNamesFitAndNeverCoincide(t *testing.T) {
 	dep := "0123456789"
-	longest := "a" + strings.Repeat("b", tenancy.MaxNameLen-1)
-	seen := map[string]string{}
-	for _, name := range []string{"ab", "a_r", "a-w", "app", longest, "a_w_b", "r_a"} {
-		schema, err := tenancy.SchemaFor(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, err := tenancy.RolesFor(dep, schema)
-		if err != nil {
-			t.Fatal(err)
-		}
-		group, err := tenancy.GroupRole(dep)
+	group, err := tenancy.GroupRole(dep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int64{}
+	ids := []int64{1, 2, 10, 11, 101, 1 << 31, math.MaxInt64}
+	for _, id := range ids {
+		r, err := tenancy.RolesFor(dep, id)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, role := range []string{r.Write, r.Read} {
 			if len(role) > 63 {
-				t.Errorf("%s: role %q is %d bytes", name, role, len(role))
+				t.Errorf("id %d: role %q is %d bytes", id, role, len(role))
 			}
 			if role == group {
-				t.Errorf("%s: role %q is the group role", name, role)
+				t.Errorf("id %d: role %q is the group role", id, role)
 			}
-			if prev, ok := seen[role]; ok && prev != name {
-				t.Errorf("role %q derived for %s and %s", role, prev, name)
+			if prev, ok := seen[role]; ok && prev != id {
+				t.Errorf("role %q derived for ids %d and %d", role, prev, id)
 			}
-			seen[role] = name
+			seen[role] = id
 		}
 	}
+	if r, _ := tenancy.RolesFor(dep, 42); r.Write != "tr0123456789_w42" || r.Read != "tr0123456789_r42" {
+		t.Errorf("RolesFor(%q, 42) = %+v, want tr0123456789_w42 and tr0123456789_r42", dep, r)
+	}
 	for _, bad := range []string{"", "012345678", "0123456789a", "ABCDEF0123", "01234-6789"} {
-		if _, err := tenancy.RolesFor(bad, "t_acme"); !errors.Is(err, models.ErrInvalid) {
+		if _, err := tenancy.RolesFor(bad, 1); !errors.Is(err, models.ErrInvalid) {
 			t.Errorf("deployment %q: %v, want ErrInvalid", bad, err)
 		}
 	}
-	if len(seen) != 14 {
-		t.Fatalf("%d distinct roles for 7 tenants: %v", len(seen), seen)
+	for _, bad := range []int64{0, -1, math.MinInt64} {
+		if _, err := tenancy.RolesFor(dep, bad); !errors.Is(err, models.ErrInvalid) {
+			t.Errorf("id %d: %v, want ErrInvalid", bad, err)
+		}
+	}
+	if len(seen) != 2*len(ids) {
+		t.Fatalf("%d distinct roles for %d ids: %v", len(seen), len(ids), seen)
 	}
 }
 
-// A role that exists already under the derived name is a conflict, and
-// onboarding leaves nothing behind: no schema, no row, no second role.
+// nextTenantID draws a value from the registry's id sequence, so the next
+// onboarding gets the one after it.
+func nextTenantID(t *testing.T, e *env) int64 {
+	t.Helper()
+	var id int64
+	if err := e.ddl.Raw("SELECT nextval(pg_get_serial_sequence($1, 'id'))", migrations.TenantsTable).Scan(&id).Error; err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// A role that exists already under the name the next tenant id derives
+// is a conflict, and onboarding leaves nothing behind: no schema, no row,
+// no second role. The id it drew is spent, so the next try gets fresh
+// roles and succeeds.
 func TestRoleCollisionIsAConflictAndChangesNothing(t *testing.T) {
 	e := newEnv(t, tenancy.DefaultPool)
 	dep, err := e.dir.Deployment(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := tenancy.RolesFor(dep, "t_clash")
+	next := nextTenantID(t, e) + 1
+	r, err := tenancy.RolesFor(dep, next)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -376,5 +396,110 @@ func TestRoleCollisionIsAConflictAndChangesNothing(t *testing.T) {
 	var n int64
 	if err := e.ddl.Raw("SELECT count(*) FROM pg_roles WHERE rolname = ?", r.Read).Scan(&n).Error; err != nil || n != 0 {
 		t.Fatalf("the read role was left behind (%d, %v)", n, err)
+	}
+	ten, err := e.dir.Onboard(context.Background(), "clash")
+	if err != nil {
+		t.Fatalf("onboarding again after the collision: %v", err)
+	}
+	if ten.ID <= next || ten.DBRole == r.Write {
+		t.Fatalf("the retry got id %d and role %q, want an id past %d and a fresh role", ten.ID, ten.DBRole, next)
+	}
+}
+
+// A tenant's roles are its incarnation's: deleted and onboarded again
+// under the same name, it keeps the schema name but gets new roles, and the
+// old ones are gone. A scope over the old registry row (as another
+// instance's cache may still hold it) fails closed with ErrRoleGone, an
+// unavailable tenant, before anything runs; it never reaches the
+// successor's rows.
+func TestScopeOverAStaleIncarnationFailsClosed(t *testing.T) {
+	e := newEnv(t, tenancy.DefaultPool)
+	ctx := context.Background()
+	e.onboard(t, "acme")
+	old := e.active(t, "acme")
+	if err := e.dir.Offboard(ctx, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	e.onboard(t, "acme")
+	createItem(t, e, "acme", "the successor's")
+	succ := e.active(t, "acme")
+	if succ.SchemaName != old.SchemaName || succ.ID == old.ID || succ.DBRole == old.DBRole || succ.DBRoleRead == old.DBRoleRead {
+		t.Fatalf("successor %+v, first %+v: want the same schema under new roles", succ, old)
+	}
+	var left int64
+	if err := e.ddl.Raw("SELECT count(*) FROM pg_roles WHERE rolname IN (?, ?)", old.DBRole, old.DBRoleRead).Scan(&left).Error; err != nil || left != 0 {
+		t.Fatalf("the first incarnation's roles outlived it (%d, %v)", left, err)
+	}
+	for _, stale := range []models.Tenant{old, func() models.Tenant { ro := old; ro.Status = models.StatusReadOnly; return ro }()} {
+		ran := false
+		err := tenancy.WithTx(ctx, e.db, stale, func(tx *gorm.DB) error {
+			ran = true
+			return tx.Exec(`DELETE FROM items`).Error
+		})
+		if !errors.Is(err, tenancy.ErrRoleGone) || !errors.Is(err, models.ErrUnavailable) || ran {
+			t.Fatalf("scope over the stale %s row: %v (ran %v), want ErrRoleGone before fn", stale.Status, err, ran)
+		}
+	}
+	items, err := listItems(ctx, e, "acme")
+	if err != nil || len(items) != 1 || items[0].Name != "the successor's" {
+		t.Fatalf("the successor's items: %+v, %v", items, err)
+	}
+	// Inside fn the same SQLSTATE is the handler's own: not ErrRoleGone.
+	err = tenancy.WithTx(ctx, e.db, succ, func(tx *gorm.DB) error {
+		return tx.Exec(`SELECT set_config('role', 'no_such_role_here', true)`).Error
+	})
+	if errors.Is(err, tenancy.ErrRoleGone) || sqlState(err) != "22023" {
+		t.Fatalf("a handler's own 22023: %v, want it unwrapped", err)
+	}
+}
+
+// Tenant roles were once named after the tenant (tr<dep>_w_<name>), which a
+// successor of the same name would share. A tenant with such roles is
+// refused like one without roles until EnsureRoles (tenantry migrate)
+// renames them to the id form; their grants survive the rename, and a
+// second run changes nothing.
+func TestEnsureRolesRenamesNameDerivedRoles(t *testing.T) {
+	e := newEnv(t, tenancy.DefaultPool)
+	ctx := context.Background()
+	e.onboard(t, "acme", "globex")
+	createItem(t, e, "acme", "kept")
+	dep, err := e.dir.Deployment(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := e.active(t, "acme")
+	oldW, oldR := "tr"+dep+"_w_acme", "tr"+dep+"_r_acme"
+	e.admin(t, `ALTER ROLE "`+want.DBRole+`" RENAME TO "`+oldW+`"; ALTER ROLE "`+want.DBRoleRead+`" RENAME TO "`+oldR+`";
+		UPDATE tenantry.tenants SET db_role = '`+oldW+`', db_role_read = '`+oldR+`' WHERE name = 'acme'`)
+	e.dir.Forget("acme")
+	legacy := e.active(t, "acme")
+	if legacy.DBRole != oldW {
+		t.Fatalf("setup: acme's role is %q, want %q", legacy.DBRole, oldW)
+	}
+	if err := tenancy.WithTx(ctx, e.db, legacy, func(*gorm.DB) error { return nil }); !errors.Is(err, tenancy.ErrNoRole) {
+		t.Fatalf("scope with a name-derived role: %v, want ErrNoRole", err)
+	}
+	for range 2 {
+		if err := e.dir.EnsureRoles(ctx, e.te.Roles.AppRole); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := e.active(t, "acme")
+	if got.DBRole != want.DBRole || got.DBRoleRead != want.DBRoleRead {
+		t.Fatalf("after EnsureRoles acme has roles %q/%q, want %q/%q", got.DBRole, got.DBRoleRead, want.DBRole, want.DBRoleRead)
+	}
+	var left int64
+	if err := e.ddl.Raw("SELECT count(*) FROM pg_roles WHERE rolname IN (?, ?)", oldW, oldR).Scan(&left).Error; err != nil || left != 0 {
+		t.Fatalf("name-derived roles left: %d, %v", left, err)
+	}
+	items, err := listItems(ctx, e, "acme")
+	if err != nil || len(items) != 1 || items[0].Name != "kept" {
+		t.Fatalf("acme after the rename: %+v, %v", items, err)
+	}
+	err = tenancy.WithTx(ctx, e.db, got, func(tx *gorm.DB) error {
+		return tx.Exec(`SELECT count(*) FROM t_globex.items`).Error
+	})
+	if got := sqlState(err); got != "42501" {
+		t.Fatalf("renamed role reading another tenant: %v, want 42501", err)
 	}
 }

@@ -63,7 +63,9 @@ func WithTx(ctx context.Context, db *gorm.DB, t models.Tenant, fn func(tx *gorm.
 	if readOnly {
 		role = t.DBRoleRead
 	}
-	if role == "" && validSchema(t.SchemaName) {
+	if (role == "" || !validRole(role)) && validSchema(t.SchemaName) {
+		// No role, or one named the way tenant roles were before they
+		// carried the registry id: `tenantry migrate` gives or renames it.
 		return fmt.Errorf("tenant %q: %w", t.Name, ErrNoRole)
 	}
 	release, err := acquireShare(ctx, db, t.SchemaName)
@@ -104,7 +106,8 @@ func scope(ctx context.Context, db *gorm.DB, p pinSpec, fn func(tx *gorm.DB) err
 	if err != nil {
 		return err
 	}
-	return classify(db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	ran := false
+	err = db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		// Fail closed on any handle: when no pinConn sent the pin with
 		// BEGIN (a handle not made by Open), pin now, before fn runs.
 		if !req.done {
@@ -112,9 +115,29 @@ func scope(ctx context.Context, db *gorm.DB, p pinSpec, fn func(tx *gorm.DB) err
 				return err
 			}
 		}
+		ran = true
 		return fn(tx)
-	}))
+	})
+	if !ran && p.Role != "" && isSQLState(err, roleMissingState) {
+		return fmt.Errorf("scope %s as %s: %w: %w", p.Schema, p.Role, ErrRoleGone, err)
+	}
+	return classify(err)
 }
+
+// roleMissingState is what the pin's set_config('role', ...) raises for a
+// role that does not exist: invalid_parameter_value (PostgreSQL 15 checks
+// the value in the GUC's check hook), not undefined_object. It means the
+// role of a tenant incarnation is gone only when the pin raised it, before
+// fn ran: inside fn the same code is a handler's own invalid argument.
+const roleMissingState = "22023"
+
+// ErrRoleGone means the scope's tenant role no longer exists: the registry
+// row it came from is stale (typically another instance deleted the tenant,
+// and onboarded a successor under the same name, whose roles are named
+// after its new id). Nothing ran. It matches models.ErrUnavailable (503
+// with Retry-After); a caller that cached the row must evict it
+// (Directory.Forget) so the retry resolves the tenant afresh.
+var ErrRoleGone = fmt.Errorf("tenant role is gone (a stale registry row): %w", models.ErrUnavailable)
 
 // isTx reports whether db is already inside a transaction: only a
 // transaction's connection can commit.
