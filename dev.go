@@ -148,26 +148,27 @@ func printWelcome(w io.Writer, cfg config, addr string) {
 		}
 		return tok
 	}
-	a, g, i, adm := mint("acme", false), mint("globex", false), mint("initech", false), mint("", true)
+	a, g, adm := mint("acme", false), mint("globex", false), mint("", true)
 	fmt.Fprintf(w, `
 tenantry is serving on %[1]s (development mode; tokens last 12h)
 
   export ACME=%[2]s
   export GLOBEX=%[3]s
   export ADMIN=%[4]s
-  export INITECH=%[5]s
 
   # acme creates and lists items
   curl -s -X POST %[1]s/items -H "Authorization: Bearer $ACME" -H 'Content-Type: application/json' -d '{"name":"anvil","description":"heavy"}'
   curl -s %[1]s/items -H "Authorization: Bearer $ACME"
   # globex sees none of them
   curl -s %[1]s/items -H "Authorization: Bearer $GLOBEX"
-  # the admin onboards a third tenant, which works at once
+  # the admin onboards a third tenant, which works at once; a token is bound
+  # to its tenant's incarnation, so initech's is minted once initech exists
   curl -s -X POST %[1]s/admin/tenants -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' -d '{"name":"initech"}'
+  export INITECH=$(TENANTRY_ENV=dev go run . token --tenant initech)
   curl -s -X POST %[1]s/items -H "Authorization: Bearer $INITECH" -H 'Content-Type: application/json' -d '{"name":"stapler"}'
 
 Ctrl-C stops the server and the local database (its data stays in .data/).
 
-`, base, a, g, adm, i)
+`, base, a, g, adm)
 	_ = os.Stdout.Sync()
 }
