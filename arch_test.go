@@ -9,7 +9,7 @@ import (
 	"testing"
 )
 
-// TestImportArrowsPointOneWay guards STYLE.md's house: models is the floor,
+// TestImportArrowsPointOneWay guards the house layout: models is the floor,
 // tenancy never imports Gin, and only api imports Gin or golang-jwt.
 func TestImportArrowsPointOneWay(t *testing.T) {
 	forbidden := map[string][]string{

@@ -64,8 +64,7 @@ const (
 	// even a 503, still reaches the client.
 	writeTimeout = 30 * time.Second
 	// defaultShutdownDelay and defaultDrainTimeout add up to 25 s, below
-	// Kubernetes' default 30 s grace period before SIGKILL (security
-	// anchors D8). The delay lets load balancers see /readyz fail and stop
+	// Kubernetes' default 30 s grace period before SIGKILL. The delay lets load balancers see /readyz fail and stop
 	// sending before the listener closes; endpoint removal usually takes a
 	// few seconds to propagate.
 	defaultShutdownDelay = 5 * time.Second

@@ -29,7 +29,7 @@ const (
 	minRSABits = 2048
 	// MaxTokenLen caps a bearer token before it is parsed: golang-jwt
 	// decodes the claims before it checks the signature, allocating a few
-	// times the token's size (security anchors D4), so an attacker's
+	// times the token's size, so an attacker's
 	// megabyte token must cost nothing.
 	MaxTokenLen = 8 << 10
 	// MaxLeeway caps the clock-skew allowance (RFC 7519 §4.1.4: "no more

@@ -206,7 +206,7 @@ func TestOnboardingRaceOverHTTP(t *testing.T) {
 	}
 }
 
-// TestDeletedTenantsTokenDoesNotReachItsSuccessor is issue 7's flaw: a
+// TestDeletedTenantsTokenDoesNotReachItsSuccessor: a
 // token for a deleted tenant must not read or change the rows of the next
 // tenant onboarded under the same name, on this instance or on another
 // one whose directory cached the old incarnation.

@@ -1,6 +1,6 @@
 package api_test
 
-// The chaos suite (issue 8, items 5 and 6): the real HTTP stack (api.Server
+// The chaos suite: the real HTTP stack (api.Server
 // behind a loopback listener, real tokens) talks to PostgreSQL through a
 // fault proxy, on a throwaway cluster of its own that the tests may kill
 // and restart. Every scenario records each operation as ok, failed or
@@ -49,8 +49,8 @@ func chaosLong() bool { return os.Getenv("CHAOS") == "long" }
 
 // Bounds of the suite. clientTimeout is what a patient client waits for an
 // answer: past it the request counts as hung, a defect whatever the fault
-// (issue 8: no hang past the request's deadline; the server's write timeout
-// is 30 s, so a deadline must answer well before that).
+// (no request may hang past its deadline; the server's write timeout is
+// 30 s, so a deadline must answer well before that).
 const (
 	clientTimeout  = 20 * time.Second
 	recoveryBudget = 30 * time.Second

@@ -51,7 +51,7 @@ type Config struct {
 // tenancy.RequestLimits) fire first, so the usual failure is the database's
 // own precise error, and leaves room for the answer inside the 30 s write
 // timeout and the 25 s shutdown budget that stays under Kubernetes' 30 s
-// grace period (security anchors D7, D8).
+// grace period.
 const DefaultRequestTimeout = 10 * time.Second
 
 // DefaultBodyLimit caps request bodies at 64 KiB: the largest valid item is

@@ -11,7 +11,7 @@ import (
 	"github.com/tenantry/tenantry/models"
 )
 
-// Tenant-name limits from DESIGN.md: 2 to 48 characters. 48 keeps the derived
+// Tenant-name limits of the service's contract: 2 to 48 characters. 48 keeps the derived
 // schema name (prefix + name) well under PostgreSQL's 63-byte identifier limit
 // (NAMEDATALEN-1), past which names are silently truncated and two tenants
 // could alias one schema.

@@ -26,9 +26,10 @@ type Limits struct {
 	Idle time.Duration
 }
 
-// RequestLimits are the limits of an API request's transaction (security
-// anchors D7: statement 5 s, lock 2 s, idle-in-transaction 10 s); together
-// they stay below the 25 s shutdown budget.
+// RequestLimits are the limits of an API request's transaction: a point
+// read or write takes milliseconds, so 5 s per statement, 2 s per lock wait
+// and 10 s idle inside a transaction only ever cut runaway work, and they
+// stay below the request deadline and the 25 s shutdown budget.
 var RequestLimits = Limits{Statement: 5 * time.Second, Lock: 2 * time.Second, Idle: 10 * time.Second}
 
 // DDLLimits are the limits of onboarding and migration transactions: DDL

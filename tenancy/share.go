@@ -12,9 +12,9 @@ import (
 
 // A tenant's share of the pool: at most PoolConfig.TenantShare of one pool's
 // connections serve one tenant's scopes at a time. Without it, 32 clients of
-// one tenant hold a pool of 20 and every other tenant queues behind them
-// (issue 7, item 6; issue 8, item 3: one tenant's waits, on a lock or on a
-// slow query, cannot take more than its share). The cap sits in front of
+// one tenant hold a pool of 20 and every other tenant queues behind them.
+// The same cap bounds a tenant whose scopes wait on a lock or a slow query:
+// they can hold its share, never the pool. The cap sits in front of
 // database/sql's own queue, so an excess scope waits here, holding no
 // connection, and gives up after TenantWait.
 
