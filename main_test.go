@@ -90,13 +90,7 @@ func TestServeEndToEnd(t *testing.T) {
 		"JWT_SECRET", secret, "ADDR", "127.0.0.1:0",
 		// Short enough that the request held on a lock below outlasts it.
 		"SHUTDOWN_DELAY", "100ms")
-	tok := func(args ...string) string {
-		var out bytes.Buffer
-		if err := run(context.Background(), append([]string{"token"}, args...), env, &out); err != nil {
-			t.Fatal(err)
-		}
-		return strings.TrimSpace(out.String())
-	}
+	tok := tokenCmd(t, env)
 	admin := tok("--admin")
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -336,5 +330,19 @@ func TestServeRefusesARequestRoleThatCouldCrossTheBoundary(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "NOCREATEROLE") {
 		t.Fatalf("dev mode did not warn:\n%s", logs.String())
+	}
+}
+
+// tokenCmd returns a function that runs `tenantry token ARGS...` with env
+// and returns the token it printed.
+func tokenCmd(t *testing.T, env func(string) string) func(args ...string) string {
+	t.Helper()
+	return func(args ...string) string {
+		t.Helper()
+		var out bytes.Buffer
+		if err := run(context.Background(), append([]string{"token"}, args...), env, &out); err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(out.String())
 	}
 }

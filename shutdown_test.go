@@ -83,13 +83,7 @@ func TestShutdownCancelsWhatTheDrainCannotWaitFor(t *testing.T) {
 	dbURL, app := withAppName(t, roles.AppURL)
 	env := envOf("DATABASE_URL", dbURL, "MIGRATION_DATABASE_URL", withApp(t, rawURL, app), "JWT_SECRET", secret, "ADDR", "127.0.0.1:0",
 		"SHUTDOWN_DELAY", "400ms", "SHUTDOWN_TIMEOUT", "1s")
-	tok := func(args ...string) string {
-		var out bytes.Buffer
-		if err := run(context.Background(), append([]string{"token"}, args...), env, &out); err != nil {
-			t.Fatal(err)
-		}
-		return strings.TrimSpace(out.String())
-	}
+	tok := tokenCmd(t, env)
 	admin := tok("--admin")
 	ctx, sigterm := context.WithCancel(context.Background())
 	defer sigterm()
