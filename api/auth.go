@@ -226,13 +226,17 @@ func numericDate(raw json.RawMessage) (time.Time, error) {
 // incarnation: a token issued before t was created, or naming another
 // registry id, was issued for a tenant of the same name that has since
 // been deleted (or not yet created), and must not reach this one's data.
-// Both sides are compared in whole seconds, the resolution of iat: a
-// token minted in the second of onboarding stays valid.
-func (c *Claims) boundTo(t models.Tenant) bool {
-	if c.TenantID != 0 && c.TenantID != t.ID {
-		return false
+// A tenant id claim names one incarnation on its own, so it alone decides.
+// Without one, iat is compared with created_at in whole seconds (iat's
+// resolution) with the clock leeway: created_at comes from this service's
+// clock and iat from the issuer's, and a token minted just after onboarding
+// by an issuer whose clock runs a little behind must not be refused for its
+// whole life.
+func (c *Claims) boundTo(t models.Tenant, leeway time.Duration) bool {
+	if c.TenantID != 0 {
+		return c.TenantID == t.ID
 	}
-	return c.IssuedAt != nil && c.IssuedAt.Unix() >= t.CreatedAt.Unix()
+	return c.IssuedAt != nil && c.IssuedAt.Add(leeway).Unix() >= t.CreatedAt.Unix()
 }
 
 type authenticator struct {

@@ -297,7 +297,7 @@ func tokenCases(t *testing.T, acme, globex models.Tenant) []hostileCase {
 		{name: "iat zero", status: 401, headers: tok(hs, fmt.Sprintf(`{"tenant":"acme","iat":0,"exp":%d}`, now+600))},
 		// tenant incarnation
 		{name: "issued before acme was created", status: 403,
-			headers: tok(hs, fmt.Sprintf(`{"tenant":"acme","iat":%d,"exp":%d}`, acme.CreatedAt.Unix()-5, now+600))},
+			headers: tok(hs, fmt.Sprintf(`{"tenant":"acme","iat":%d,"exp":%d}`, acme.CreatedAt.Unix()-int64(api.MaxLeeway/time.Second)-5, now+600))},
 		{name: "tenant_id of globex on acme", status: 403, headers: tok(hs, claims(fmt.Sprintf(`,"tenant_id":%d`, globex.ID)))},
 		{name: "tenant_id of no tenant", status: 403, headers: tok(hs, claims(`,"tenant_id":999999`))},
 		// duplicate keys
@@ -443,7 +443,8 @@ func inputCases(acme, admin string, item int64) []hostileCase {
 	// pagination
 	for _, q := range []string{"limit=-1", "limit=1001", "limit=abc", "limit=1e3", "limit=+5", "limit=05", "limit=%205", "limit=5%20",
 		"limit=0x10", "limit=5.0", "limit=1&limit=2", "limit=99999999999999999999", "offset=-5", "offset=1000001", "offset=abc",
-		"offset=+1", "offset=1e2", "offset=1&offset=2", "offset=99999999999999999999", "limit=%00", "limit=\u0661"} {
+		"offset=+1", "offset=1e2", "offset=1&offset=2", "offset=99999999999999999999", "limit=%00", "limit=\u0661",
+		"after=-1", "after=+5", "after=05", "after=abc", "after=1&after=2", "after=99999999999999999999", "after=1&offset=1"} {
 		cs = append(cs, hostileCase{name: "page/" + q, method: "GET", path: "/items?" + q, headers: a, status: 400})
 	}
 	// bodies, on create and update

@@ -99,12 +99,17 @@ func (s *Server) handleItemList(c *gin.Context) error {
 // afterQuery reads ?after=<id>, the last id of the previous page; it
 // reports whether the parameter was given.
 func afterQuery(c *gin.Context) (int64, bool, error) {
-	v, ok := c.GetQuery("after")
-	if !ok || v == "" {
+	vs, ok := c.GetQueryArray("after")
+	if !ok || len(vs) == 1 && vs[0] == "" {
 		return 0, false, nil
 	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n < 0 {
+	if len(vs) > 1 {
+		return 0, false, invalid("after may be given only once")
+	}
+	// Canonical decimal only, like limit and offset: "+5" and "05" are
+	// refused rather than read as 5.
+	n, err := strconv.ParseInt(vs[0], 10, 64)
+	if err != nil || n < 0 || strconv.FormatInt(n, 10) != vs[0] {
 		return 0, false, invalid("after must be an item id, an integer from 0 to 9223372036854775807")
 	}
 	return n, true, nil

@@ -151,7 +151,7 @@ func (s *Server) requireTenant(c *gin.Context) {
 	}
 	c.Set(tenantKey, cl.Tenant)
 	t, err := s.dir.Active(c.Request.Context(), cl.Tenant)
-	if err == nil && !cl.boundTo(t) {
+	if err == nil && !cl.boundTo(t, s.auth.cfg.Leeway) {
 		t, err = s.currentIncarnation(c, cl, t)
 	}
 	switch {
@@ -193,7 +193,7 @@ func (s *Server) currentIncarnation(c *gin.Context, cl *Claims, t models.Tenant)
 		s.dir.Forget(cl.Tenant)
 		t, err = s.dir.Active(ctx, cl.Tenant)
 	}
-	if err == nil && !cl.boundTo(t) {
+	if err == nil && !cl.boundTo(t, s.auth.cfg.Leeway) {
 		var iat time.Time
 		if cl.IssuedAt != nil {
 			iat = cl.IssuedAt.Time

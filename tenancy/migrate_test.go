@@ -521,7 +521,11 @@ func TestBlueprintRefusesModelsThatDisagreeWithTheSteps(t *testing.T) {
 		t.Fatal("the refused onboarding left something behind")
 	}
 	var scratch int
-	e.ddl.Raw("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'tenantry\\_%'").Scan(&scratch)
+	// The blueprint's scratch schemas and the drift reference are all
+	// named t_tenantry_...
+	if err := e.ddl.Raw("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 't\\_tenantry\\_%'").Scan(&scratch).Error; err != nil {
+		t.Fatal(err)
+	}
 	if scratch != 0 {
 		t.Fatalf("%d scratch schemas were left behind", scratch)
 	}
