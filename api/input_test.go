@@ -18,9 +18,13 @@ func (s *stack) snapshot(t *testing.T) string {
 		t.Fatal(err)
 	}
 	var items []map[string]any
-	s.ddl.Raw(`SELECT id, name, description FROM t_acme.items ORDER BY id`).Scan(&items)
+	if err := s.ddl.Raw(`SELECT id, name, description FROM t_acme.items ORDER BY id`).Scan(&items).Error; err != nil {
+		t.Fatal(err)
+	}
 	var schemas []string
-	s.ddl.Raw(`SELECT nspname FROM pg_namespace WHERE nspname LIKE 't\_%' ORDER BY 1`).Scan(&schemas)
+	if err := s.ddl.Raw(`SELECT nspname FROM pg_namespace WHERE nspname LIKE 't\_%' ORDER BY 1`).Scan(&schemas).Error; err != nil {
+		t.Fatal(err)
+	}
 	b, _ := json.Marshal([]any{rows, items, schemas})
 	return string(b)
 }

@@ -87,12 +87,16 @@ func TestItemsCRUDStaysInsideTheTenant(t *testing.T) {
 
 func TestDecoyPublicItemsStayInvisible(t *testing.T) {
 	s := newStack(t, tenancy.DefaultPool, nil)
-	s.ddl.Exec(`CREATE TABLE public.items (id bigint, name text, description text, created_at timestamptz, updated_at timestamptz);
-		INSERT INTO public.items VALUES (1, 'CANARY', 'CANARY', now(), now())`)
+	if err := s.ddl.Exec(`CREATE TABLE public.items (id bigint, name text, description text, created_at timestamptz, updated_at timestamptz);
+		INSERT INTO public.items VALUES (1, 'CANARY', 'CANARY', now(), now())`).Error; err != nil {
+		t.Fatal(err)
+	}
 	s.onboard(t, "acme", "hollow")
 	acme, hollow := s.token(t, "acme", false), s.token(t, "hollow", false)
 	want(t, s.do(t, "POST", "/items", acme, map[string]string{"name": "real"}), http.StatusCreated)
-	s.ddl.Exec(`DROP TABLE t_hollow.items`)
+	if err := s.ddl.Exec(`DROP TABLE t_hollow.items`).Error; err != nil {
+		t.Fatal(err)
+	}
 
 	for _, tok := range []string{acme, hollow} {
 		for _, path := range []string{"/items", "/items/1"} {
@@ -117,7 +121,9 @@ func TestDecoyPublicItemsStayInvisible(t *testing.T) {
 	r = s.do(t, "POST", "/items", hollow, map[string]string{"name": "lost"})
 	want(t, r, http.StatusServiceUnavailable)
 	var n int
-	s.ddl.Raw("SELECT count(*) FROM public.items").Scan(&n)
+	if err := s.ddl.Raw("SELECT count(*) FROM public.items").Scan(&n).Error; err != nil {
+		t.Fatal(err)
+	}
 	if n != 1 {
 		t.Fatalf("public.items has %d rows, want the 1 decoy", n)
 	}
@@ -127,8 +133,10 @@ func TestPaginationLimits(t *testing.T) {
 	s := newStack(t, tenancy.DefaultPool, nil)
 	s.onboard(t, "acme")
 	acme := s.token(t, "acme", false)
-	s.ddl.Exec(`INSERT INTO t_acme.items (name, description, created_at, updated_at)
-		SELECT 'i' || g, '', now(), now() FROM generate_series(1, 1100) g`)
+	if err := s.ddl.Exec(`INSERT INTO t_acme.items (name, description, created_at, updated_at)
+		SELECT 'i' || g, '', now(), now() FROM generate_series(1, 1100) g`).Error; err != nil {
+		t.Fatal(err)
+	}
 	count := func(path string) int {
 		r := s.do(t, "GET", path, acme, nil)
 		want(t, r, http.StatusOK)

@@ -27,7 +27,9 @@ func waitForLockWait(t *testing.T, e *env, pattern string) {
 	t.Helper()
 	for i := 0; i < 500; i++ {
 		var n int
-		e.ddl.Raw("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query ILIKE $1", pattern).Scan(&n)
+		if err := e.ddl.Raw("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query ILIKE $1", pattern).Scan(&n).Error; err != nil {
+			t.Fatal(err)
+		}
 		if n > 0 {
 			return
 		}
@@ -55,7 +57,9 @@ func TestOnboardCreatesSchemaTablesAndRow(t *testing.T) {
 		t.Fatalf("onboarded %+v", ten)
 	}
 	var tables []string
-	e.ddl.Raw("SELECT table_name FROM information_schema.tables WHERE table_schema = 't_acme_corp' ORDER BY 1").Scan(&tables)
+	if err := e.ddl.Raw("SELECT table_name FROM information_schema.tables WHERE table_schema = 't_acme_corp' ORDER BY 1").Scan(&tables).Error; err != nil {
+		t.Fatal(err)
+	}
 	if len(tables) != 2 || tables[0] != "items" || tables[1] != "schema_migrations" {
 		t.Fatalf("tables in t_acme_corp = %v, want [items schema_migrations]", tables)
 	}
@@ -63,7 +67,9 @@ func TestOnboardCreatesSchemaTablesAndRow(t *testing.T) {
 		t.Fatalf("new tenant at version %d, want the latest, %d", ten.SchemaVersion, migrations.Tenant.Latest())
 	}
 	var public int
-	e.ddl.Raw("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'").Scan(&public)
+	if err := e.ddl.Raw("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'").Scan(&public).Error; err != nil {
+		t.Fatal(err)
+	}
 	if public != 0 {
 		t.Fatalf("onboarding created %d tables in public", public)
 	}
@@ -212,7 +218,9 @@ func TestSharedMigrationIsIdempotentUnderConcurrency(t *testing.T) {
 	}
 	wg.Wait()
 	var n int
-	e.ddl.Raw("SELECT count(*) FROM tenantry.schema_migrations").Scan(&n)
+	if err := e.ddl.Raw("SELECT count(*) FROM tenantry.schema_migrations").Scan(&n).Error; err != nil {
+		t.Fatal(err)
+	}
 	if n != migrations.Shared.Latest() {
 		t.Fatalf("ledger has %d rows, want %d", n, migrations.Shared.Latest())
 	}
@@ -225,7 +233,9 @@ func TestRoleWarningsNameASuperuserAndADecoy(t *testing.T) {
 		t.Fatal(err)
 	}
 	var super bool
-	e.ddl.Raw("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").Scan(&super)
+	if err := e.ddl.Raw("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").Scan(&super).Error; err != nil {
+		t.Fatal(err)
+	}
 	if super != (len(w) == 1) {
 		t.Fatalf("superuser=%v, warnings %q", super, w)
 	}

@@ -54,7 +54,9 @@ func versions(t *testing.T, e *env) map[string][2]int {
 func hasColumn(t *testing.T, e *env, schema, column string) bool {
 	t.Helper()
 	var n int
-	e.ddl.Raw("SELECT count(*) FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'items' AND column_name = $2", schema, column).Scan(&n)
+	if err := e.ddl.Raw("SELECT count(*) FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'items' AND column_name = $2", schema, column).Scan(&n).Error; err != nil {
+		t.Fatal(err)
+	}
 	return n == 1
 }
 
@@ -133,7 +135,9 @@ func TestMigrate200TenantsAtConcurrency8(t *testing.T) {
 		}
 	}
 	var sku string
-	e.ddl.Raw(`SELECT sku FROM t_` + names[7] + `.items`).Scan(&sku)
+	if err := e.ddl.Raw(`SELECT sku FROM t_` + names[7] + `.items`).Scan(&sku).Error; err != nil {
+		t.Fatal(err)
+	}
 	if !strings.HasPrefix(sku, "SKU-") {
 		t.Fatalf("backfill gave sku %q", sku)
 	}
@@ -263,7 +267,9 @@ func TestTwoRunnersNeverDoubleApply(t *testing.T) {
 	}
 	for _, n := range names {
 		var markers int
-		e.ddl.Raw(`SELECT count(*) FROM t_` + n + `.items WHERE name = 'marker'`).Scan(&markers)
+		if err := e.ddl.Raw(`SELECT count(*) FROM t_` + n + `.items WHERE name = 'marker'`).Scan(&markers).Error; err != nil {
+			t.Fatal(err)
+		}
 		if markers != 1 {
 			t.Fatalf("%s has %d markers, want 1", n, markers)
 		}
@@ -483,7 +489,9 @@ func TestSecondRunnerWaitsPastLockTimeout(t *testing.T) {
 	}()
 	for i := 0; ; i++ { // the first runner is inside its step
 		var n int
-		e.ddl.Raw("SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND state = 'active' AND query LIKE '%pg_sleep(" + sleep + ")%'").Scan(&n)
+		if err := e.ddl.Raw("SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND state = 'active' AND query LIKE '%pg_sleep(" + sleep + ")%'").Scan(&n).Error; err != nil {
+			t.Fatal(err)
+		}
 		if n > 0 {
 			break
 		}
@@ -504,7 +512,9 @@ func TestSecondRunnerWaitsPastLockTimeout(t *testing.T) {
 		t.Fatalf("second runner: %+v; want it to wait, then find nothing to do", second)
 	}
 	var once int
-	e.ddl.Raw(`SELECT count(*) FROM t_slowstep.items WHERE name = 'once'`).Scan(&once)
+	if err := e.ddl.Raw(`SELECT count(*) FROM t_slowstep.items WHERE name = 'once'`).Scan(&once).Error; err != nil {
+		t.Fatal(err)
+	}
 	if once != 1 {
 		t.Fatalf("the step ran %d times", once)
 	}

@@ -125,12 +125,16 @@ func TestIsolationThroughATransactionPooler(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	setup.Exec(`SET LOCAL search_path = public; CREATE TABLE public.items (id bigint, name text, description text, created_at timestamptz, updated_at timestamptz);
-		INSERT INTO public.items VALUES (1, 'CANARY', '', now(), now())`)
+	if err := setup.Exec(`SET LOCAL search_path = public; CREATE TABLE public.items (id bigint, name text, description text, created_at timestamptz, updated_at timestamptz);
+		INSERT INTO public.items VALUES (1, 'CANARY', '', now(), now())`).Error; err != nil {
+		t.Fatal(err)
+	}
 	// The remedy README gives: an empty default path in the database,
 	// since the pooler drops the connection's own.
 	var dbName string
-	setup.Raw("SELECT current_database()").Scan(&dbName)
+	if err := setup.Raw("SELECT current_database()").Scan(&dbName).Error; err != nil {
+		t.Fatal(err)
+	}
 	if err := setup.Exec(`ALTER DATABASE "` + dbName + `" SET search_path = ''`).Error; err != nil {
 		t.Fatal(err)
 	}

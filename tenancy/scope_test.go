@@ -270,7 +270,9 @@ func TestSavepointRollbackKeepsThePin(t *testing.T) {
 	var schema string
 	err := tenancy.WithTx(ctx, e.db, alpha, func(tx *gorm.DB) error {
 		_ = tx.Transaction(func(sp *gorm.DB) error {
-			sp.Exec("SELECT set_config('search_path', 'public', true)")
+			if err := sp.Exec("SELECT set_config('search_path', 'public', true)").Error; err != nil {
+				return err
+			}
 			return errors.New("roll back to savepoint")
 		})
 		return tx.Raw("SELECT current_schema()").Scan(&schema).Error
