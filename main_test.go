@@ -130,18 +130,7 @@ func TestServeEndToEnd(t *testing.T) {
 	}
 
 	// Hold a lock on acme's table so a request stays in flight.
-	conn, err := pgx.Connect(context.Background(), roles.DDLURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
-	lockTx, err := conn.Begin(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := lockTx.Exec(context.Background(), "LOCK TABLE t_acme.items IN ACCESS EXCLUSIVE MODE"); err != nil {
-		t.Fatal(err)
-	}
+	release := holdLock(t, roles.DDLURL, "t_acme.items")
 	var wg sync.WaitGroup
 	var inflight int
 	var inflightBody string
@@ -170,7 +159,7 @@ func TestServeEndToEnd(t *testing.T) {
 		}
 		return err != nil
 	})
-	lockTx.Commit(context.Background())
+	release()
 	wg.Wait()
 	if inflight != 200 || !strings.Contains(inflightBody, "anvil") {
 		t.Fatalf("in-flight request during shutdown: %d %s", inflight, inflightBody)
@@ -179,7 +168,12 @@ func TestServeEndToEnd(t *testing.T) {
 		t.Fatalf("serve returned %v after shutdown", err)
 	}
 	// Both pools are closed: no backend of the service is left.
-	waitFor(t, func() bool { return backendsOf(t, conn, app) == 0 })
+	probe, err := pgx.Connect(context.Background(), roles.DDLURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer probe.Close(context.Background())
+	waitFor(t, func() bool { return backendsOf(t, probe, app) == 0 })
 }
 
 func waitFor(t *testing.T, cond func() bool) {
@@ -344,5 +338,31 @@ func tokenCmd(t *testing.T, env func(string) string) func(args ...string) string
 			t.Fatal(err)
 		}
 		return strings.TrimSpace(out.String())
+	}
+}
+
+// holdLock takes an ACCESS EXCLUSIVE lock on table (a fixed name from the
+// test) in a transaction of its own connection, and returns the function
+// that ends that transaction.
+func holdLock(t *testing.T, url, table string) (release func()) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(ctx) })
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "LOCK TABLE "+table+" IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		t.Helper()
+		if err := tx.Rollback(ctx); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -111,18 +111,7 @@ func TestShutdownCancelsWhatTheDrainCannotWaitFor(t *testing.T) {
 
 	// Block registry reads: beta's first request waits in its tenant
 	// lookup, with no lock_timeout, until its 10 s request deadline.
-	conn, err := pgx.Connect(context.Background(), rawURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
-	lockTx, err := conn.Begin(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := lockTx.Exec(context.Background(), "LOCK TABLE tenantry.tenants IN ACCESS EXCLUSIVE MODE"); err != nil {
-		t.Fatal(err)
-	}
+	release := holdLock(t, rawURL, "tenantry.tenants")
 	stuck := make(chan error, 1)
 	go func() {
 		_, _, err := get(base, "/items", beta)
@@ -173,9 +162,7 @@ func TestShutdownCancelsWhatTheDrainCannotWaitFor(t *testing.T) {
 	if _, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 		t.Error("the listener still accepts after serve returned")
 	}
-	if err := lockTx.Rollback(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	release()
 	waitFor(t, func() bool { return backendsOf(t, probe, app) == 0 })
 	if !strings.Contains(logs.String(), "drain budget exceeded") {
 		t.Errorf("the log does not say the drain budget ran out:\n%s", logs.String())

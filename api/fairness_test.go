@@ -88,17 +88,7 @@ func TestRateLimitAnswers429PerTenant(t *testing.T) {
 	want(t, s.do(t, "GET", "/items", calm, nil), http.StatusOK)
 
 	// The refused write changed nothing.
-	ten, err := s.dir.Active(context.Background(), "chatty")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n int64
-	if err := tenancy.WithTx(context.Background(), s.db, ten, func(tx *gorm.DB) error {
-		return tx.Model(&models.Item{}).Count(&n).Error
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if n != 0 {
+	if n := s.itemCount(t, "chatty"); n != 0 {
 		t.Fatalf("items after a refused create = %d, want 0", n)
 	}
 }
