@@ -51,7 +51,7 @@ chaos:
 
 ## bench: onboarding and fleet-migration benchmark on its own durable PostgreSQL (a few minutes)
 bench:
-	$(GO) run ./tenancy/internal/fleetbench -tenants 1000
+	$(GO) run ./cmd/fleetbench -tenants 1000
 
 ## bench-http: the whole request path, tenantry against plain Gin+GORM, a pgx floor and the seed's SET search_path (about 30 min); rewrites docs/PERFORMANCE.md
 ## (a smoke run that writes no file: go run ./cmd/benchhttp -rounds 1 -duration 1s -tenants 1,10)

@@ -12,10 +12,10 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/tenantry/tenantry/api"
+	"github.com/tenantry/tenantry/internal/pglocal"
 	"github.com/tenantry/tenantry/migrations"
 	"github.com/tenantry/tenantry/models"
 	"github.com/tenantry/tenantry/tenancy"
-	"github.com/tenantry/tenantry/tenancy/pglocal"
 )
 
 // demoTenants are onboarded by `tenantry dev`.

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/tenantry/tenantry/tenancy/pgtest"
+	"github.com/tenantry/tenantry/internal/pgtest"
 )
 
 func TestMain(m *testing.M) { pgtest.Run(m) }

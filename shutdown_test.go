@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/tenantry/tenantry/tenancy/pgtest"
+	"github.com/tenantry/tenantry/internal/pgtest"
 )
 
 // withAppName gives dbURL an application_name of its own, so a test can

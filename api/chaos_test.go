@@ -37,10 +37,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/tenantry/tenantry/api"
 	"github.com/tenantry/tenantry/internal/faultproxy"
+	"github.com/tenantry/tenantry/internal/pglocal"
 	"github.com/tenantry/tenantry/migrations"
 	"github.com/tenantry/tenantry/models"
 	"github.com/tenantry/tenantry/tenancy"
-	"github.com/tenantry/tenantry/tenancy/pglocal"
 	"gorm.io/gorm"
 )
 

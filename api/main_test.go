@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"github.com/tenantry/tenantry/api"
+	"github.com/tenantry/tenantry/internal/pgtest"
 	"github.com/tenantry/tenantry/models"
 	"github.com/tenantry/tenantry/tenancy"
-	"github.com/tenantry/tenantry/tenancy/pgtest"
 	"github.com/tenantry/tenantry/tenancy/tenancytest"
 	"gorm.io/gorm"
 )

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tenantry/tenantry/tenancy/pgtest"
+	"github.com/tenantry/tenantry/internal/pgtest"
 	"golang.org/x/sys/unix"
 )
 

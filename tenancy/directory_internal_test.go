@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tenantry/tenantry/internal/pgtest"
 	"github.com/tenantry/tenantry/migrations"
 	"github.com/tenantry/tenantry/models"
-	"github.com/tenantry/tenantry/tenancy/pgtest"
 )
 
 // A lookup reads the tenant as active; before it stores the row, the

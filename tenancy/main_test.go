@@ -4,9 +4,9 @@ import (
 	"context"
 	"testing"
 
+	"github.com/tenantry/tenantry/internal/pgtest"
 	"github.com/tenantry/tenantry/migrations"
 	"github.com/tenantry/tenantry/tenancy"
-	"github.com/tenantry/tenantry/tenancy/pgtest"
 	"github.com/tenantry/tenantry/tenancy/tenancytest"
 	"gorm.io/gorm"
 )

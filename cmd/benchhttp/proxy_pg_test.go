@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/tenantry/tenantry/tenancy/pgtest"
+	"github.com/tenantry/tenantry/internal/pgtest"
 )
 
 func TestMain(m *testing.M) { pgtest.Run(m) }

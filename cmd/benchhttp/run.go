@@ -18,8 +18,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/tenantry/tenantry/internal/pglocal"
 	"github.com/tenantry/tenantry/models"
-	"github.com/tenantry/tenantry/tenancy/pglocal"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"

@@ -3,7 +3,7 @@
 // tables of ratios against baselines measured in the same run. It is a
 // benchmark, not a test: nothing here passes or fails on time.
 //
-//	go run ./tenancy/internal/fleetbench -tenants 1000
+//	go run ./cmd/fleetbench -tenants 1000
 package main
 
 import (
@@ -20,10 +20,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/tenantry/tenantry/internal/pglocal"
 	"github.com/tenantry/tenantry/migrations"
 	"github.com/tenantry/tenantry/migrations/migrationstest"
 	"github.com/tenantry/tenantry/tenancy"
-	"github.com/tenantry/tenantry/tenancy/pglocal"
 	"gorm.io/gorm"
 )
 

@@ -32,7 +32,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/ory/dockertest/v3"
 	"github.com/ory/dockertest/v3/docker"
-	"github.com/tenantry/tenantry/tenancy/pglocal"
+	"github.com/tenantry/tenantry/internal/pglocal"
 )
 
 // DefaultImage is the server image when TEST_POSTGRES_IMAGE is unset. Any
