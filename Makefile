@@ -35,8 +35,8 @@ FUZZ_TARGETS ?= \
 	./tenancy:FuzzPinSQL \
 	./tenancy:FuzzRolesFor \
 	./tenancy:FuzzValidRole \
-	./api:FuzzTokenProfile \
-	./api:FuzzCheckJSON \
+	./token:FuzzTokenProfile \
+	./token:FuzzCheckJSON \
 	./api:FuzzItemBody \
 	./models:FuzzItemInputValidate
 fuzz:

@@ -11,11 +11,11 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/tenantry/tenantry/api"
 	"github.com/tenantry/tenantry/internal/pglocal"
 	"github.com/tenantry/tenantry/migrations"
 	"github.com/tenantry/tenantry/models"
 	"github.com/tenantry/tenantry/tenancy"
+	authtoken "github.com/tenantry/tenantry/token"
 )
 
 // demoTenants are onboarded by `tenantry dev`.
@@ -141,14 +141,14 @@ func ensureDatabase(ctx context.Context, adminURL, name string) (string, error) 
 
 func printWelcome(w io.Writer, cfg config, addr string) {
 	base := "http://localhost:" + addr[strings.LastIndex(addr, ":")+1:]
-	mint := func(tenant string, admin bool) string {
-		tok, err := api.IssueToken(cfg.auth, tenant, admin, 12*time.Hour)
+	mint := func(tenant string, role authtoken.Role) string {
+		tok, err := authtoken.IssueToken(cfg.auth, tenant, role, 12*time.Hour)
 		if err != nil {
 			return "<" + err.Error() + ">"
 		}
 		return tok
 	}
-	a, g, adm := mint("acme", false), mint("globex", false), mint("", true)
+	a, g, adm := mint("acme", authtoken.RoleTenant), mint("globex", authtoken.RoleTenant), mint("", authtoken.RoleAdmin)
 	fmt.Fprintf(w, `
 tenantry is serving on %[1]s (development mode; tokens last 12h)
 

@@ -33,6 +33,7 @@ import (
 	"github.com/tenantry/tenantry/migrations"
 	"github.com/tenantry/tenantry/models"
 	"github.com/tenantry/tenantry/tenancy"
+	authtoken "github.com/tenantry/tenantry/token"
 	"gorm.io/gorm"
 )
 
@@ -80,7 +81,7 @@ type config struct {
 	// DATABASE_URL role does both jobs (the simple setup; SECURITY.md).
 	migrationURL string
 	addr         string
-	auth         api.AuthConfig
+	auth         authtoken.Config
 	authErr      error // why auth is unusable; only commands that need it fail
 	logLevel     slog.Level
 	// tenantLabelCap, from METRICS_TENANT_LABEL_CAP, turns on a per-tenant
@@ -132,7 +133,7 @@ func loadConfig(getenv func(string) string) config {
 	if strings.EqualFold(getenv("LOG_LEVEL"), "debug") {
 		cfg.logLevel = slog.LevelDebug
 	}
-	cfg.auth = api.AuthConfig{
+	cfg.auth = authtoken.Config{
 		Issuer:      getenv("JWT_ISSUER"),
 		Audience:    getenv("JWT_AUDIENCE"),
 		TenantClaim: getenv("JWT_TENANT_CLAIM"),
@@ -159,15 +160,15 @@ func loadConfig(getenv func(string) string) config {
 	case keyFile != "":
 		pemBytes, err := os.ReadFile(keyFile)
 		if err == nil {
-			cfg.auth.PublicKey, err = api.ParsePublicKeyPEM(pemBytes)
+			cfg.auth.PublicKey, err = authtoken.ParsePublicKeyPEM(pemBytes)
 		}
 		if err != nil {
 			cfg.authErr = fmt.Errorf("JWT_PUBLIC_KEY_FILE: %w", err)
 		}
 	case secret != "":
 		cfg.auth.Secret = []byte(secret)
-		if len(secret) < api.MinSecretLen {
-			cfg.authErr = fmt.Errorf("JWT_SECRET must be at least %d bytes", api.MinSecretLen)
+		if len(secret) < authtoken.MinSecretLen {
+			cfg.authErr = fmt.Errorf("JWT_SECRET must be at least %d bytes", authtoken.MinSecretLen)
 		}
 	case cfg.dev:
 		cfg.auth.Secret = []byte(devSecret)
@@ -377,7 +378,6 @@ func serve(ctx context.Context, cfg config, stdout io.Writer, ready func(addr st
 		return err
 	}
 	defer h.close()
-	db := h.db
 	mon, err := tenancy.OpenMonitor(ctx, cfg.databaseURL)
 	if err != nil {
 		return err
@@ -396,7 +396,7 @@ func serve(ctx context.Context, cfg config, stdout io.Writer, ready func(addr st
 	if _, err := dir.Blueprint(ctx); err != nil {
 		return err
 	}
-	srv, err := api.NewServer(db, dir, api.Config{Auth: cfg.auth, Logger: log, TenantLabelCap: cfg.tenantLabelCap,
+	srv, err := api.NewServer(dir, api.Config{Auth: cfg.auth, Logger: log, TenantLabelCap: cfg.tenantLabelCap,
 		RequestTimeout: cfg.requestTimeout, Monitor: mon, MetricsToken: cfg.metricsToken, MetricsElsewhere: cfg.metricsAddr != "",
 		RateLimit: cfg.rateLimit, Quota: cfg.quota})
 	if err != nil {
@@ -587,7 +587,7 @@ func migrate(ctx context.Context, cfg config, args []string, stdout io.Writer) e
 	if *concurrency < 1 || *concurrency > 64 {
 		return fmt.Errorf("--concurrency must be 1..64: %w", errUsage)
 	}
-	latest := migrations.Tenant.Latest()
+	latest := migrations.Items.Latest()
 	if *to < 0 || *to > latest {
 		return fmt.Errorf("--to must be 1..%d (0 or unset: latest): %w", latest, errUsage)
 	}
@@ -688,13 +688,13 @@ func migrateStatus(ctx context.Context, cfg config, args []string, stdout io.Wri
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		_ = enc.Encode(map[string]any{"latest": migrations.Tenant.Latest(), "tenants": st, "drifted": drifted})
+		_ = enc.Encode(map[string]any{"latest": migrations.Items.Latest(), "tenants": st, "drifted": drifted})
 	} else {
 		fmt.Fprintf(stdout, "%-48s %7s  %-10s %s\n", "TENANT", "VERSION", "PENDING", "DRIFT")
 		for _, s := range st {
 			fmt.Fprintf(stdout, "%-48s %7d  %-10s %s\n", s.Tenant, s.Version, fmt.Sprint(s.Pending), s.Drift)
 		}
-		fmt.Fprintf(stdout, "%d tenants, latest version %d, %d drifted\n", len(st), migrations.Tenant.Latest(), drifted)
+		fmt.Fprintf(stdout, "%d tenants, latest version %d, %d drifted\n", len(st), migrations.Items.Latest(), drifted)
 	}
 	if drifted > 0 {
 		return fmt.Errorf("%d tenant schemas drifted", drifted)
@@ -801,7 +801,11 @@ func token(ctx context.Context, cfg config, args []string, stdout io.Writer) err
 	if *tenant != "" && !*admin && !*noLookup {
 		tok, err = tenantToken(ctx, cfg, *tenant, *ttl)
 	} else {
-		tok, err = api.IssueToken(cfg.auth, *tenant, *admin, *ttl)
+		role := authtoken.RoleTenant
+		if *admin {
+			role = authtoken.RoleAdmin
+		}
+		tok, err = authtoken.IssueToken(cfg.auth, *tenant, role, *ttl)
 	}
 	if err != nil {
 		return err
@@ -821,7 +825,7 @@ func tenantToken(ctx context.Context, cfg config, tenant string, ttl time.Durati
 	if err != nil {
 		return "", fmt.Errorf("look up tenant %q: %w", tenant, err)
 	}
-	return api.IssueTenantToken(cfg.auth, t, ttl)
+	return authtoken.IssueTenantToken(cfg.auth, t, ttl)
 }
 
 // healthcheck probes the local /healthz; the container image has no shell

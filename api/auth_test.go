@@ -17,6 +17,7 @@ import (
 	"github.com/tenantry/tenantry/api"
 	"github.com/tenantry/tenantry/models"
 	"github.com/tenantry/tenantry/tenancy"
+	"github.com/tenantry/tenantry/token"
 )
 
 func sign(t *testing.T, method jwt.SigningMethod, key any, claims jwt.MapClaims) string {
@@ -31,7 +32,7 @@ func sign(t *testing.T, method jwt.SigningMethod, key any, claims jwt.MapClaims)
 func exp(d time.Duration) int64 { return time.Now().Add(d).Unix() }
 
 func TestTokenRules(t *testing.T) {
-	s := newStack(t, tenancy.DefaultPool, func(a *api.AuthConfig) {
+	s := newStack(t, tenancy.DefaultPool, func(a *token.Config) {
 		a.Issuer, a.Audience = "https://idp.example", "tenantry"
 	})
 	good := jwt.MapClaims{"tenant": "acme", "iat": exp(0), "exp": exp(time.Hour), "iss": "https://idp.example", "aud": "tenantry"}
@@ -125,11 +126,11 @@ func (s *stack) doHeaders(t *testing.T, method, path string, headers map[string]
 func TestPublicKeyConfigRefusesHS256(t *testing.T) {
 	ecKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	der, _ := x509.MarshalPKIXPublicKey(&ecKey.PublicKey)
-	pub, err := api.ParsePublicKeyPEM(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+	pub, err := token.ParsePublicKeyPEM(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := newStack(t, tenancy.DefaultPool, func(a *api.AuthConfig) { a.Secret, a.PublicKey = nil, pub })
+	s := newStack(t, tenancy.DefaultPool, func(a *token.Config) { a.Secret, a.PublicKey = nil, pub })
 	c := jwt.MapClaims{"role": "admin", "iat": exp(0), "exp": exp(time.Hour)}
 	want(t, s.doHeaders(t, "GET", "/admin/tenants", map[string]string{"Authorization": "Bearer " + sign(t, jwt.SigningMethodES256, ecKey, c)}), 200)
 	// An HS256 token "signed" with the public key's bytes: algorithm confusion.
@@ -144,22 +145,22 @@ func TestAuthConfigIsStrict(t *testing.T) {
 	p256, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	tests := []struct {
 		name string
-		cfg  api.AuthConfig
+		cfg  token.Config
 		ok   bool
 	}{
-		{"32-byte secret", api.AuthConfig{Secret: testSecret}, true},
-		{"2048-bit RSA key", api.AuthConfig{PublicKey: &big.PublicKey}, true},
-		{"P-256 key", api.AuthConfig{PublicKey: &p256.PublicKey}, true},
-		{"no key", api.AuthConfig{}, false},
-		{"short secret", api.AuthConfig{Secret: []byte("short")}, false},
-		{"both", api.AuthConfig{Secret: testSecret, PublicKey: &big.PublicKey}, false},
-		{"small RSA key", api.AuthConfig{PublicKey: &small.PublicKey}, false},
-		{"P-224 key", api.AuthConfig{PublicKey: &p224.PublicKey}, false},
-		{"leeway over a minute", api.AuthConfig{Secret: testSecret, Leeway: 5 * time.Minute}, false},
+		{"32-byte secret", token.Config{Secret: testSecret}, true},
+		{"2048-bit RSA key", token.Config{PublicKey: &big.PublicKey}, true},
+		{"P-256 key", token.Config{PublicKey: &p256.PublicKey}, true},
+		{"no key", token.Config{}, false},
+		{"short secret", token.Config{Secret: []byte("short")}, false},
+		{"both", token.Config{Secret: testSecret, PublicKey: &big.PublicKey}, false},
+		{"small RSA key", token.Config{PublicKey: &small.PublicKey}, false},
+		{"P-224 key", token.Config{PublicKey: &p224.PublicKey}, false},
+		{"leeway over a minute", token.Config{Secret: testSecret, Leeway: 5 * time.Minute}, false},
 	}
 	for _, tt := range tests {
 		// No database is needed to judge a config.
-		_, err := api.NewServer(nil, tenancy.NewDirectory(nil), api.Config{Auth: tt.cfg})
+		_, err := api.NewServer(tenancy.NewDirectory(nil), api.Config{Auth: tt.cfg})
 		if (err == nil) != tt.ok {
 			t.Errorf("%s: NewServer err = %v, want ok=%v", tt.name, err, tt.ok)
 		}
@@ -167,7 +168,7 @@ func TestAuthConfigIsStrict(t *testing.T) {
 }
 
 func TestCustomTenantClaim(t *testing.T) {
-	s := newStack(t, tenancy.DefaultPool, func(a *api.AuthConfig) { a.TenantClaim = "org" })
+	s := newStack(t, tenancy.DefaultPool, func(a *token.Config) { a.TenantClaim = "org" })
 	s.onboard(t, "acme")
 	h := func(c jwt.MapClaims) map[string]string {
 		return map[string]string{"Authorization": "Bearer " + sign(t, jwt.SigningMethodHS256, testSecret, c)}
@@ -213,7 +214,7 @@ func TestOnboardingRaceOverHTTP(t *testing.T) {
 func TestDeletedTenantsTokenDoesNotReachItsSuccessor(t *testing.T) {
 	s := newStack(t, tenancy.DefaultPool, nil)
 	// A second instance over the same database, with its own cache.
-	other, err := api.NewServer(s.db, s.te.Directory(), api.Config{Auth: s.auth})
+	other, err := api.NewServer(s.te.Directory(), api.Config{Auth: s.auth})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,16 +256,16 @@ func TestDeletedTenantsTokenDoesNotReachItsSuccessor(t *testing.T) {
 // TestTokenLifetimeIsCapped: exp - iat beyond the configured maximum is
 // refused, and IssueToken will not mint such a token.
 func TestTokenLifetimeIsCapped(t *testing.T) {
-	s := newStack(t, tenancy.DefaultPool, func(a *api.AuthConfig) { a.MaxLifetime = time.Hour })
+	s := newStack(t, tenancy.DefaultPool, func(a *token.Config) { a.MaxLifetime = time.Hour })
 	now := time.Now().Unix()
 	ok := jwt.MapClaims{"role": "admin", "iat": now, "exp": now + 3600}
 	long := jwt.MapClaims{"role": "admin", "iat": now, "exp": now + 3601}
 	want(t, s.doHeaders(t, "GET", "/admin/tenants", map[string]string{"Authorization": "Bearer " + sign(t, jwt.SigningMethodHS256, testSecret, ok)}), 200)
 	want(t, s.doHeaders(t, "GET", "/admin/tenants", map[string]string{"Authorization": "Bearer " + sign(t, jwt.SigningMethodHS256, testSecret, long)}), 401)
-	if _, err := api.IssueToken(s.auth, "", true, time.Hour+time.Second); err == nil {
+	if _, err := token.IssueToken(s.auth, "", token.RoleAdmin, time.Hour+time.Second); err == nil {
 		t.Fatal("IssueToken minted a token longer than MaxLifetime")
 	}
-	if _, err := api.IssueToken(s.auth, "", true, time.Hour); err != nil {
+	if _, err := token.IssueToken(s.auth, "", token.RoleAdmin, time.Hour); err != nil {
 		t.Fatalf("IssueToken at exactly MaxLifetime: %v", err)
 	}
 }

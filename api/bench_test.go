@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/tenantry/tenantry/models"
 	"github.com/tenantry/tenantry/tenancy"
+	"github.com/tenantry/tenantry/tenancy/tenancytest"
 	"gorm.io/gorm"
 )
 
@@ -32,13 +33,15 @@ func BenchmarkRequestPath(b *testing.B) {
 	s := newStack(b, tenancy.PoolConfig{MaxOpen: 8, MaxIdle: 8}, nil)
 	ctx := context.Background()
 	ts := make([]models.Tenant, tenants)
+	rs := make([]tenancy.Resolved, tenants)
 	tokens := make([]string, tenants)
 	for i := range ts {
 		t, err := s.dir.Onboard(ctx, fmt.Sprintf("bench%03d", i))
 		if err != nil {
 			b.Fatal(err)
 		}
-		err = tenancy.WithTx(ctx, s.db, t, func(tx *gorm.DB) error {
+		rs[i] = tenancytest.Resolve(b, s.dir, t.Name)
+		err = tenancy.WithTx(ctx, rs[i], func(tx *gorm.DB) error {
 			return tx.Exec(`INSERT INTO items (name, description, created_at, updated_at)
 				SELECT 'item ' || g, 'd', now(), now() FROM generate_series(1, $1) g`, items).Error
 		})
@@ -89,8 +92,7 @@ func BenchmarkRequestPath(b *testing.B) {
 	b.Run("gorm-scope", func(b *testing.B) {
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				t := ts[rand.IntN(tenants)]
-				err := tenancy.WithTx(ctx, s.db, t, func(tx *gorm.DB) error {
+				err := tenancy.WithTx(ctx, rs[rand.IntN(tenants)], func(tx *gorm.DB) error {
 					_, err := models.GetItem(tx, int64(1+rand.IntN(items)))
 					return err
 				})

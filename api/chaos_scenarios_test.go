@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tenantry/tenantry/api"
 	"github.com/tenantry/tenantry/internal/faultproxy"
 	"github.com/tenantry/tenantry/migrations/migrationstest"
 	"github.com/tenantry/tenantry/tenancy"
+	"github.com/tenantry/tenantry/token"
 )
 
 // A backend killed inside a transaction between its two writes leaves
@@ -421,7 +421,7 @@ func TestChaosSchemaVersionsOnPoolOfOne(t *testing.T) {
 }
 
 func apiToken(e *chaosEnv, tenant string) (string, error) {
-	return api.IssueToken(e.auth, tenant, false, time.Hour)
+	return token.IssueToken(e.auth, tenant, token.RoleTenant, time.Hour)
 }
 
 // soakSize is the soak's request budget per pool size, and its time cap.

@@ -41,6 +41,7 @@ import (
 	"github.com/tenantry/tenantry/migrations"
 	"github.com/tenantry/tenantry/models"
 	"github.com/tenantry/tenantry/tenancy"
+	"github.com/tenantry/tenantry/token"
 	"gorm.io/gorm"
 )
 
@@ -161,7 +162,7 @@ type chaosEnv struct {
 	srv     *api.Server
 	http    *httptest.Server
 	client  *http.Client
-	auth    api.AuthConfig
+	auth    token.Config
 	tokens  map[string]string
 	admin   string
 	ledger  *ledger
@@ -181,7 +182,7 @@ func newChaosEnv(t *testing.T, o envOptions) *chaosEnv {
 	c := chaosCluster(t)
 	base := runtime.NumGoroutine()
 	e := &chaosEnv{name: "chaos_" + randHex(5), app: "chaos_" + randHex(5),
-		auth: api.AuthConfig{Secret: testSecret}, tokens: map[string]string{}, ledger: newLedger()}
+		auth: token.Config{Secret: testSecret}, tokens: map[string]string{}, ledger: newLedger()}
 	// Registered first, so it runs last: every other cleanup has closed
 	// what it owns by then.
 	t.Cleanup(func() { checkGoroutines(t, base) })
@@ -235,7 +236,7 @@ func newChaosEnv(t *testing.T, o envOptions) *chaosEnv {
 		t.Fatalf("ready the request role: %v", err)
 	}
 	e.logs = &syncBuffer{}
-	srv, err := api.NewServer(db, e.dir, api.Config{Auth: e.auth, RequestTimeout: o.requestTimeout,
+	srv, err := api.NewServer(e.dir, api.Config{Auth: e.auth, RequestTimeout: o.requestTimeout,
 		Logger: slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		t.Fatal(err)
@@ -259,7 +260,7 @@ func newChaosEnv(t *testing.T, o envOptions) *chaosEnv {
 		tr.CloseIdleConnections()
 		hs.Close()
 	})
-	e.admin, err = api.IssueToken(e.auth, "", true, time.Hour)
+	e.admin, err = token.IssueToken(e.auth, "", token.RoleAdmin, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -494,7 +495,7 @@ func (e *chaosEnv) onboard(t testing.TB, names ...string) {
 		if a.err != nil || a.status != http.StatusCreated {
 			t.Fatalf("onboard %s: %d %v %s", n, a.status, a.err, a.body)
 		}
-		tok, err := api.IssueToken(e.auth, n, false, time.Hour)
+		tok, err := token.IssueToken(e.auth, n, token.RoleTenant, time.Hour)
 		if err != nil {
 			t.Fatal(err)
 		}

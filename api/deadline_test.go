@@ -19,6 +19,7 @@ import (
 	"github.com/tenantry/tenantry/api"
 	"github.com/tenantry/tenantry/tenancy"
 	"github.com/tenantry/tenantry/tenancy/tenancytest"
+	"github.com/tenantry/tenantry/token"
 )
 
 // holdProxy forwards loopback TCP to upstream until hold is set; then it
@@ -165,12 +166,12 @@ func TestBlackHoledDatabaseIsAnswered503ByTheDeadline(t *testing.T) {
 	})
 	logs := &syncBuffer{}
 	const deadline = 300 * time.Millisecond
-	srv, err := api.NewServer(db, tenancy.NewDirectory(db), api.Config{Auth: api.AuthConfig{Secret: testSecret},
+	srv, err := api.NewServer(tenancy.NewDirectory(db), api.Config{Auth: token.Config{Secret: testSecret},
 		RequestTimeout: deadline, Logger: slog.New(slog.NewJSONHandler(logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &stack{db: db, srv: srv, auth: api.AuthConfig{Secret: testSecret}, logs: logs}
+	s := &stack{db: db, srv: srv, auth: token.Config{Secret: testSecret}, logs: logs}
 	acme, globex := s.token(t, "acme", false), s.token(t, "globex", false)
 	want(t, s.do(t, "GET", "/items", acme, nil), http.StatusOK) // acme is cached now; globex is not
 
@@ -245,13 +246,13 @@ func TestClientThatLeavesCancelsItsDatabaseWork(t *testing.T) {
 	te := tenancytest.New(t, tenancy.PoolConfig{MaxOpen: 2, MaxIdle: 2})
 	db, dbURL := te.DB, te.URL
 	logs := &syncBuffer{}
-	srv, err := api.NewServer(db, tenancy.NewDirectory(db), api.Config{Auth: api.AuthConfig{Secret: testSecret},
+	srv, err := api.NewServer(tenancy.NewDirectory(db), api.Config{Auth: token.Config{Secret: testSecret},
 		Logger: slog.New(slog.NewJSONHandler(logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	api.AddSlowRoute(srv)
-	s := &stack{db: db, srv: srv, auth: api.AuthConfig{Secret: testSecret}, logs: logs}
+	s := &stack{db: db, srv: srv, auth: token.Config{Secret: testSecret}, logs: logs}
 	s.onboard(t, "acme")
 	hs := httptest.NewServer(srv)
 	defer hs.Close()
@@ -293,12 +294,12 @@ func TestClientThatLeavesCancelsItsDatabaseWork(t *testing.T) {
 func TestStalledBodyGets408(t *testing.T) {
 	te := tenancytest.New(t, tenancy.PoolConfig{MaxOpen: 2, MaxIdle: 2})
 	db := te.DB
-	srv, err := api.NewServer(db, tenancy.NewDirectory(db), api.Config{Auth: api.AuthConfig{Secret: testSecret},
+	srv, err := api.NewServer(tenancy.NewDirectory(db), api.Config{Auth: token.Config{Secret: testSecret},
 		RequestTimeout: 300 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &stack{db: db, srv: srv, auth: api.AuthConfig{Secret: testSecret}, logs: &syncBuffer{}}
+	s := &stack{db: db, srv: srv, auth: token.Config{Secret: testSecret}, logs: &syncBuffer{}}
 	// Onboarding through the API could outlast this server's short deadline
 	// on a busy machine; the directory has none.
 	if _, err := tenancy.NewDirectory(db).Onboard(context.Background(), "acme"); err != nil {
@@ -359,12 +360,12 @@ func TestDatabaseOutageIsAnswered503Never500(t *testing.T) {
 		}
 	})
 	// A directory without a cache, so lookups meet the outage too.
-	srv, err := api.NewServer(db, tenancy.NewDirectory(db, tenancy.WithTTL(0)), api.Config{Auth: api.AuthConfig{Secret: testSecret},
+	srv, err := api.NewServer(tenancy.NewDirectory(db, tenancy.WithTTL(0)), api.Config{Auth: token.Config{Secret: testSecret},
 		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &stack{db: db, srv: srv, auth: api.AuthConfig{Secret: testSecret}}
+	s := &stack{db: db, srv: srv, auth: token.Config{Secret: testSecret}}
 	tokens := []string{s.token(t, "acme", false), s.token(t, "globex", false)}
 
 	var mu sync.Mutex

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/tenantry/tenantry/models"
+	"github.com/tenantry/tenantry/token"
 )
 
 // readBody reads the whole (size-limited) body.
@@ -53,14 +54,14 @@ func bindJSON(c *gin.Context, v any) error {
 // would set name), appear once and be known (an "id" or "tenant" in an
 // item body is a client's mistake, not something to drop silently).
 func decodeJSON(b []byte, v any) error {
-	switch err := checkJSON(b); {
-	case errors.Is(err, errJSONUTF8), errors.Is(err, errJSONSurrogate):
+	switch err := token.CheckJSON(b); {
+	case errors.Is(err, token.ErrJSONUTF8), errors.Is(err, token.ErrJSONSurrogate):
 		return invalid("the body must be valid UTF-8 text")
-	case errors.Is(err, errJSONDuplicate):
+	case errors.Is(err, token.ErrJSONDuplicate):
 		return invalid("the body repeats a key")
-	case errors.Is(err, errJSONDepth):
+	case errors.Is(err, token.ErrJSONDepth):
 		return invalid("the body is nested too deeply")
-	case errors.Is(err, errJSONMultiple):
+	case errors.Is(err, token.ErrJSONMultiple):
 		return invalid("the body must hold one JSON object and nothing after it")
 	case err != nil:
 		b = bytes.TrimSpace(b)

@@ -19,6 +19,7 @@ import (
 	"github.com/tenantry/tenantry/models"
 	"github.com/tenantry/tenantry/tenancy"
 	"github.com/tenantry/tenantry/tenancy/tenancytest"
+	"github.com/tenantry/tenantry/token"
 	"gorm.io/gorm"
 )
 
@@ -26,10 +27,10 @@ import (
 func newStackWith(t testing.TB, pool tenancy.PoolConfig, rl api.RateLimit) *stack {
 	t.Helper()
 	db, _ := tenancytest.Open(t, pool)
-	auth := api.AuthConfig{Secret: testSecret}
+	auth := token.Config{Secret: testSecret}
 	logs := &syncBuffer{}
 	dir := tenancy.NewDirectory(db)
-	srv, err := api.NewServer(db, dir, api.Config{Auth: auth, RateLimit: rl,
+	srv, err := api.NewServer(dir, api.Config{Auth: auth, RateLimit: rl,
 		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatal(err)
@@ -44,7 +45,7 @@ func (s *stack) seedItems(t testing.TB, name string, n int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = tenancy.WithTx(context.Background(), s.db, ten, func(tx *gorm.DB) error {
+	err = tenancy.WithTx(context.Background(), ten, func(tx *gorm.DB) error {
 		return tx.Exec(`INSERT INTO items (name, description, created_at, updated_at)
 			SELECT 'item ' || g, 'd', now(), now() FROM generate_series(1, $1) g`, n).Error
 	})
@@ -318,9 +319,9 @@ func BenchmarkTrickleUnderFlood(b *testing.B) {
 func newStackQuota(t *testing.T, q api.Quota) *stack {
 	t.Helper()
 	db, _ := tenancytest.Open(t, tenancy.DefaultPool)
-	auth := api.AuthConfig{Secret: testSecret}
+	auth := token.Config{Secret: testSecret}
 	dir := tenancy.NewDirectory(db)
-	srv, err := api.NewServer(db, dir, api.Config{Auth: auth, Quota: q})
+	srv, err := api.NewServer(dir, api.Config{Auth: auth, Quota: q})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,7 +335,7 @@ func (s *stack) itemCount(t *testing.T, name string) int64 {
 		t.Fatal(err)
 	}
 	var n int64
-	if err := tenancy.WithTx(context.Background(), s.db, ten, func(tx *gorm.DB) error {
+	if err := tenancy.WithTx(context.Background(), ten, func(tx *gorm.DB) error {
 		return tx.Model(&models.Item{}).Count(&n).Error
 	}); err != nil {
 		t.Fatal(err)
@@ -381,7 +382,7 @@ func TestByteQuotaRefusesCreatesAndUpdates(t *testing.T) {
 	want(t, s.do(t, "POST", "/items", tok, map[string]string{"name": "before"}), http.StatusCreated)
 
 	s2 := &stack{db: s.db, dir: s.dir, auth: s.auth, logs: s.logs}
-	srv, err := api.NewServer(s.db, s.dir, api.Config{Auth: s.auth, Quota: api.Quota{Bytes: 1}})
+	srv, err := api.NewServer(s.dir, api.Config{Auth: s.auth, Quota: api.Quota{Bytes: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}

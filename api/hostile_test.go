@@ -22,9 +22,9 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/jackc/pgx/v5"
-	"github.com/tenantry/tenantry/api"
 	"github.com/tenantry/tenantry/models"
 	"github.com/tenantry/tenantry/tenancy"
+	"github.com/tenantry/tenantry/token"
 )
 
 // b64 is a JWS segment.
@@ -127,7 +127,7 @@ type hostileCase struct {
 // are read-only requests and the state check covers them too.
 func TestHostileInputMatrix(t *testing.T) {
 	// main.go's leeway, so the leeway cases mean what they say.
-	s := newStack(t, tenancy.DefaultPool, func(a *api.AuthConfig) { a.Leeway = 30 * time.Second })
+	s := newStack(t, tenancy.DefaultPool, func(a *token.Config) { a.Leeway = 30 * time.Second })
 	s.onboard(t, "acme", "globex", "frozen", "a_b")
 	admin := s.token(t, "", true)
 	want(t, s.do(t, "PATCH", "/admin/tenants/frozen", admin, map[string]string{"status": "suspended"}), http.StatusOK)
@@ -188,11 +188,11 @@ func TestHostileInputMatrix(t *testing.T) {
 		t.Fatal(err)
 	}
 	pemKey := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
-	pub, err := api.ParsePublicKeyPEM(pemKey)
+	pub, err := token.ParsePublicKeyPEM(pemKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pk := newStack(t, tenancy.DefaultPool, func(a *api.AuthConfig) { a.Secret, a.PublicKey = nil, pub })
+	pk := newStack(t, tenancy.DefaultPool, func(a *token.Config) { a.Secret, a.PublicKey = nil, pub })
 	now := time.Now().Unix()
 	adminClaims := fmt.Sprintf(`{"role":"admin","iat":%d,"exp":%d}`, now, now+600)
 	es := sign(t, jwt.SigningMethodES256, ecKey, jwt.MapClaims{"role": "admin", "iat": now, "exp": now + 600})
@@ -297,7 +297,7 @@ func tokenCases(t *testing.T, acme, globex models.Tenant) []hostileCase {
 		{name: "iat zero", status: 401, headers: tok(hs, fmt.Sprintf(`{"tenant":"acme","iat":0,"exp":%d}`, now+600))},
 		// tenant incarnation
 		{name: "issued before acme was created", status: 403,
-			headers: tok(hs, fmt.Sprintf(`{"tenant":"acme","iat":%d,"exp":%d}`, acme.CreatedAt.Unix()-int64(api.MaxLeeway/time.Second)-5, now+600))},
+			headers: tok(hs, fmt.Sprintf(`{"tenant":"acme","iat":%d,"exp":%d}`, acme.CreatedAt.Unix()-int64(token.MaxLeeway/time.Second)-5, now+600))},
 		{name: "tenant_id of globex on acme", status: 403, headers: tok(hs, claims(fmt.Sprintf(`,"tenant_id":%d`, globex.ID)))},
 		{name: "tenant_id of no tenant", status: 403, headers: tok(hs, claims(`,"tenant_id":999999`))},
 		// duplicate keys

@@ -40,7 +40,7 @@ func TestStaleCacheOnAnotherInstanceCannotReachTheSuccessor(t *testing.T) {
 	bs := make([]*stack, len(ops))
 	for i := range ops {
 		dir := s.te.Directory(tenancy.WithTTL(time.Hour))
-		srv, err := api.NewServer(s.db, dir, api.Config{Auth: s.auth})
+		srv, err := api.NewServer(dir, api.Config{Auth: s.auth})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -63,8 +63,8 @@ func TestStaleCacheOnAnotherInstanceCannotReachTheSuccessor(t *testing.T) {
 	for i, op := range ops {
 		b := bs[i]
 		// The stale row is what B would serve the old token from.
-		if cached, err := b.dir.Active(ctx, "acme"); err != nil || cached.ID != oldRow.ID {
-			t.Fatalf("%s: B's cache holds %+v (%v), want the first incarnation %d", op.name, cached, err, oldRow.ID)
+		if cached, err := b.dir.Active(ctx, "acme"); err != nil || cached.ID() != oldRow.ID {
+			t.Fatalf("%s: B's cache holds %+v (%v), want the first incarnation %d", op.name, cached.Row(), err, oldRow.ID)
 		}
 		r := b.do(t, op.method, op.path, old, op.body)
 		if r.status != http.StatusServiceUnavailable {
@@ -75,8 +75,8 @@ func TestStaleCacheOnAnotherInstanceCannotReachTheSuccessor(t *testing.T) {
 			t.Errorf("%s: 503 without Retry-After", op.name)
 		}
 		// The failure evicted the name: B reads the registry again.
-		if fresh, err := b.dir.Active(ctx, "acme"); err != nil || fresh.ID != newRow.ID {
-			t.Fatalf("%s: after the failure B resolves acme to %+v (%v), want the successor %d", op.name, fresh, err, newRow.ID)
+		if fresh, err := b.dir.Active(ctx, "acme"); err != nil || fresh.ID() != newRow.ID {
+			t.Fatalf("%s: after the failure B resolves acme to %+v (%v), want the successor %d", op.name, fresh.Row(), err, newRow.ID)
 		}
 		// Now the old token meets the successor's row and is refused as
 		// the token of a tenant that no longer exists.

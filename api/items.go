@@ -9,6 +9,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/tenantry/tenantry/models"
+	"github.com/tenantry/tenantry/tenancy"
 	"gorm.io/gorm"
 )
 
@@ -17,9 +18,9 @@ import (
 // database (OWASP API4).
 const maxOffset = 1_000_000
 
-func tenantOf(c *gin.Context) models.Tenant {
+func tenantOf(c *gin.Context) tenancy.Resolved {
 	t, _ := c.Get(tenantRowKey)
-	return t.(models.Tenant)
+	return t.(tenancy.Resolved)
 }
 
 // itemID reads the id path segment. Only the canonical spelling is an id:

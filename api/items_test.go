@@ -169,9 +169,9 @@ func TestTenantBehindTheBinaryGets503(t *testing.T) {
 	s := newStack(t, tenancy.DefaultPool, nil)
 	s.onboard(t, "lagging")
 	breaking := migrations.Step{Version: 2, Name: "breaking", Up: `ALTER TABLE items ADD COLUMN price integer`}
-	plan := migrations.Plan{Steps: append(slices.Clone(migrations.Tenant.Steps), breaking)}
+	plan := migrations.Plan{Models: migrations.Items.Models, Steps: append(slices.Clone(migrations.Items.Steps), breaking)}
 	dir := s.te.Directory(tenancy.WithPlan(plan))
-	srv, err := api.NewServer(s.db, dir, api.Config{Auth: s.auth})
+	srv, err := api.NewServer(dir, api.Config{Auth: s.auth})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/tenantry/tenantry/models"
 	"github.com/tenantry/tenantry/tenancy"
 	"github.com/tenantry/tenantry/tenancy/tenancytest"
+	"github.com/tenantry/tenantry/token"
 	"gorm.io/gorm"
 )
 
@@ -36,7 +37,7 @@ type stack struct {
 	te   *tenancytest.Env
 	dir  *tenancy.Directory
 	srv  *api.Server
-	auth api.AuthConfig
+	auth token.Config
 	logs *syncBuffer
 }
 
@@ -57,17 +58,17 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func newStack(t testing.TB, pool tenancy.PoolConfig, tweak func(*api.AuthConfig)) *stack {
+func newStack(t testing.TB, pool tenancy.PoolConfig, tweak func(*token.Config)) *stack {
 	t.Helper()
 	te := tenancytest.New(t, pool)
 	db := te.DB
-	auth := api.AuthConfig{Secret: testSecret}
+	auth := token.Config{Secret: testSecret}
 	if tweak != nil {
 		tweak(&auth)
 	}
 	logs := &syncBuffer{}
 	dir := te.Directory()
-	srv, err := api.NewServer(db, dir, api.Config{Auth: auth, Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	srv, err := api.NewServer(dir, api.Config{Auth: auth, Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +83,7 @@ func (s *stack) token(t testing.TB, tenant string, admin bool) string {
 		row, err := s.dir.Get(context.Background(), tenant)
 		switch {
 		case err == nil:
-			tok, err := api.IssueTenantToken(s.auth, row, time.Hour)
+			tok, err := token.IssueTenantToken(s.auth, row, time.Hour)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -91,7 +92,11 @@ func (s *stack) token(t testing.TB, tenant string, admin bool) string {
 			t.Fatal(err)
 		}
 	}
-	tok, err := api.IssueToken(s.auth, tenant, admin, time.Hour)
+	role := token.RoleTenant
+	if admin {
+		role = token.RoleAdmin
+	}
+	tok, err := token.IssueToken(s.auth, tenant, role, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

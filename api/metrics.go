@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"crypto/subtle"
+	"database/sql"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -15,9 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/tenantry/tenantry/models"
 	"github.com/tenantry/tenantry/tenancy"
-	"gorm.io/gorm"
 )
 
 // metrics are the server's Prometheus series, on a registry of its own so
@@ -87,7 +86,7 @@ func (f *fleetCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(f.behind, prometheus.GaugeValue, float64(behind))
 }
 
-func newMetrics(db *gorm.DB, mon *tenancy.Monitor, tenantCap, latest int) *metrics {
+func newMetrics(pool func() (sql.DBStats, error), mon *tenancy.Monitor, tenantCap, latest int) *metrics {
 	m := &metrics{
 		reg:     prometheus.NewRegistry(),
 		private: prometheus.NewRegistry(),
@@ -114,11 +113,9 @@ func newMetrics(db *gorm.DB, mon *tenancy.Monitor, tenantCap, latest int) *metri
 	}
 	m.reg.MustRegister(m.requests, m.latency, m.inFlight, m.scope, m.onboard,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	if db != nil {
+	if pool != nil {
 		// Pool figures are read in process (sql.DB.Stats): no query.
-		if sqlDB, err := db.DB(); err == nil {
-			m.reg.MustRegister(collectors.NewDBStatsCollector(sqlDB, "tenantry"))
-		}
+		m.reg.MustRegister(newPoolCollector("tenantry", pool))
 		m.reg.MustRegister(&fleetCollector{mon: mon, latest: latest,
 			byVer:  prometheus.NewDesc("tenantry_tenants", "Tenants by schema version, as migrations recorded them.", []string{"schema_version"}, nil),
 			behind: prometheus.NewDesc("tenantry_tenants_behind", "Tenants whose schema version is below this binary's latest.", nil, nil),
@@ -167,7 +164,7 @@ func (s *Server) instrument(c *gin.Context) {
 	// Only a tenant the registry resolved may take a label slot: names
 	// from tokens of tenants that do not exist must not use up the cap.
 	if t, ok := c.Get(tenantRowKey); ok && s.metrics.byTenant != nil {
-		s.metrics.byTenant.WithLabelValues(s.metrics.tenantLabel(t.(models.Tenant).Name), status).Inc()
+		s.metrics.byTenant.WithLabelValues(s.metrics.tenantLabel(t.(tenancy.Resolved).Name()), status).Inc()
 	}
 }
 

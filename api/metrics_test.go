@@ -11,6 +11,7 @@ import (
 	"github.com/tenantry/tenantry/api"
 	"github.com/tenantry/tenantry/tenancy"
 	"github.com/tenantry/tenantry/tenancy/tenancytest"
+	"github.com/tenantry/tenantry/token"
 )
 
 func TestMetricsUseRouteTemplatesAndNoTenantLabel(t *testing.T) {
@@ -57,7 +58,7 @@ func TestMetricsUseRouteTemplatesAndNoTenantLabel(t *testing.T) {
 func TestTenantLabelIsCapped(t *testing.T) {
 	s := newStack(t, tenancy.DefaultPool, nil)
 	s.onboard(t, "acme", "globex", "initech")
-	srv, err := api.NewServer(s.db, s.te.Directory(tenancy.WithTTL(0)), api.Config{Auth: s.auth, TenantLabelCap: 2,
+	srv, err := api.NewServer(s.te.Directory(tenancy.WithTTL(0)), api.Config{Auth: s.auth, TenantLabelCap: 2,
 		MetricsToken: metricsToken, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
@@ -95,7 +96,7 @@ func TestMetricsNeverNameTenantsToAnAnonymousCaller(t *testing.T) {
 	s.onboard(t, "acme")
 	newSrv := func(cfg api.Config) *stack {
 		cfg.Auth, cfg.TenantLabelCap, cfg.Logger = s.auth, 10, slog.New(slog.DiscardHandler)
-		srv, err := api.NewServer(s.db, tenancy.NewDirectory(s.db), cfg)
+		srv, err := api.NewServer(tenancy.NewDirectory(s.db), cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -142,12 +143,12 @@ func TestMetricsAndReadinessDuringAnOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { mon.Close() })
-	srv, err := api.NewServer(db, tenancy.NewDirectory(db), api.Config{Auth: api.AuthConfig{Secret: testSecret}, Monitor: mon,
+	srv, err := api.NewServer(tenancy.NewDirectory(db), api.Config{Auth: token.Config{Secret: testSecret}, Monitor: mon,
 		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &stack{db: db, srv: srv, auth: api.AuthConfig{Secret: testSecret}}
+	s := &stack{db: db, srv: srv, auth: token.Config{Secret: testSecret}}
 	want(t, s.do(t, "GET", "/readyz", "", nil), http.StatusOK)
 	if body := string(s.do(t, "GET", "/metrics", "", nil).body); !strings.Contains(body, `tenantry_collector_up{collector="fleet"} 1`) {
 		t.Fatalf("healthy scrape lacks collector_up 1:\n%s", body)
@@ -188,7 +189,7 @@ func TestReadinessDoesNotQueueBehindTenantWork(t *testing.T) {
 		mon  *tenancy.Monitor
 		want int
 	}{{"own budget", mon, http.StatusOK}, {"shared pool", nil, http.StatusServiceUnavailable}} {
-		srv, err := api.NewServer(db, tenancy.NewDirectory(db), api.Config{Auth: api.AuthConfig{Secret: testSecret}, Monitor: tc.mon,
+		srv, err := api.NewServer(tenancy.NewDirectory(db), api.Config{Auth: token.Config{Secret: testSecret}, Monitor: tc.mon,
 			Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			t.Fatal(err)

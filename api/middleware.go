@@ -13,6 +13,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/tenantry/tenantry/models"
+	"github.com/tenantry/tenantry/tenancy"
+	"github.com/tenantry/tenantry/token"
 )
 
 const (
@@ -151,7 +153,7 @@ func (s *Server) requireTenant(c *gin.Context) {
 	}
 	c.Set(tenantKey, cl.Tenant)
 	t, err := s.dir.Active(c.Request.Context(), cl.Tenant)
-	if err == nil && !cl.boundTo(t, s.auth.cfg.Leeway) {
+	if err == nil && !s.auth.Bound(cl, t.Row()) {
 		t, err = s.currentIncarnation(c, cl, t)
 	}
 	switch {
@@ -165,7 +167,7 @@ func (s *Server) requireTenant(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	if t.Status == models.StatusReadOnly && !readMethod(c.Request.Method) {
+	if t.ReadOnly() && !readMethod(c.Request.Method) {
 		// Turned away before any SQL; the scope's SELECT-only role would
 		// refuse the write anyway (a handler bug cannot get past it).
 		s.fail(c, &clientError{kind: models.ErrReadOnly,
@@ -186,20 +188,21 @@ func readMethod(m string) bool {
 // name and judges the token against the fresh row. A token for an earlier
 // incarnation reads like one for a tenant that does not exist (403, the
 // same words): its tenant is gone, the signature was fine.
-func (s *Server) currentIncarnation(c *gin.Context, cl *Claims, t models.Tenant) (models.Tenant, error) {
+func (s *Server) currentIncarnation(c *gin.Context, cl *token.Claims, t tenancy.Resolved) (tenancy.Resolved, error) {
 	ctx := c.Request.Context()
 	fresh, err := s.dir.Get(ctx, cl.Tenant)
-	if err == nil && fresh.ID != t.ID {
+	if err == nil && fresh.ID != t.ID() {
 		s.dir.Forget(cl.Tenant)
 		t, err = s.dir.Active(ctx, cl.Tenant)
 	}
-	if err == nil && !cl.boundTo(t, s.auth.cfg.Leeway) {
+	if err == nil && !s.auth.Bound(cl, t.Row()) {
 		var iat time.Time
 		if cl.IssuedAt != nil {
 			iat = cl.IssuedAt.Time
 		}
+		row := t.Row()
 		err = fmt.Errorf("token for tenant %q issued at %s (tenant id %d) is not for its incarnation %d created at %s: %w",
-			cl.Tenant, iat.Format(time.RFC3339), cl.TenantID, t.ID, t.CreatedAt.Format(time.RFC3339), models.ErrNotFound)
+			cl.Tenant, iat.Format(time.RFC3339), cl.TenantID, row.ID, row.CreatedAt.Format(time.RFC3339), models.ErrNotFound)
 	}
 	return t, err
 }

@@ -127,7 +127,7 @@ func (s *Server) rateLimit(c *gin.Context) {
 		c.Next()
 		return
 	}
-	ok, wait, fields := s.limiter.allow(tenantOf(c).SchemaName, time.Now())
+	ok, wait, fields := s.limiter.allow(tenantOf(c).Row().SchemaName, time.Now())
 	c.Header("RateLimit-Policy", fields[0])
 	c.Header("RateLimit", fields[1])
 	if !ok {

@@ -14,12 +14,13 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/tenantry/tenantry/tenancy"
+	"github.com/tenantry/tenantry/token"
 	"gorm.io/gorm"
 )
 
 // Config configures a Server.
 type Config struct {
-	Auth   AuthConfig
+	Auth   token.Config
 	Logger *slog.Logger
 	// BodyLimit caps request bodies; 0 means DefaultBodyLimit.
 	BodyLimit int64
@@ -31,8 +32,9 @@ type Config struct {
 	// DefaultRequestTimeout. Keep it below the HTTP server's write timeout.
 	RequestTimeout time.Duration
 	// Monitor answers /readyz and the fleet metrics on a connection
-	// budget of its own (tenancy.OpenMonitor); nil shares db's pool, which
-	// is fine for tests but lets busy tenants make the instance unready.
+	// budget of its own (tenancy.OpenMonitor); nil shares the directory's
+	// pool, which is fine for tests but lets busy tenants make the
+	// instance unready.
 	Monitor *tenancy.Monitor
 	// MetricsToken, when set, is the bearer token /metrics requires; its
 	// holder sees tenant-labelled series too.
@@ -58,11 +60,12 @@ const DefaultRequestTimeout = 10 * time.Second
 // about 9 KiB of JSON (200 + 2000 characters of up to 4 bytes each).
 const DefaultBodyLimit = 64 << 10
 
-// Server serves the HTTP API.
+// Server serves the HTTP API. It holds no database handle: tenant data
+// is reached through the directory's resolved tenants (tenancy.WithTx),
+// readiness and fleet figures through a tenancy.Monitor.
 type Server struct {
-	db        *gorm.DB
 	dir       *tenancy.Directory
-	auth      *authenticator
+	auth      *token.Verifier
 	log       *slog.Logger
 	bodyLimit int64
 	// requestTimeout is each request's deadline (Config.RequestTimeout).
@@ -77,9 +80,9 @@ type Server struct {
 	quota          Quota
 }
 
-// NewServer builds the server and its routes.
-func NewServer(db *gorm.DB, dir *tenancy.Directory, cfg Config) (*Server, error) {
-	auth, err := newAuthenticator(cfg.Auth)
+// NewServer builds the server and its routes over dir's tenants.
+func NewServer(dir *tenancy.Directory, cfg Config) (*Server, error) {
+	auth, err := token.NewVerifier(cfg.Auth)
 	if err != nil {
 		return nil, err
 	}
@@ -96,12 +99,12 @@ func NewServer(db *gorm.DB, dir *tenancy.Directory, cfg Config) (*Server, error)
 		return nil, errors.New("api: no tenant directory")
 	}
 	if cfg.Monitor == nil {
-		cfg.Monitor = tenancy.NewMonitor(db)
+		cfg.Monitor = dir.Monitor()
 	}
-	s := &Server{db: db, dir: dir, auth: auth, log: cfg.Logger, bodyLimit: cfg.BodyLimit,
+	s := &Server{dir: dir, auth: auth, log: cfg.Logger, bodyLimit: cfg.BodyLimit,
 		requestTimeout: cfg.RequestTimeout, monitor: cfg.Monitor,
 		metricsToken: cfg.MetricsToken, metricsHere: !cfg.MetricsElsewhere,
-		metrics: newMetrics(db, cfg.Monitor, cfg.TenantLabelCap, dir.Plan().Latest()),
+		metrics: newMetrics(dir.PoolStats, cfg.Monitor, cfg.TenantLabelCap, dir.Plan().Latest()),
 		limiter: newRateLimiter(cfg.RateLimit), quota: cfg.Quota}
 	s.routes()
 	return s, nil
@@ -117,14 +120,10 @@ func (s *Server) Drain() { s.draining.Store(true) }
 // withTx runs fn in the request tenant's scope and times the scope.
 func (s *Server) withTx(c *gin.Context, fn func(tx *gorm.DB) error) error {
 	start := time.Now()
-	t := tenantOf(c)
-	err := tenancy.WithTx(c.Request.Context(), s.db, t, fn)
-	if errors.Is(err, tenancy.ErrRoleGone) {
-		// The cached row named a dropped incarnation's role: evict it, so
-		// the client's retry (503 with Retry-After) resolves the tenant
-		// from the registry and judges the token against the live row.
-		s.dir.Forget(t.Name)
-	}
+	// On tenancy.ErrRoleGone the scope has evicted the stale row, so the
+	// client's retry (503 with Retry-After) resolves the tenant from the
+	// registry and judges the token against the live row.
+	err := tenancy.WithTx(c.Request.Context(), tenantOf(c), fn)
 	s.metrics.scope.WithLabelValues(outcome(err)).Observe(time.Since(start).Seconds())
 	return err
 }

@@ -42,9 +42,16 @@ func (s Step) Checksum() string {
 	return hex.EncodeToString(sum[:])
 }
 
-// Plan is a schema's history: steps numbered 1, 2, 3, ... in order.
+// Plan is a schema's history: steps numbered 1, 2, 3, ... in order, and
+// the GORM models those steps build. The models are what onboarding's
+// blueprint is captured from; the steps are what migrates schemas that
+// exist; CaptureBlueprint refuses a plan whose two disagree.
 type Plan struct {
-	Steps []Step
+	// Models are pointers to the structs whose tables the steps build, in
+	// the order AutoMigrate creates them (a table before those that refer
+	// to it).
+	Models []any
+	Steps  []Step
 }
 
 // Latest is the version a schema has once every step ran.

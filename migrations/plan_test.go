@@ -52,7 +52,7 @@ func TestPlanCheckRefusesGapsAndEmptySteps(t *testing.T) {
 			t.Errorf("%s: Check() = nil", name)
 		}
 	}
-	for name, p := range map[string]Plan{"tenant": Tenant, "shared": Shared} {
+	for name, p := range map[string]Plan{"items": Items, "shared": Shared} {
 		if err := p.Check(); err != nil {
 			t.Errorf("shipped %s plan: %v", name, err)
 		}

@@ -7,23 +7,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tenantry/tenantry/models"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 )
 
 // TenantLedger is the ledger table inside every tenant schema.
 const TenantLedger = "schema_migrations"
-
-// Tenant is the tenant schemas' history. Step 1 is the schema GORM's
-// AutoMigrate makes from the models (a test keeps them identical); it uses
-// IF NOT EXISTS so schemas onboarded before the ledger existed adopt it.
-// Add a step for every model change, and keep the models in step with it.
-var Tenant = Plan{Steps: []Step{
-	{Version: 1, Name: "items", Up: `
-CREATE TABLE IF NOT EXISTS "items" ("id" bigserial,"name" varchar(200) NOT NULL,"description" varchar(2000) NOT NULL DEFAULT '',"created_at" timestamptz,"updated_at" timestamptz,PRIMARY KEY ("id"));
-CREATE INDEX IF NOT EXISTS "idx_items_name" ON "items" ("name")`},
-}}
 
 // Upgrade moves the schema pinned by tx to version to (0: latest) under
 // plan p, recording each step in the schema's ledger. tx must hold the
@@ -51,7 +40,10 @@ func Version(tx *gorm.DB, p Plan) (int, error) {
 // GORM's AutoMigrate, the reference path, and records every step of plan p
 // as applied. Onboarding's fast path (Blueprint) must produce the same.
 func AutoMigrate(tx *gorm.DB, p Plan) error {
-	if err := tx.AutoMigrate(models.TenantModels()...); err != nil {
+	if len(p.Models) == 0 {
+		return ErrNoModels
+	}
+	if err := tx.AutoMigrate(p.Models...); err != nil {
 		return fmt.Errorf("automigrate tenant models: %w", err)
 	}
 	return tx.Exec(ledgerDDL(TenantLedger) + ";" + ledgerInserts(p)).Error
@@ -103,6 +95,9 @@ var errCaptured = errors.New("captured")
 // provides it, so the pin is built in one place.
 func CaptureBlueprint(ctx context.Context, db *gorm.DB, p Plan, scratch func(tx *gorm.DB, schema string) error) (Blueprint, error) {
 	bp := Blueprint{Version: p.Latest()}
+	if len(p.Models) == 0 {
+		return bp, fmt.Errorf("capture tenant blueprint: %w", ErrNoModels)
+	}
 	rec := &ddlRecorder{}
 	stamp := time.Now().UnixNano()
 	// Longer than any tenant schema (at most 50 bytes), shaped like one.
@@ -114,7 +109,7 @@ func CaptureBlueprint(ctx context.Context, db *gorm.DB, p Plan, scratch func(tx 
 		if err := inScratch(tx, fromModels); err != nil {
 			return err
 		}
-		if err := tx.Session(&gorm.Session{Logger: rec}).AutoMigrate(models.TenantModels()...); err != nil {
+		if err := tx.Session(&gorm.Session{Logger: rec}).AutoMigrate(p.Models...); err != nil {
 			return fmt.Errorf("automigrate: %w", err)
 		}
 		if err := tx.Exec(ledgerDDL(TenantLedger)).Error; err != nil {
@@ -153,6 +148,10 @@ func CaptureBlueprint(ctx context.Context, db *gorm.DB, p Plan, scratch func(tx 
 	bp.SQL = strings.Join(append(rec.ddl, ledgerDDL(TenantLedger), ledgerInserts(p)), ";\n")
 	return bp, nil
 }
+
+// ErrNoModels means a plan declares no models: the blueprint is captured
+// from the models, and checked against the steps, so a plan needs both.
+var ErrNoModels = errors.New("the migration plan declares no models")
 
 // ErrModelsDisagree means the tenant models and the tenant plan's steps
 // build different schemas: a model changed without a step, or the reverse.

@@ -60,10 +60,6 @@ type Item struct {
 	UpdatedAt   time.Time `json:"updated_at"`
 }
 
-// TenantModels lists the models that live in every tenant schema, in the
-// order AutoMigrate creates them.
-func TenantModels() []any { return []any{&Item{}} }
-
 // Limits on item fields. The seed's SQLAlchemy model left them unbounded; we
 // bound them so one request cannot store megabytes in a row, and the column
 // sizes above carry the same numbers so the database enforces them too.

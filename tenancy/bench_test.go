@@ -25,13 +25,20 @@ func BenchmarkRoleSwitch(b *testing.B) {
 	const tenants, items = 20, 100
 	e := newEnvB(b)
 	ctx := context.Background()
-	ts := make([]models.Tenant, tenants)
+	// Both kinds of scope run on the DDL role's handle, so the ratio is
+	// the role switch alone.
+	ddlDir := tenancy.NewDirectory(e.ddl)
+	ts := make([]tenancy.Resolved, tenants)
 	for i := range ts {
-		t, err := e.dir.Onboard(ctx, fmt.Sprintf("bench%02d", i))
+		row, err := e.dir.Onboard(ctx, fmt.Sprintf("bench%02d", i))
 		if err != nil {
 			b.Fatal(err)
 		}
-		err = tenancy.WithTx(ctx, e.ddl, t, func(tx *gorm.DB) error {
+		t, err := ddlDir.Active(ctx, row.Name)
+		if err != nil {
+			b.Fatal(err)
+		}
+		err = tenancy.WithTx(ctx, t, func(tx *gorm.DB) error {
 			return tx.Exec(`INSERT INTO items (name, description, created_at, updated_at)
 				SELECT 'item ' || g, 'd', now(), now() FROM generate_series(1, $1) g`, items).Error
 		})
@@ -44,10 +51,10 @@ func BenchmarkRoleSwitch(b *testing.B) {
 		_, err := models.GetItem(tx, int64(1+rand.IntN(items)))
 		return err
 	}
-	plain := func(t models.Tenant) error {
-		return tenancy.InSchema(ctx, e.ddl, t.SchemaName, tenancy.RequestLimits, read)
+	plain := func(t tenancy.Resolved) error {
+		return tenancy.InSchema(ctx, e.ddl, t.Row().SchemaName, tenancy.RequestLimits, read)
 	}
-	withRole := func(t models.Tenant) error { return tenancy.WithTx(ctx, e.ddl, t, read) }
+	withRole := func(t tenancy.Resolved) error { return tenancy.WithTx(ctx, t, read) }
 	// Interleaved: each iteration runs one scope of each kind back to
 	// back, alternating which goes first, so drift in the machine's load
 	// hits both alike; the ratio of their totals is the cost of the switch.
@@ -56,7 +63,7 @@ func BenchmarkRoleSwitch(b *testing.B) {
 		i := 0
 		for b.Loop() {
 			t := ts[rand.IntN(tenants)]
-			fns := [2]func(models.Tenant) error{plain, withRole}
+			fns := [2]func(tenancy.Resolved) error{plain, withRole}
 			ds := [2]*time.Duration{&dPlain, &dRole}
 			for k := range 2 {
 				j := (k + i) % 2
@@ -75,14 +82,14 @@ func BenchmarkRoleSwitch(b *testing.B) {
 	b.Run("search_path", func(b *testing.B) {
 		for b.Loop() {
 			t := ts[rand.IntN(tenants)]
-			if err := tenancy.InSchema(ctx, e.ddl, t.SchemaName, tenancy.RequestLimits, read); err != nil {
+			if err := tenancy.InSchema(ctx, e.ddl, t.Row().SchemaName, tenancy.RequestLimits, read); err != nil {
 				b.Fatal(err)
 			}
 		}
 	})
 	b.Run("search_path+role", func(b *testing.B) {
 		for b.Loop() {
-			if err := tenancy.WithTx(ctx, e.ddl, ts[rand.IntN(tenants)], read); err != nil {
+			if err := tenancy.WithTx(ctx, ts[rand.IntN(tenants)], read); err != nil {
 				b.Fatal(err)
 			}
 		}

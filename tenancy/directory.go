@@ -31,6 +31,8 @@ type Directory struct {
 	now         func() time.Time
 	plan        migrations.Plan
 	autoMigrate bool
+	// limits are the limits of the scopes of the tenants it resolves.
+	limits Limits
 
 	mu    sync.RWMutex
 	cache map[string]cached
@@ -65,7 +67,7 @@ type Option func(*Directory)
 // the cache).
 func WithTTL(ttl time.Duration) Option { return func(d *Directory) { d.ttl = ttl } }
 
-// WithPlan sets the tenant migration plan (default migrations.Tenant).
+// WithPlan sets the tenant migration plan (default migrations.Items).
 func WithPlan(p migrations.Plan) Option { return func(d *Directory) { d.plan = p } }
 
 // WithAdmin sets the handle of the DDL role, which onboards, offboards,
@@ -75,13 +77,17 @@ func WithPlan(p migrations.Plan) Option { return func(d *Directory) { d.plan = p
 // one-URL setup).
 func WithAdmin(admin *gorm.DB) Option { return func(d *Directory) { d.admin = admin } }
 
+// WithLimits sets the limits of the scopes of the tenants the directory
+// resolves (default RequestLimits).
+func WithLimits(l Limits) Option { return func(d *Directory) { d.limits = l } }
+
 // WithAutoMigrate makes onboarding build schemas with GORM's AutoMigrate,
 // the slow reference path, instead of replaying the captured blueprint.
 func WithAutoMigrate() Option { return func(d *Directory) { d.autoMigrate = true } }
 
 // NewDirectory returns a Directory over db's registry.
 func NewDirectory(db *gorm.DB, opts ...Option) *Directory {
-	d := &Directory{db: db, ttl: DefaultTTL, now: time.Now, plan: migrations.Tenant,
+	d := &Directory{db: db, ttl: DefaultTTL, now: time.Now, plan: migrations.Items, limits: RequestLimits,
 		cache: map[string]cached{}, gen: map[string]uint64{}}
 	for _, o := range opts {
 		o(d)
@@ -102,10 +108,21 @@ func (d *Directory) registry(ctx context.Context) *gorm.DB {
 	return d.db.WithContext(ctx).Table(migrations.TenantsTable)
 }
 
-// Active returns the tenant called name if it may be served (active or
-// read-only): ErrNotFound if there is no such tenant (or the name is not a
-// tenant name at all), ErrForbidden if it is suspended.
-func (d *Directory) Active(ctx context.Context, name string) (models.Tenant, error) {
+// Active resolves the tenant called name if it may be served (active or
+// read-only, at a schema version this binary serves): the Resolved it
+// returns is what opens the tenant's scope (WithTx). It returns
+// ErrNotFound if there is no such tenant (or the name is not a tenant name
+// at all), ErrForbidden if it is suspended; on an error the Resolved opens
+// nothing, though its Row may say what was found.
+func (d *Directory) Active(ctx context.Context, name string) (Resolved, error) {
+	t, err := d.active(ctx, name)
+	if err != nil {
+		return Resolved{row: t}, err
+	}
+	return d.resolve(t), nil
+}
+
+func (d *Directory) active(ctx context.Context, name string) (models.Tenant, error) {
 	if ValidateName(name) != nil {
 		return models.Tenant{}, fmt.Errorf("tenant %q: %w", name, models.ErrNotFound)
 	}

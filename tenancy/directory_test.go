@@ -63,8 +63,8 @@ func TestOnboardCreatesSchemaTablesAndRow(t *testing.T) {
 	if len(tables) != 2 || tables[0] != "items" || tables[1] != "schema_migrations" {
 		t.Fatalf("tables in t_acme_corp = %v, want [items schema_migrations]", tables)
 	}
-	if ten.SchemaVersion != migrations.Tenant.Latest() {
-		t.Fatalf("new tenant at version %d, want the latest, %d", ten.SchemaVersion, migrations.Tenant.Latest())
+	if ten.SchemaVersion != migrations.Items.Latest() {
+		t.Fatalf("new tenant at version %d, want the latest, %d", ten.SchemaVersion, migrations.Items.Latest())
 	}
 	var public int
 	if err := e.ddl.Raw("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'").Scan(&public).Error; err != nil {

@@ -105,7 +105,7 @@ func TestBlueprintBuildsWhatAutoMigrateBuilds(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, s := range st {
-		if s.Drift != "" || s.Version != migrations.Tenant.Latest() || len(s.Pending) != 0 {
+		if s.Drift != "" || s.Version != migrations.Items.Latest() || len(s.Pending) != 0 {
 			t.Fatalf("status %+v", s)
 		}
 	}
@@ -400,7 +400,7 @@ func TestTenantsOnDifferentVersionsShareAConnection(t *testing.T) {
 				t.Fatal(err)
 			}
 			var rows []map[string]any
-			err = tenancy.WithTx(ctx, e.db, ten, func(tx *gorm.DB) error {
+			err = tenancy.WithTx(ctx, ten, func(tx *gorm.DB) error {
 				return tx.Raw("SELECT * FROM items").Scan(&rows).Error
 			})
 			if err != nil || len(rows) != 1 || rows[0]["name"] != n[:1] {
@@ -424,7 +424,7 @@ func TestTenantsOnDifferentVersionsShareAConnection(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := tx.Exec(ctx, "SELECT set_config('search_path', $1, true), set_config('role', $2, true)", ten.SchemaName, ten.DBRole); err != nil {
+		if _, err := tx.Exec(ctx, "SELECT set_config('search_path', $1, true), set_config('role', $2, true)", ten.Row().SchemaName, ten.Row().DBRole); err != nil {
 			t.Fatal(err)
 		}
 		rows, err := tx.Query(ctx, "SELECT * FROM items WHERE id > $1", 0)
@@ -556,7 +556,7 @@ func TestStatusAtVersionZero(t *testing.T) {
 	for _, s := range st {
 		got[s.Tenant] = s
 	}
-	if s := got["empty"]; s.Version != 0 || s.Drift != "" || len(s.Pending) != migrations.Tenant.Latest() {
+	if s := got["empty"]; s.Version != 0 || s.Drift != "" || len(s.Pending) != migrations.Items.Latest() {
 		t.Fatalf("empty schema: %+v", s)
 	}
 	if s := got["legacy"]; s.Version != 0 || !strings.Contains(s.Drift, "tables differ") {

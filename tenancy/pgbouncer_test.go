@@ -178,7 +178,7 @@ func TestIsolationThroughATransactionPooler(t *testing.T) {
 					errs <- err
 					return
 				}
-				err = tenancy.WithTx(ctx, db, ten, func(tx *gorm.DB) error {
+				err = tenancy.WithTx(ctx, ten, func(tx *gorm.DB) error {
 					if _, err := models.CreateItem(tx, models.ItemInput{Name: name}); err != nil {
 						return err
 					}
@@ -194,7 +194,7 @@ func TestIsolationThroughATransactionPooler(t *testing.T) {
 					errs <- err
 				}
 				if i%5 == 0 { // a failing scope on the shared backend
-					_ = tenancy.WithTx(ctx, db, ten, func(tx *gorm.DB) error { return tx.Exec("SELECT * FROM nope").Error })
+					_ = tenancy.WithTx(ctx, ten, func(tx *gorm.DB) error { return tx.Exec("SELECT * FROM nope").Error })
 				}
 			}
 		}()

@@ -22,7 +22,7 @@ func backendPID(ctx context.Context, e *env, tenant string) (int, error) {
 		return 0, err
 	}
 	var pid int
-	err = tenancy.WithTx(ctx, e.db, ten, func(tx *gorm.DB) error {
+	err = tenancy.WithTx(ctx, ten, func(tx *gorm.DB) error {
 		return tx.Raw("SELECT pg_backend_pid()").Scan(&pid).Error
 	})
 	return pid, err
@@ -100,8 +100,8 @@ func TestBeginRetryDoesNotHideAFailedPin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.admin(t, "DROP SCHEMA "+ten.SchemaName+" CASCADE")
-	err = tenancy.WithTx(context.Background(), e.db, ten, func(tx *gorm.DB) error { return nil })
+	e.admin(t, "DROP SCHEMA "+ten.Row().SchemaName+" CASCADE")
+	err = tenancy.WithTx(context.Background(), ten, func(tx *gorm.DB) error { return nil })
 	if !errors.Is(err, models.ErrUnavailable) {
 		t.Fatalf("scope on a dropped schema: %v, want unavailable", err)
 	}

@@ -24,7 +24,7 @@ func sqlState(err error) string {
 }
 
 // active returns tenant name as the directory resolves it for a request.
-func (e *env) active(t *testing.T, name string) models.Tenant {
+func (e *env) active(t *testing.T, name string) tenancy.Resolved {
 	t.Helper()
 	ten, err := e.dir.Active(context.Background(), name)
 	if err != nil {
@@ -55,7 +55,7 @@ func TestScopeIsPermissionDeniedOutsideItsSchema(t *testing.T) {
 		`CREATE TABLE t_acme.planted (id int)`,
 		`DELETE FROM t_acme.schema_migrations`,
 	} {
-		err := tenancy.WithTx(context.Background(), e.db, acme, func(tx *gorm.DB) error {
+		err := tenancy.WithTx(context.Background(), acme, func(tx *gorm.DB) error {
 			return tx.Exec(q).Error
 		})
 		if got := sqlState(err); got != "42501" {
@@ -63,7 +63,7 @@ func TestScopeIsPermissionDeniedOutsideItsSchema(t *testing.T) {
 		}
 	}
 	// Its own tables stay reachable, qualified or not.
-	err := tenancy.WithTx(context.Background(), e.db, acme, func(tx *gorm.DB) error {
+	err := tenancy.WithTx(context.Background(), acme, func(tx *gorm.DB) error {
 		var n int64
 		return tx.Raw(`SELECT count(*) FROM t_acme.items`).Scan(&n).Error
 	})
@@ -137,13 +137,13 @@ func TestNoRoleSurvivesTheScope(t *testing.T) {
 	e.onboard(t, "acme")
 	acme := e.active(t, "acme")
 	var inside string
-	err := tenancy.WithTx(context.Background(), e.db, acme, func(tx *gorm.DB) error {
+	err := tenancy.WithTx(context.Background(), acme, func(tx *gorm.DB) error {
 		return tx.Raw("SELECT current_user").Scan(&inside).Error
 	})
-	if err != nil || inside != acme.DBRole {
-		t.Fatalf("current_user inside the scope = %q, %v; want %q", inside, err, acme.DBRole)
+	if err != nil || inside != acme.Row().DBRole {
+		t.Fatalf("current_user inside the scope = %q, %v; want %q", inside, err, acme.Row().DBRole)
 	}
-	_ = tenancy.WithTx(context.Background(), e.db, acme, func(tx *gorm.DB) error {
+	_ = tenancy.WithTx(context.Background(), acme, func(tx *gorm.DB) error {
 		return errors.New("fail on purpose")
 	})
 	var after string
@@ -172,7 +172,7 @@ func TestReadOnlyTenantCannotWrite(t *testing.T) {
 		`DELETE FROM items`,
 		`SELECT nextval('items_id_seq')`,
 	} {
-		err := tenancy.WithTx(context.Background(), e.db, acme, func(tx *gorm.DB) error { return tx.Exec(q).Error })
+		err := tenancy.WithTx(context.Background(), acme, func(tx *gorm.DB) error { return tx.Exec(q).Error })
 		if !errors.Is(err, models.ErrReadOnly) {
 			t.Errorf("read-only %s: %v, want ErrReadOnly", q, err)
 		}
@@ -197,7 +197,7 @@ func TestOffboardDropsTheRoles(t *testing.T) {
 		t.Fatal(err)
 	}
 	var n int64
-	if err := e.ddl.Raw("SELECT count(*) FROM pg_roles WHERE rolname IN (?, ?)", acme.DBRole, acme.DBRoleRead).Scan(&n).Error; err != nil {
+	if err := e.ddl.Raw("SELECT count(*) FROM pg_roles WHERE rolname IN (?, ?)", acme.Row().DBRole, acme.Row().DBRoleRead).Scan(&n).Error; err != nil {
 		t.Fatal(err)
 	}
 	if n != 0 {
@@ -214,11 +214,16 @@ func TestRoleNamesDifferPerDatabase(t *testing.T) {
 	a.onboard(t, "acme")
 	b.onboard(t, "acme")
 	ra, rb := a.active(t, "acme"), b.active(t, "acme")
-	if ra.DBRole == rb.DBRole || ra.DBRoleRead == rb.DBRoleRead {
+	if ra.Row().DBRole == rb.Row().DBRole || ra.Row().DBRoleRead == rb.Row().DBRoleRead {
 		t.Fatalf("two databases share roles: %+v and %+v", ra, rb)
 	}
-	// a's request role may not switch to b's tenant role.
-	err := tenancy.WithTx(context.Background(), a.db, rb, func(tx *gorm.DB) error { return nil })
+	// a's request role may not switch to b's tenant role, even when a's
+	// registry row (tampered with here) names it.
+	if err := a.ddl.Exec(`UPDATE tenantry.tenants SET db_role = $1 WHERE name = 'acme'`, rb.Row().DBRole).Error; err != nil {
+		t.Fatal(err)
+	}
+	a.dir.Forget("acme")
+	err := tenancy.WithTx(context.Background(), a.active(t, "acme"), func(tx *gorm.DB) error { return nil })
 	if got := sqlState(err); got != "42501" {
 		t.Fatalf("database a switching to database b's role: %v (SQLSTATE %q), want 42501", err, got)
 	}
@@ -232,7 +237,7 @@ func TestEnsureRolesGivesAnOldFleetItsRoles(t *testing.T) {
 	createItem(t, e, "old", "before")
 	for _, n := range []string{"old", "older"} {
 		ten := e.active(t, n)
-		s, roles := `"`+ten.SchemaName+`"`, `"`+ten.DBRole+`", "`+ten.DBRoleRead+`"`
+		s, roles := `"`+ten.Row().SchemaName+`"`, `"`+ten.Row().DBRole+`", "`+ten.Row().DBRoleRead+`"`
 		e.admin(t, `REVOKE ALL ON ALL TABLES IN SCHEMA `+s+` FROM `+roles+`;
 			REVOKE ALL ON ALL SEQUENCES IN SCHEMA `+s+` FROM `+roles+`;
 			REVOKE ALL ON SCHEMA `+s+` FROM `+roles+`;
@@ -244,7 +249,7 @@ func TestEnsureRolesGivesAnOldFleetItsRoles(t *testing.T) {
 	e.dir.Forget("old")
 	e.dir.Forget("older")
 	old := e.active(t, "old")
-	if err := tenancy.WithTx(context.Background(), e.db, old, func(*gorm.DB) error { return nil }); !errors.Is(err, tenancy.ErrNoRole) {
+	if err := tenancy.WithTx(context.Background(), old, func(*gorm.DB) error { return nil }); !errors.Is(err, tenancy.ErrNoRole) {
 		t.Fatalf("scope of a tenant without roles: %v, want ErrNoRole", err)
 	}
 	for range 2 {
@@ -258,7 +263,7 @@ func TestEnsureRolesGivesAnOldFleetItsRoles(t *testing.T) {
 	}
 	createItem(t, e, "older", "after")
 	// The backfilled roles are as tight as onboarded ones.
-	err = tenancy.WithTx(context.Background(), e.db, e.active(t, "old"), func(tx *gorm.DB) error {
+	err = tenancy.WithTx(context.Background(), e.active(t, "old"), func(tx *gorm.DB) error {
 		return tx.Exec(`SELECT count(*) FROM t_older.items`).Error
 	})
 	if got := sqlState(err); got != "42501" {
@@ -282,13 +287,13 @@ func TestDefaultPrivilegesCoverTablesMigrationsAdd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = tenancy.WithTx(context.Background(), e.db, acme, func(tx *gorm.DB) error {
+	err = tenancy.WithTx(context.Background(), acme, func(tx *gorm.DB) error {
 		return tx.Exec(`INSERT INTO notes (body) VALUES ('hello')`).Error
 	})
 	if err != nil {
 		t.Fatalf("tenant role writing the new table: %v", err)
 	}
-	err = tenancy.WithTx(context.Background(), e.db, acme, func(tx *gorm.DB) error {
+	err = tenancy.WithTx(context.Background(), acme, func(tx *gorm.DB) error {
 		return tx.Exec(`SELECT count(*) FROM t_globex.notes`).Error
 	})
 	if got := sqlState(err); got != "42501" {
@@ -416,6 +421,15 @@ func TestScopeOverAStaleIncarnationFailsClosed(t *testing.T) {
 	e := newEnv(t, tenancy.DefaultPool)
 	ctx := context.Background()
 	e.onboard(t, "acme")
+	// The first incarnation resolved while read-only, and while active:
+	// the rows another instance's cache may hold.
+	if _, err := e.dir.SetStatus(ctx, "acme", models.StatusReadOnly); err != nil {
+		t.Fatal(err)
+	}
+	oldRO := e.active(t, "acme")
+	if _, err := e.dir.SetStatus(ctx, "acme", models.StatusActive); err != nil {
+		t.Fatal(err)
+	}
 	old := e.active(t, "acme")
 	if err := e.dir.Offboard(ctx, "acme"); err != nil {
 		t.Fatal(err)
@@ -423,21 +437,21 @@ func TestScopeOverAStaleIncarnationFailsClosed(t *testing.T) {
 	e.onboard(t, "acme")
 	createItem(t, e, "acme", "the successor's")
 	succ := e.active(t, "acme")
-	if succ.SchemaName != old.SchemaName || succ.ID == old.ID || succ.DBRole == old.DBRole || succ.DBRoleRead == old.DBRoleRead {
+	if succ.Row().SchemaName != old.Row().SchemaName || succ.Row().ID == old.Row().ID || succ.Row().DBRole == old.Row().DBRole || succ.Row().DBRoleRead == old.Row().DBRoleRead {
 		t.Fatalf("successor %+v, first %+v: want the same schema under new roles", succ, old)
 	}
 	var left int64
-	if err := e.ddl.Raw("SELECT count(*) FROM pg_roles WHERE rolname IN (?, ?)", old.DBRole, old.DBRoleRead).Scan(&left).Error; err != nil || left != 0 {
+	if err := e.ddl.Raw("SELECT count(*) FROM pg_roles WHERE rolname IN (?, ?)", old.Row().DBRole, old.Row().DBRoleRead).Scan(&left).Error; err != nil || left != 0 {
 		t.Fatalf("the first incarnation's roles outlived it (%d, %v)", left, err)
 	}
-	for _, stale := range []models.Tenant{old, func() models.Tenant { ro := old; ro.Status = models.StatusReadOnly; return ro }()} {
+	for _, stale := range []tenancy.Resolved{old, oldRO} {
 		ran := false
-		err := tenancy.WithTx(ctx, e.db, stale, func(tx *gorm.DB) error {
+		err := tenancy.WithTx(ctx, stale, func(tx *gorm.DB) error {
 			ran = true
 			return tx.Exec(`DELETE FROM items`).Error
 		})
 		if !errors.Is(err, tenancy.ErrRoleGone) || !errors.Is(err, models.ErrUnavailable) || ran {
-			t.Fatalf("scope over the stale %s row: %v (ran %v), want ErrRoleGone before fn", stale.Status, err, ran)
+			t.Fatalf("scope over the stale %s row: %v (ran %v), want ErrRoleGone before fn", stale.Row().Status, err, ran)
 		}
 	}
 	items, err := listItems(ctx, e, "acme")
@@ -445,7 +459,7 @@ func TestScopeOverAStaleIncarnationFailsClosed(t *testing.T) {
 		t.Fatalf("the successor's items: %+v, %v", items, err)
 	}
 	// Inside fn the same SQLSTATE is the handler's own: not ErrRoleGone.
-	err = tenancy.WithTx(ctx, e.db, succ, func(tx *gorm.DB) error {
+	err = tenancy.WithTx(ctx, succ, func(tx *gorm.DB) error {
 		return tx.Exec(`SELECT set_config('role', 'no_such_role_here', true)`).Error
 	})
 	if errors.Is(err, tenancy.ErrRoleGone) || sqlState(err) != "22023" {
@@ -469,14 +483,14 @@ func TestEnsureRolesRenamesNameDerivedRoles(t *testing.T) {
 	}
 	want := e.active(t, "acme")
 	oldW, oldR := "tr"+dep+"_w_acme", "tr"+dep+"_r_acme"
-	e.admin(t, `ALTER ROLE "`+want.DBRole+`" RENAME TO "`+oldW+`"; ALTER ROLE "`+want.DBRoleRead+`" RENAME TO "`+oldR+`";
+	e.admin(t, `ALTER ROLE "`+want.Row().DBRole+`" RENAME TO "`+oldW+`"; ALTER ROLE "`+want.Row().DBRoleRead+`" RENAME TO "`+oldR+`";
 		UPDATE tenantry.tenants SET db_role = '`+oldW+`', db_role_read = '`+oldR+`' WHERE name = 'acme'`)
 	e.dir.Forget("acme")
 	legacy := e.active(t, "acme")
-	if legacy.DBRole != oldW {
-		t.Fatalf("setup: acme's role is %q, want %q", legacy.DBRole, oldW)
+	if legacy.Row().DBRole != oldW {
+		t.Fatalf("setup: acme's role is %q, want %q", legacy.Row().DBRole, oldW)
 	}
-	if err := tenancy.WithTx(ctx, e.db, legacy, func(*gorm.DB) error { return nil }); !errors.Is(err, tenancy.ErrNoRole) {
+	if err := tenancy.WithTx(ctx, legacy, func(*gorm.DB) error { return nil }); !errors.Is(err, tenancy.ErrNoRole) {
 		t.Fatalf("scope with a name-derived role: %v, want ErrNoRole", err)
 	}
 	for range 2 {
@@ -485,8 +499,8 @@ func TestEnsureRolesRenamesNameDerivedRoles(t *testing.T) {
 		}
 	}
 	got := e.active(t, "acme")
-	if got.DBRole != want.DBRole || got.DBRoleRead != want.DBRoleRead {
-		t.Fatalf("after EnsureRoles acme has roles %q/%q, want %q/%q", got.DBRole, got.DBRoleRead, want.DBRole, want.DBRoleRead)
+	if got.Row().DBRole != want.Row().DBRole || got.Row().DBRoleRead != want.Row().DBRoleRead {
+		t.Fatalf("after EnsureRoles acme has roles %q/%q, want %q/%q", got.Row().DBRole, got.Row().DBRoleRead, want.Row().DBRole, want.Row().DBRoleRead)
 	}
 	var left int64
 	if err := e.ddl.Raw("SELECT count(*) FROM pg_roles WHERE rolname IN (?, ?)", oldW, oldR).Scan(&left).Error; err != nil || left != 0 {
@@ -496,7 +510,7 @@ func TestEnsureRolesRenamesNameDerivedRoles(t *testing.T) {
 	if err != nil || len(items) != 1 || items[0].Name != "kept" {
 		t.Fatalf("acme after the rename: %+v, %v", items, err)
 	}
-	err = tenancy.WithTx(ctx, e.db, got, func(tx *gorm.DB) error {
+	err = tenancy.WithTx(ctx, got, func(tx *gorm.DB) error {
 		return tx.Exec(`SELECT count(*) FROM t_globex.items`).Error
 	})
 	if got := sqlState(err); got != "42501" {

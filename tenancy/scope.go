@@ -43,23 +43,32 @@ var ErrNested = errors.New("tenancy: nested scope")
 
 type scopeKey struct{}
 
-// WithTx runs fn in one transaction scoped to tenant t, and commits it if
-// fn returns nil. It rolls back if fn fails or panics, or if ctx is
-// cancelled. The transaction's first statement, sent with its BEGIN in one
-// round trip (see pinconn.go), pins search_path LOCAL to the tenant schema
-// alone, switches LOCAL to the tenant's role (its read-only role when the
-// tenant is read-only), sets the limits and fails if the schema is missing.
-// The pin ends with the transaction, so nothing of it can survive on the
+// WithTx runs fn in one transaction scoped to the resolved tenant r, on
+// the pool the directory chose for it, and commits it if fn returns nil.
+// It rolls back if fn fails or panics, or if ctx is cancelled. The
+// transaction's first statement, sent with its BEGIN in one round trip
+// (see pinconn.go), pins search_path LOCAL to the tenant schema alone,
+// switches LOCAL to the tenant's role (its read-only role when the tenant
+// is read-only), sets the limits and fails if the schema is missing. The
+// pin ends with the transaction, so nothing of it can survive on the
 // pooled connection. Inside fn use only tx: the root db is another
 // connection with an empty search_path, and unqualified queries fail there.
 //
-// A tenant without roles (onboarded before roles existed, and not migrated
+// A Resolved that no Directory produced opens nothing (ErrUnresolved). A
+// tenant without roles (onboarded before roles existed, and not migrated
 // since) is refused with ErrNoRole rather than served as the login role.
+// When the tenant's role is gone (ErrRoleGone: the row was a stale
+// incarnation), the directory forgets the name, so a retry resolves it
+// afresh.
 //
 // On a handle from Open, a tenant's scopes hold at most its share of the
 // pool (PoolConfig.TenantShare); past it WithTx waits up to TenantWait for
 // a slot, then returns ErrBusy without touching the database (share.go).
-func WithTx(ctx context.Context, db *gorm.DB, t models.Tenant, fn func(tx *gorm.DB) error) error {
+func WithTx(ctx context.Context, r Resolved, fn func(tx *gorm.DB) error) error {
+	if r.db == nil || r.dir == nil {
+		return ErrUnresolved
+	}
+	t, db := r.row, r.db
 	role, readOnly := t.DBRole, t.Status == models.StatusReadOnly
 	if readOnly {
 		role = t.DBRoleRead
@@ -74,11 +83,16 @@ func WithTx(ctx context.Context, db *gorm.DB, t models.Tenant, fn func(tx *gorm.
 		return err
 	}
 	defer release()
-	err = scope(ctx, db, pinSpec{Schema: t.SchemaName, Role: role, Limits: RequestLimits}, fn)
+	err = scope(ctx, db, pinSpec{Schema: t.SchemaName, Role: role, Limits: r.limits}, fn)
 	if readOnly && isSQLState(err, "42501") {
 		// The read-only role has SELECT only: PostgreSQL refused a write
 		// that the API should have turned away before it ran.
 		return fmt.Errorf("tenant %q: %w: %w", t.Name, models.ErrReadOnly, err)
+	}
+	if errors.Is(err, ErrRoleGone) {
+		// The row named a dropped incarnation's role: evict it, so the
+		// retry resolves the tenant from the registry.
+		r.dir.Forget(t.Name)
 	}
 	return err
 }

@@ -20,7 +20,7 @@ func createItem(t *testing.T, e *env, tenant, name string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = tenancy.WithTx(context.Background(), e.db, ten, func(tx *gorm.DB) error {
+	err = tenancy.WithTx(context.Background(), ten, func(tx *gorm.DB) error {
 		_, err := models.CreateItem(tx, models.ItemInput{Name: name})
 		return err
 	})
@@ -35,7 +35,7 @@ func listItems(ctx context.Context, e *env, tenant string) ([]models.Item, error
 		return nil, err
 	}
 	var items []models.Item
-	err = tenancy.WithTx(ctx, e.db, ten, func(tx *gorm.DB) error {
+	err = tenancy.WithTx(ctx, ten, func(tx *gorm.DB) error {
 		var err error
 		items, err = models.ListItems(tx, 1000, 0)
 		return err
@@ -104,7 +104,7 @@ func TestScopePinsExactlyTheTenantSchema(t *testing.T) {
 	e.onboard(t, "acme-corp")
 	ten, _ := e.dir.Active(context.Background(), "acme-corp")
 	var schemas string
-	err := tenancy.WithTx(context.Background(), e.db, ten, func(tx *gorm.DB) error {
+	err := tenancy.WithTx(context.Background(), ten, func(tx *gorm.DB) error {
 		return tx.Raw("SELECT current_schemas(false)::text").Scan(&schemas).Error
 	})
 	if err != nil || schemas != "{t_acme_corp}" {
@@ -127,7 +127,7 @@ func TestNoScopeSurvivesOnAPoolOfOne(t *testing.T) {
 		run  func() error
 	}{
 		{"error", func() error {
-			return tenancy.WithTx(ctx, e.db, alpha, func(tx *gorm.DB) error {
+			return tenancy.WithTx(ctx, alpha, func(tx *gorm.DB) error {
 				if _, err := models.CreateItem(tx, models.ItemInput{Name: "rolled-back"}); err != nil {
 					return err
 				}
@@ -140,7 +140,7 @@ func TestNoScopeSurvivesOnAPoolOfOne(t *testing.T) {
 					err = fmt.Errorf("panic: %v", r)
 				}
 			}()
-			return tenancy.WithTx(ctx, e.db, alpha, func(tx *gorm.DB) error {
+			return tenancy.WithTx(ctx, alpha, func(tx *gorm.DB) error {
 				if _, err := models.CreateItem(tx, models.ItemInput{Name: "rolled-back"}); err != nil {
 					return err
 				}
@@ -150,7 +150,7 @@ func TestNoScopeSurvivesOnAPoolOfOne(t *testing.T) {
 		{"context cancelled mid-query", func() error {
 			cctx, cancel := context.WithCancel(ctx)
 			defer cancel()
-			return tenancy.WithTx(cctx, e.db, alpha, func(tx *gorm.DB) error {
+			return tenancy.WithTx(cctx, alpha, func(tx *gorm.DB) error {
 				if _, err := models.CreateItem(tx, models.ItemInput{Name: "rolled-back"}); err != nil {
 					return err
 				}
@@ -159,7 +159,7 @@ func TestNoScopeSurvivesOnAPoolOfOne(t *testing.T) {
 			})
 		}},
 		{"bad SQL", func() error {
-			return tenancy.WithTx(ctx, e.db, alpha, func(tx *gorm.DB) error {
+			return tenancy.WithTx(ctx, alpha, func(tx *gorm.DB) error {
 				return tx.Exec("SELECT * FROM no_such_table").Error
 			})
 		}},
@@ -209,7 +209,7 @@ func TestConcurrentTenantsNeverCross(t *testing.T) {
 					errs <- err
 					return
 				}
-				err = tenancy.WithTx(ctx, e.db, ten, func(tx *gorm.DB) error {
+				err = tenancy.WithTx(ctx, ten, func(tx *gorm.DB) error {
 					if _, err := models.CreateItem(tx, models.ItemInput{Name: n}); err != nil {
 						return err
 					}
@@ -246,18 +246,15 @@ func TestNestedScopeIsRefused(t *testing.T) {
 	ctx := context.Background()
 	alpha, _ := e.dir.Active(ctx, "alpha")
 	beta, _ := e.dir.Active(ctx, "beta")
-	err := tenancy.WithTx(ctx, e.db, alpha, func(tx *gorm.DB) error {
-		return tenancy.WithTx(tx.Statement.Context, e.db, beta, func(*gorm.DB) error { return nil })
+	err := tenancy.WithTx(ctx, alpha, func(tx *gorm.DB) error {
+		return tenancy.WithTx(tx.Statement.Context, beta, func(*gorm.DB) error { return nil })
 	})
 	if !errors.Is(err, tenancy.ErrNested) {
 		t.Fatalf("nested via context: err = %v, want ErrNested", err)
 	}
-	err = tenancy.WithTx(ctx, e.db, alpha, func(tx *gorm.DB) error {
-		return tenancy.WithTx(ctx, tx, beta, func(*gorm.DB) error { return nil })
-	})
-	if !errors.Is(err, tenancy.ErrNested) {
-		t.Fatalf("nested via tx: err = %v, want ErrNested", err)
-	}
+	// A scope on fn's tx (a savepoint) cannot even be asked for: WithTx
+	// takes no handle, only the directory's Resolved, whose pool is the
+	// root one.
 }
 
 // A savepoint rolled back inside the scope must not undo the pin: it was made
@@ -268,7 +265,7 @@ func TestSavepointRollbackKeepsThePin(t *testing.T) {
 	ctx := context.Background()
 	alpha, _ := e.dir.Active(ctx, "alpha")
 	var schema string
-	err := tenancy.WithTx(ctx, e.db, alpha, func(tx *gorm.DB) error {
+	err := tenancy.WithTx(ctx, alpha, func(tx *gorm.DB) error {
 		_ = tx.Transaction(func(sp *gorm.DB) error {
 			if err := sp.Exec("SELECT set_config('search_path', 'public', true)").Error; err != nil {
 				return err
@@ -286,12 +283,38 @@ func TestScopeRejectsUnderivedSchema(t *testing.T) {
 	e := newEnv(t, tenancy.DefaultPool)
 	for _, s := range []string{"public", "tenantry", "t_a,public", `t_a"; DROP SCHEMA tenantry; --`} {
 		called := false
-		err := tenancy.WithTx(context.Background(), e.db, models.Tenant{Name: "x", SchemaName: s}, func(*gorm.DB) error {
+		err := tenancy.InSchema(context.Background(), e.db, s, tenancy.RequestLimits, func(*gorm.DB) error {
 			called = true
 			return nil
 		})
 		if !errors.Is(err, models.ErrInvalid) || called {
 			t.Errorf("schema %q: err = %v, called = %v; want ErrInvalid before fn", s, err, called)
+		}
+	}
+}
+
+// Only the directory's resolution opens a tenant's scope: the zero
+// Resolved (all code outside tenancy can make) and the value Active returns
+// with an error (a suspended tenant's) open nothing, and fn never runs.
+func TestScopeOpensOnlyForAResolvedTenant(t *testing.T) {
+	e := newEnv(t, tenancy.DefaultPool)
+	ctx := context.Background()
+	e.onboard(t, "acme")
+	if _, err := e.dir.SetStatus(ctx, "acme", models.StatusSuspended); err != nil {
+		t.Fatal(err)
+	}
+	suspended, err := e.dir.Active(ctx, "acme")
+	if !errors.Is(err, models.ErrForbidden) || suspended.Name() != "acme" {
+		t.Fatalf("Active(suspended acme) = %q, %v; want its row and ErrForbidden", suspended.Name(), err)
+	}
+	for name, r := range map[string]tenancy.Resolved{"zero value": {}, "suspended": suspended} {
+		called := false
+		err := tenancy.WithTx(ctx, r, func(*gorm.DB) error {
+			called = true
+			return nil
+		})
+		if !errors.Is(err, tenancy.ErrUnresolved) || called {
+			t.Errorf("%s: err = %v, called = %v; want ErrUnresolved before fn", name, err, called)
 		}
 	}
 }
@@ -313,9 +336,13 @@ func TestScopePinsOnAForeignHandle(t *testing.T) {
 			s.Close()
 		}
 	})
-	ten, _ := e.dir.Active(context.Background(), "acme")
+	// A directory over the foreign handle resolves tenants onto it.
+	ten, err := tenancy.NewDirectory(foreign).Active(context.Background(), "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
 	var items []models.Item
-	err = tenancy.WithTx(context.Background(), foreign, ten, func(tx *gorm.DB) error {
+	err = tenancy.WithTx(context.Background(), ten, func(tx *gorm.DB) error {
 		var err error
 		items, err = models.ListItems(tx, 10, 0)
 		return err
@@ -324,7 +351,7 @@ func TestScopePinsOnAForeignHandle(t *testing.T) {
 		t.Fatalf("through a foreign handle: %+v, %v", items, err)
 	}
 	e.admin(t, `DROP SCHEMA t_acme CASCADE`)
-	err = tenancy.WithTx(context.Background(), foreign, ten, func(tx *gorm.DB) error {
+	err = tenancy.WithTx(context.Background(), ten, func(tx *gorm.DB) error {
 		var err error
 		items, err = models.ListItems(tx, 10, 0)
 		return err

@@ -23,7 +23,7 @@ func inUse(t *testing.T, db *gorm.DB) int {
 
 // holdScopes opens n scopes of ten that stay open until the returned
 // function is called, and waits until all of them hold a connection.
-func holdScopes(t *testing.T, e *env, ten models.Tenant, n int) (release func()) {
+func holdScopes(t *testing.T, e *env, ten tenancy.Resolved, n int) (release func()) {
 	t.Helper()
 	gate := make(chan struct{})
 	started := make(chan struct{}, n)
@@ -33,7 +33,7 @@ func holdScopes(t *testing.T, e *env, ten models.Tenant, n int) (release func())
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs <- tenancy.WithTx(context.Background(), e.db, ten, func(tx *gorm.DB) error {
+			errs <- tenancy.WithTx(context.Background(), ten, func(tx *gorm.DB) error {
 				if err := tx.Exec("SELECT 1").Error; err != nil {
 					return err
 				}
@@ -91,7 +91,7 @@ func TestTenantHoldsAtMostItsShareOfThePool(t *testing.T) {
 
 	ran := false
 	start := time.Now()
-	err = tenancy.WithTx(ctx, e.db, hog, func(tx *gorm.DB) error { ran = true; return nil })
+	err = tenancy.WithTx(ctx, hog, func(tx *gorm.DB) error { ran = true; return nil })
 	waited := time.Since(start)
 	if !errors.Is(err, tenancy.ErrBusy) || ran {
 		t.Fatalf("third scope of hog: err %v, ran %v; want ErrBusy without running", err, ran)
@@ -106,14 +106,14 @@ func TestTenantHoldsAtMostItsShareOfThePool(t *testing.T) {
 		t.Fatalf("connections in use after the refused scope = %d, want 2", got)
 	}
 
-	if err := tenancy.WithTx(ctx, e.db, quiet, func(tx *gorm.DB) error {
+	if err := tenancy.WithTx(ctx, quiet, func(tx *gorm.DB) error {
 		return tx.Exec("SELECT 1").Error
 	}); err != nil {
 		t.Fatalf("quiet tenant while hog is at its share: %v", err)
 	}
 
 	release()
-	if err := tenancy.WithTx(ctx, e.db, hog, func(tx *gorm.DB) error {
+	if err := tenancy.WithTx(ctx, hog, func(tx *gorm.DB) error {
 		return tx.Exec("SELECT 1").Error
 	}); err != nil {
 		t.Fatalf("hog after its scopes ended: %v", err)
@@ -133,7 +133,7 @@ func TestShareWaitEndsWithTheContext(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	err = tenancy.WithTx(ctx, e.db, hog, func(tx *gorm.DB) error { return nil })
+	err = tenancy.WithTx(ctx, hog, func(tx *gorm.DB) error { return nil })
 	if !errors.Is(err, models.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want unavailable wrapping the deadline", err)
 	}

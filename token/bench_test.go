@@ -1,4 +1,4 @@
-package api
+package token
 
 import (
 	"testing"
@@ -10,12 +10,12 @@ import (
 // "strict" is verify, which runs checkProfile first. Compare the two as a
 // ratio from one run; absolute numbers depend on the machine.
 func BenchmarkTokenVerify(b *testing.B) {
-	cfg := AuthConfig{Secret: fuzzSecret, Leeway: 30 * time.Second}
-	a, err := newAuthenticator(cfg)
+	cfg := Config{Secret: fuzzSecret, Leeway: 30 * time.Second}
+	a, err := NewVerifier(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
-	tok, err := IssueToken(a.cfg, "acme", false, time.Hour)
+	tok, err := IssueToken(a.cfg, "acme", RoleTenant, time.Hour)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -31,7 +31,7 @@ func BenchmarkTokenVerify(b *testing.B) {
 	b.Run("strict", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := a.verify("Bearer " + tok); err != nil {
+			if _, err := a.Verify("Bearer " + tok); err != nil {
 				b.Fatal(err)
 			}
 		}

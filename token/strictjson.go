@@ -1,4 +1,4 @@
-package api
+package token
 
 import (
 	"bytes"
@@ -15,28 +15,28 @@ import (
 // both while a body of "[[[[…" is refused early rather than walked.
 const maxJSONDepth = 32
 
-// Errors of checkJSON. Each is a reason to refuse input outright: encoding/json
+// Errors of CheckJSON. Each is a reason to refuse input outright: encoding/json
 // would otherwise pick one reading of an ambiguous text silently (the last of
 // two equal keys, U+FFFD for broken text), while a gateway or another service
 // in front of us may pick a different one.
 var (
-	errJSONSyntax    = errors.New("not valid JSON")
-	errJSONUTF8      = errors.New("not valid UTF-8")
-	errJSONSurrogate = errors.New("a \\u escape is an unpaired UTF-16 surrogate")
-	errJSONDuplicate = errors.New("an object repeats a key")
-	errJSONDepth     = fmt.Errorf("nested deeper than %d levels", maxJSONDepth)
-	errJSONMultiple  = errors.New("more than one JSON value")
+	ErrJSONSyntax    = errors.New("not valid JSON")
+	ErrJSONUTF8      = errors.New("not valid UTF-8")
+	ErrJSONSurrogate = errors.New("a \\u escape is an unpaired UTF-16 surrogate")
+	ErrJSONDuplicate = errors.New("an object repeats a key")
+	ErrJSONDepth     = fmt.Errorf("nested deeper than %d levels", maxJSONDepth)
+	ErrJSONMultiple  = errors.New("more than one JSON value")
 )
 
-// checkJSON reports whether b is exactly one JSON value whose every reading
+// CheckJSON reports whether b is exactly one JSON value whose every reading
 // is the same: valid UTF-8, no unpaired surrogate escape (encoding/json
 // turns both into U+FFFD without a word), no object with a repeated key at
 // any depth (compared after unescaping, so "exp" and "e\u0078p" are the
 // same key), at most maxJSONDepth levels. It allocates in proportion to b,
 // and every caller bounds b first.
-func checkJSON(b []byte) error {
+func CheckJSON(b []byte) error {
 	if !utf8.Valid(b) {
-		return errJSONUTF8
+		return ErrJSONUTF8
 	}
 	if err := checkEscapes(b); err != nil {
 		return err
@@ -55,12 +55,12 @@ func checkJSON(b []byte) error {
 			break
 		}
 		if err != nil {
-			return errJSONSyntax
+			return ErrJSONSyntax
 		}
 		if n := len(stack); n > 0 && stack[n-1].keys != nil && stack[n-1].wantKey {
 			if k, ok := tok.(string); ok {
 				if _, dup := stack[n-1].keys[k]; dup {
-					return errJSONDuplicate
+					return ErrJSONDuplicate
 				}
 				stack[n-1].keys[k] = struct{}{}
 				stack[n-1].wantKey = false
@@ -70,10 +70,10 @@ func checkJSON(b []byte) error {
 		switch tok {
 		case json.Delim('{'), json.Delim('['):
 			if len(stack) == maxJSONDepth {
-				return errJSONDepth
+				return ErrJSONDepth
 			}
 			if len(stack) == 0 && values > 0 {
-				return errJSONMultiple
+				return ErrJSONMultiple
 			}
 			f := frame{}
 			if tok == json.Delim('{') {
@@ -88,13 +88,13 @@ func checkJSON(b []byte) error {
 		if n := len(stack); n > 0 {
 			stack[n-1].wantKey = stack[n-1].keys != nil
 		} else if values++; values > 1 {
-			return errJSONMultiple
+			return ErrJSONMultiple
 		}
 	}
 	// json.Decoder.Token reports a clean EOF even inside an open container
 	// (found by FuzzCheckJSON: `""[` passed), so the stack must be empty.
 	if values != 1 || len(stack) != 0 {
-		return errJSONSyntax
+		return ErrJSONSyntax
 	}
 	return nil
 }
@@ -108,7 +108,7 @@ func checkEscapes(b []byte) error {
 			continue
 		}
 		if i+1 >= len(b) {
-			return errJSONSyntax
+			return ErrJSONSyntax
 		}
 		if b[i+1] != 'u' {
 			i++ // a two-character escape: skip the escaped character
@@ -116,19 +116,19 @@ func checkEscapes(b []byte) error {
 		}
 		r, ok := hex4(b, i+2)
 		if !ok {
-			return errJSONSyntax
+			return ErrJSONSyntax
 		}
 		i += 5
 		switch {
 		case r >= 0xDC00 && r <= 0xDFFF:
-			return errJSONSurrogate
+			return ErrJSONSurrogate
 		case r >= 0xD800 && r <= 0xDBFF:
 			if i+6 >= len(b) || b[i+1] != '\\' || b[i+2] != 'u' {
-				return errJSONSurrogate
+				return ErrJSONSurrogate
 			}
 			lo, ok := hex4(b, i+3)
 			if !ok || lo < 0xDC00 || lo > 0xDFFF {
-				return errJSONSurrogate
+				return ErrJSONSurrogate
 			}
 			i += 6
 		}

@@ -1,4 +1,6 @@
-package api
+// Package token verifies bearer JWTs under a strict profile and binds each
+// to one incarnation of its tenant.
+package token
 
 import (
 	"crypto"
@@ -15,7 +17,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gin-gonic/gin"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/tenantry/tenantry/models"
 )
@@ -35,8 +36,6 @@ const (
 	// MaxLeeway caps the clock-skew allowance (RFC 7519 §4.1.4: "no more
 	// than a few minutes"; we allow one).
 	MaxLeeway = 60 * time.Second
-	// RoleAdmin marks a platform-admin token.
-	RoleAdmin = "admin"
 	// DefaultMaxLifetime caps exp - iat when JWT_MAX_LIFETIME is unset. A
 	// day is the longest default access-token lifetime among the common
 	// identity providers (Auth0 issues 86400 s; Entra ID and Google about
@@ -52,10 +51,10 @@ const (
 	maxKeyID = 256
 )
 
-// AuthConfig says which tokens the service accepts. Exactly one of Secret
+// Config says which tokens the service accepts. Exactly one of Secret
 // (HS256) and PublicKey (RS*/PS*, ES* or EdDSA, by key type) is set; only
 // that algorithm family is accepted, never "none".
-type AuthConfig struct {
+type Config struct {
 	Secret      []byte
 	PublicKey   crypto.PublicKey
 	Issuer      string // required iss, when set
@@ -76,7 +75,7 @@ type AuthConfig struct {
 // "exp" would judge another token than we do.
 var registeredClaims = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti"}
 
-func (c *AuthConfig) check() error {
+func (c *Config) check() error {
 	if c.TenantClaim == "" {
 		c.TenantClaim = "tenant"
 	}
@@ -118,7 +117,7 @@ func (c *AuthConfig) check() error {
 }
 
 // methods lists the algorithms accepted for the configured key.
-func (c *AuthConfig) methods() []string {
+func (c *Config) methods() []string {
 	switch k := c.PublicKey.(type) {
 	case *rsa.PublicKey:
 		return []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
@@ -165,7 +164,7 @@ type Claims struct {
 // struct matching would fold case). Types are strict: iss, sub, jti, role
 // and the tenant are JSON strings, exp, nbf and iat JSON numbers, the
 // tenant id a positive JSON integer; anything else makes the token
-// malformed. The caller has already refused repeated keys (checkJSON).
+// malformed. The caller has already refused repeated keys (CheckJSON).
 func (c *Claims) UnmarshalJSON(b []byte) error {
 	var all map[string]json.RawMessage
 	if err := json.Unmarshal(b, &all); err != nil {
@@ -239,12 +238,15 @@ func (c *Claims) boundTo(t models.Tenant, leeway time.Duration) bool {
 	return c.IssuedAt != nil && c.IssuedAt.Add(leeway).Unix() >= t.CreatedAt.Unix()
 }
 
-type authenticator struct {
-	cfg    AuthConfig
+// Verifier checks bearer tokens against one Config. It is safe for
+// concurrent use.
+type Verifier struct {
+	cfg    Config
 	parser *jwt.Parser
 }
 
-func newAuthenticator(cfg AuthConfig) (*authenticator, error) {
+// NewVerifier checks cfg and returns a Verifier for it.
+func NewVerifier(cfg Config) (*Verifier, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
@@ -261,22 +263,22 @@ func newAuthenticator(cfg AuthConfig) (*authenticator, error) {
 	if cfg.Audience != "" {
 		opts = append(opts, jwt.WithAudience(cfg.Audience))
 	}
-	return &authenticator{cfg: cfg, parser: jwt.NewParser(opts...)}, nil
+	return &Verifier{cfg: cfg, parser: jwt.NewParser(opts...)}, nil
 }
 
-func (a *authenticator) key(*jwt.Token) (any, error) {
+func (a *Verifier) key(*jwt.Token) (any, error) {
 	if a.cfg.PublicKey != nil {
 		return a.cfg.PublicKey, nil
 	}
 	return a.cfg.Secret, nil
 }
 
-// verify checks an Authorization header value and returns its claims.
+// Verify checks an Authorization header value and returns its claims.
 // Before golang-jwt sees the token, checkProfile refuses what the library
 // would accept but a stricter reader might judge differently (see
 // README's token profile): the library then checks the signature, the
 // algorithm, exp, nbf, iat, iss and aud.
-func (a *authenticator) verify(header string) (*Claims, error) {
+func (a *Verifier) Verify(header string) (*Claims, error) {
 	if len(header) > MaxTokenLen+len("Bearer ") {
 		return nil, errors.New("token too large")
 	}
@@ -309,7 +311,7 @@ var headerParams = map[string]bool{"alg": true, "typ": true, "kid": true, "x5t":
 // base64url segments without padding, a header of known parameters and
 // claims with no repeated key, no case-variant of a claim we read, JSON
 // numbers for exp, nbf and iat, an iat, and exp - iat within MaxLifetime.
-func (a *authenticator) checkProfile(raw string) error {
+func (a *Verifier) checkProfile(raw string) error {
 	segs := strings.Split(raw, ".")
 	if len(segs) != 3 {
 		return fmt.Errorf("a compact JWS has 3 segments, not %d", len(segs))
@@ -348,7 +350,7 @@ func isBase64URL(seg string) bool {
 }
 
 func checkHeader(b []byte) error {
-	if err := checkJSON(b); err != nil {
+	if err := CheckJSON(b); err != nil {
 		return fmt.Errorf("header: %w", err)
 	}
 	var h map[string]json.RawMessage
@@ -382,8 +384,8 @@ func validTyp(typ string) bool {
 	return typ == "jwt" || typ == "at+jwt"
 }
 
-func (a *authenticator) checkClaims(b []byte) error {
-	if err := checkJSON(b); err != nil {
+func (a *Verifier) checkClaims(b []byte) error {
+	if err := CheckJSON(b); err != nil {
 		return fmt.Errorf("claims: %w", err)
 	}
 	var all map[string]json.RawMessage
@@ -423,12 +425,29 @@ func (a *authenticator) checkClaims(b []byte) error {
 	return nil
 }
 
-// IssueToken signs an HS256 token for tenant (or an admin token when admin
-// is set) that expires after ttl. It serves the CLI's dev tokens and the
+// Role is what a token may do besides acting for its tenant.
+type Role string
+
+// Token roles. A RoleTenant token (no role claim) acts for the tenant it
+// names only; a RoleAdmin token manages the tenant registry.
+const (
+	RoleTenant Role = ""
+	RoleAdmin  Role = "admin"
+)
+
+// IsAdmin reports whether the token carries the platform-admin role.
+func (c *Claims) IsAdmin() bool { return Role(c.Role) == RoleAdmin }
+
+// Bound reports whether the verified claims c may act for t, the current
+// incarnation of their tenant, within the configured clock leeway.
+func (a *Verifier) Bound(c *Claims, t models.Tenant) bool { return c.boundTo(t, a.cfg.Leeway) }
+
+// IssueToken signs an HS256 token for tenant (empty for none) with role,
+// that expires after ttl. It serves the CLI's dev tokens and the
 // tests; production tokens come from the identity provider. Prefer
 // IssueTenantToken when the tenant's registry row is at hand: it binds the
 // token to that incarnation by id.
-func IssueToken(cfg AuthConfig, tenant string, admin bool, ttl time.Duration) (string, error) {
+func IssueToken(cfg Config, tenant string, role Role, ttl time.Duration) (string, error) {
 	if err := cfg.check(); err != nil {
 		return "", err
 	}
@@ -436,8 +455,8 @@ func IssueToken(cfg AuthConfig, tenant string, admin bool, ttl time.Duration) (s
 	if tenant != "" {
 		claims[cfg.TenantClaim] = tenant
 	}
-	if admin {
-		claims["role"] = RoleAdmin
+	if role != RoleTenant {
+		claims["role"] = string(role)
 	}
 	return issue(cfg, claims, ttl)
 }
@@ -445,7 +464,7 @@ func IssueToken(cfg AuthConfig, tenant string, admin bool, ttl time.Duration) (s
 // IssueTenantToken signs an HS256 token for tenant t that carries its
 // registry id, so the token dies with this incarnation of the tenant even
 // if another of the same name is onboarded later.
-func IssueTenantToken(cfg AuthConfig, t models.Tenant, ttl time.Duration) (string, error) {
+func IssueTenantToken(cfg Config, t models.Tenant, ttl time.Duration) (string, error) {
 	if t.ID < 1 {
 		return "", errors.New("the tenant has no registry id")
 	}
@@ -456,7 +475,7 @@ func IssueTenantToken(cfg AuthConfig, t models.Tenant, ttl time.Duration) (strin
 }
 
 // issue signs claims with a checked cfg, adding iat, exp, iss and aud.
-func issue(cfg AuthConfig, claims jwt.MapClaims, ttl time.Duration) (string, error) {
+func issue(cfg Config, claims jwt.MapClaims, ttl time.Duration) (string, error) {
 	if cfg.PublicKey != nil {
 		return "", errors.New("tokens can only be issued with JWT_SECRET")
 	}
@@ -472,38 +491,4 @@ func issue(cfg AuthConfig, claims jwt.MapClaims, ttl time.Duration) (string, err
 		claims["aud"] = cfg.Audience
 	}
 	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(cfg.Secret)
-}
-
-const claimsKey = "tenantry.claims"
-
-// authenticate verifies the bearer token; any failure is a 401. Two
-// Authorization headers are refused: which one counts would depend on the
-// reader.
-func (s *Server) authenticate(c *gin.Context) {
-	if len(c.Request.Header.Values("Authorization")) > 1 {
-		s.fail(c, unauthorized(errors.New("more than one Authorization header")))
-		return
-	}
-	claims, err := s.auth.verify(c.GetHeader("Authorization"))
-	if err != nil {
-		s.fail(c, unauthorized(err))
-		return
-	}
-	c.Set(claimsKey, claims)
-	c.Next()
-}
-
-func claimsOf(c *gin.Context) *Claims {
-	v, _ := c.Get(claimsKey)
-	cl, _ := v.(*Claims)
-	return cl
-}
-
-// requireAdmin lets only platform-admin tokens through.
-func (s *Server) requireAdmin(c *gin.Context) {
-	if cl := claimsOf(c); cl == nil || cl.Role != RoleAdmin {
-		s.fail(c, forbidden("an admin token is required"))
-		return
-	}
-	c.Next()
 }

@@ -106,7 +106,11 @@ func run(ctx context.Context, n, rows, sample int, outPath string) error {
 		return err
 	}
 	for _, t := range ts {
-		err := tenancy.WithTx(ctx, fast, t, func(tx *gorm.DB) error {
+		r, err := fastDir.Active(ctx, t.Name)
+		if err != nil {
+			return err
+		}
+		err = tenancy.WithTx(ctx, r, func(tx *gorm.DB) error {
 			return tx.Exec(`INSERT INTO items (name, description, created_at, updated_at)
 				SELECT 'item ' || g, 'bench', now(), now() FROM generate_series(1, $1) g`, rows).Error
 		})

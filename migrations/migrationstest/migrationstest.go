@@ -21,5 +21,5 @@ CREATE INDEX idx_items_sku ON items (sku)`,
 
 // PlanWith returns the shipped tenant plan followed by steps.
 func PlanWith(steps ...migrations.Step) migrations.Plan {
-	return migrations.Plan{Steps: append(slices.Clone(migrations.Tenant.Steps), steps...)}
+	return migrations.Plan{Models: migrations.Items.Models, Steps: append(slices.Clone(migrations.Items.Steps), steps...)}
 }

@@ -84,3 +84,14 @@ func open(tb testing.TB, url string, pool tenancy.PoolConfig) *gorm.DB {
 	})
 	return db
 }
+
+// Resolve resolves tenant name through dir, as a request would, and fails
+// the test if it cannot be served.
+func Resolve(tb testing.TB, dir *tenancy.Directory, name string) tenancy.Resolved {
+	tb.Helper()
+	r, err := dir.Active(context.Background(), name)
+	if err != nil {
+		tb.Fatalf("resolve tenant %q: %v", name, err)
+	}
+	return r
+}
