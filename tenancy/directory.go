@@ -30,6 +30,7 @@ type Directory struct {
 	ttl         time.Duration
 	now         func() time.Time
 	plan        migrations.Plan
+	app         migrations.App
 	autoMigrate bool
 	// limits are the limits of the scopes of the tenants it resolves.
 	limits Limits
@@ -67,7 +68,9 @@ type Option func(*Directory)
 // the cache).
 func WithTTL(ttl time.Duration) Option { return func(d *Directory) { d.ttl = ttl } }
 
-// WithPlan sets the tenant migration plan (default migrations.Items).
+// WithPlan sets the tenant migration plan alone (default
+// migrations.Tenantry's); WithApp sets it with the rest of a program's
+// declaration.
 func WithPlan(p migrations.Plan) Option { return func(d *Directory) { d.plan = p } }
 
 // WithAdmin sets the handle of the DDL role, which onboards, offboards,
@@ -87,7 +90,7 @@ func WithAutoMigrate() Option { return func(d *Directory) { d.autoMigrate = true
 
 // NewDirectory returns a Directory over db's registry.
 func NewDirectory(db *gorm.DB, opts ...Option) *Directory {
-	d := &Directory{db: db, ttl: DefaultTTL, now: time.Now, plan: migrations.Items, limits: RequestLimits,
+	d := &Directory{db: db, ttl: DefaultTTL, now: time.Now, plan: migrations.Tenantry.Tenant, app: migrations.Tenantry, limits: RequestLimits,
 		cache: map[string]cached{}, gen: map[string]uint64{}}
 	for _, o := range opts {
 		o(d)

@@ -71,3 +71,15 @@ func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`)
 // on (PostgreSQL's default since 9.1, and pgx requires it), so a backslash
 // is an ordinary character and doubling the quote is the whole job.
 func literal(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// appPinSQL pins an open transaction to a program's shared schema (one
+// validAppSchema accepted) with limits lim, as the login role. The schema
+// must exist: the cast fails otherwise, as the tenant pin's does.
+func appPinSQL(schema string, lim Limits) string {
+	q := literal(quoteIdent(schema))
+	return "SELECT set_config('search_path', " + q + ", true)" +
+		", set_config('statement_timeout', " + literal(ms(lim.Statement)) + ", true)" +
+		", set_config('lock_timeout', " + literal(ms(lim.Lock)) + ", true)" +
+		", set_config('idle_in_transaction_session_timeout', " + literal(ms(lim.Idle)) + ", true)" +
+		", " + q + "::regnamespace"
+}
