@@ -25,11 +25,11 @@ func readBody(c *gin.Context) ([]byte, error) {
 	b, err := io.ReadAll(c.Request.Body)
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
-		return nil, &clientError{kind: errTooLarge, detail: fmt.Sprintf("the body exceeds %d bytes", tooBig.Limit)}
+		return nil, &clientError{Kind: errTooLarge, Detail: fmt.Sprintf("the body exceeds %d bytes", tooBig.Limit)}
 	}
 	if err != nil && (errors.Is(err, os.ErrDeadlineExceeded) || c.Request.Context().Err() != nil) {
 		// The request's deadline passed before the body arrived.
-		return nil, &clientError{kind: errBodyTimeout, detail: "the body did not arrive before the request's deadline", cause: err}
+		return nil, &clientError{Kind: errBodyTimeout, Detail: "the body did not arrive before the request's deadline", Cause: err}
 	}
 	if err != nil {
 		return nil, invalid("the body could not be read")

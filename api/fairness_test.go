@@ -17,6 +17,7 @@ import (
 
 	"github.com/tenantry/tenantry/api"
 	"github.com/tenantry/tenantry/models"
+	"github.com/tenantry/tenantry/problem"
 	"github.com/tenantry/tenantry/tenancy"
 	"github.com/tenantry/tenantry/tenancy/tenancytest"
 	"github.com/tenantry/tenantry/token"
@@ -345,7 +346,7 @@ func (s *stack) itemCount(t *testing.T, name string) int64 {
 
 func problemType(t *testing.T, r response) string {
 	t.Helper()
-	var p api.Problem
+	var p problem.Problem
 	r.json(t, &p)
 	return p.Type
 }

@@ -4,7 +4,7 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/tenantry/tenantry/api"
+	"github.com/tenantry/tenantry/problem"
 	"github.com/tenantry/tenantry/tenancy"
 )
 
@@ -37,7 +37,7 @@ func TestTenantLifecycleOverTheAdminAPI(t *testing.T) {
 	} {
 		r := s.do(t, w.method, w.path, acme, map[string]string{"name": "changed"})
 		want(t, r, http.StatusConflict)
-		var p api.Problem
+		var p problem.Problem
 		r.json(t, &p)
 		if p.Type != "urn:tenantry:problem:read-only" {
 			t.Errorf("%s %s on a read-only tenant: problem type %q", w.method, w.path, p.Type)

@@ -17,6 +17,7 @@ import (
 	"github.com/tenantry/tenantry/api"
 	"github.com/tenantry/tenantry/internal/pgtest"
 	"github.com/tenantry/tenantry/models"
+	"github.com/tenantry/tenantry/problem"
 	"github.com/tenantry/tenantry/tenancy"
 	"github.com/tenantry/tenantry/tenancy/tenancytest"
 	"github.com/tenantry/tenantry/token"
@@ -163,7 +164,7 @@ func want(t *testing.T, r response, status int) {
 		if ct := r.header.Get("Content-Type"); ct != "application/problem+json" {
 			t.Fatalf("Content-Type = %q, want application/problem+json", ct)
 		}
-		var p api.Problem
+		var p problem.Problem
 		r.json(t, &p)
 		if p.Status != status || p.Type == "" || p.Title == "" {
 			t.Fatalf("problem %+v does not match status %d", p, status)

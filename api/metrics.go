@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/tenantry/tenantry/problem"
 	"github.com/tenantry/tenantry/tenancy"
 )
 
@@ -205,7 +206,7 @@ func (s *Server) MetricsHandler() http.Handler {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="tenantry-metrics"`)
 			w.Header().Set("Content-Type", "application/problem+json")
 			w.WriteHeader(http.StatusUnauthorized)
-			_, _ = w.Write([]byte(`{"type":"` + problemType("invalid-token") + `","title":"Invalid or missing token","status":401,"detail":"the metrics token is required"}`))
+			_, _ = w.Write([]byte(`{"type":"` + problem.Type("invalid-token") + `","title":"Invalid or missing token","status":401,"detail":"the metrics token is required"}`))
 			return
 		}
 		full.ServeHTTP(w, r)
@@ -226,7 +227,7 @@ func (s *Server) handleMetrics() gin.HandlerFunc {
 		h := s.MetricsHandler()
 		return func(c *gin.Context) {
 			if !s.metricsAuthorized(c.Request) {
-				s.fail(c, &clientError{kind: errUnauthorized, detail: "the metrics token is required"})
+				s.fail(c, &clientError{Kind: errUnauthorized, Detail: "the metrics token is required"})
 				return
 			}
 			h.ServeHTTP(c.Writer, c.Request)

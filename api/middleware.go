@@ -170,8 +170,7 @@ func (s *Server) requireTenant(c *gin.Context) {
 	if t.ReadOnly() && !readMethod(c.Request.Method) {
 		// Turned away before any SQL; the scope's SELECT-only role would
 		// refuse the write anyway (a handler bug cannot get past it).
-		s.fail(c, &clientError{kind: models.ErrReadOnly,
-			detail: "the tenant is read-only: reads are served, writes are refused until an admin makes it active"})
+		s.fail(c, &clientError{Kind: models.ErrReadOnly, Detail: "the tenant is read-only: reads are served, writes are refused until an admin makes it active"})
 		return
 	}
 	c.Set(tenantRowKey, t)

@@ -125,7 +125,7 @@ func TestEveryDatabaseFaultHasOneAnswer(t *testing.T) {
 		{"not found", fmt.Errorf("item 3: %w", models.ErrNotFound), 404},
 		{"field error", models.Invalid("name", "is required"), 400},
 		// The HTTP layer's own kinds win over a network-looking cause.
-		{"body timeout", &clientError{kind: errBodyTimeout, detail: "late body", cause: os.ErrDeadlineExceeded}, 408},
+		{"body timeout", &clientError{Kind: errBodyTimeout, Detail: "late body", Cause: os.ErrDeadlineExceeded}, 408},
 		// Anything else is a bug: 500, and nothing invites a retry.
 		{"unknown", errors.New("boom"), 500},
 	}

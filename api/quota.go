@@ -30,7 +30,7 @@ func (q Quota) check(tx *gorm.DB, creating bool) error {
 			return err
 		}
 		if full {
-			return &clientError{kind: models.ErrQuota, detail: fmt.Sprintf("the tenant holds its quota of %d items; delete some first", q.Items)}
+			return &clientError{Kind: models.ErrQuota, Detail: fmt.Sprintf("the tenant holds its quota of %d items; delete some first", q.Items)}
 		}
 	}
 	if q.Bytes > 0 {
@@ -39,7 +39,7 @@ func (q Quota) check(tx *gorm.DB, creating bool) error {
 			return err
 		}
 		if n >= q.Bytes {
-			return &clientError{kind: models.ErrQuota, detail: fmt.Sprintf("the tenant's data fills its quota of %d bytes; delete some first", q.Bytes)}
+			return &clientError{Kind: models.ErrQuota, Detail: fmt.Sprintf("the tenant's data fills its quota of %d bytes; delete some first", q.Bytes)}
 		}
 	}
 	return nil

@@ -23,7 +23,7 @@ func (s *Server) handleTenantCreate(c *gin.Context) error {
 	t, err := s.dir.Onboard(c.Request.Context(), *in.Name)
 	s.metrics.onboard.WithLabelValues(outcome(err)).Observe(time.Since(start).Seconds())
 	if errors.Is(err, models.ErrConflict) {
-		return &clientError{kind: models.ErrConflict, detail: "a tenant with this name (or one deriving the same schema) exists"}
+		return &clientError{Kind: models.ErrConflict, Detail: "a tenant with this name (or one deriving the same schema) exists"}
 	}
 	if err != nil {
 		return err

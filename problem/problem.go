@@ -1,14 +1,16 @@
-package api
+// Package problem answers errors as RFC 9457 problem details, by one table
+// from error kinds to HTTP statuses.
+package problem
 
 import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
+	"math"
 	"net/http"
 	"strconv"
+	"time"
 
-	"github.com/gin-gonic/gin"
 	"github.com/tenantry/tenantry/models"
 	"github.com/tenantry/tenantry/tenancy"
 )
@@ -26,12 +28,12 @@ type Problem struct {
 
 // Errors of the HTTP layer itself; the rest come from models.
 var (
-	errUnauthorized = errors.New("unauthorized")
-	errTooLarge     = errors.New("request body too large")
-	errNoRoute      = errors.New("no such route")
-	errNoMethod     = errors.New("method not allowed")
-	errBodyTimeout  = errors.New("request body timed out")
-	errTooMany      = errors.New("too many requests")
+	ErrUnauthorized = errors.New("unauthorized")
+	ErrTooLarge     = errors.New("request body too large")
+	ErrNoRoute      = errors.New("no such route")
+	ErrNoMethod     = errors.New("method not allowed")
+	ErrBodyTimeout  = errors.New("request body timed out")
+	ErrTooMany      = errors.New("too many requests")
 )
 
 // kinds is the one table from error kind to response; tenancy.Classify
@@ -45,14 +47,14 @@ var kinds = []struct {
 	title      string
 	retryAfter int
 }{
-	{errUnauthorized, http.StatusUnauthorized, "invalid-token", "Invalid or missing token", 0},
+	{ErrUnauthorized, http.StatusUnauthorized, "invalid-token", "Invalid or missing token", 0},
 	{models.ErrInvalid, http.StatusBadRequest, "invalid-input", "Invalid input", 0},
-	{errBodyTimeout, http.StatusRequestTimeout, "body-timeout", "Request body not received in time", 0},
-	{errTooLarge, http.StatusRequestEntityTooLarge, "too-large", "Request body too large", 0},
+	{ErrBodyTimeout, http.StatusRequestTimeout, "body-timeout", "Request body not received in time", 0},
+	{ErrTooLarge, http.StatusRequestEntityTooLarge, "too-large", "Request body too large", 0},
 	{models.ErrForbidden, http.StatusForbidden, "forbidden", "Forbidden", 0},
 	{models.ErrNotFound, http.StatusNotFound, "not-found", "Not found", 0},
-	{errNoRoute, http.StatusNotFound, "not-found", "Not found", 0},
-	{errNoMethod, http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed", 0},
+	{ErrNoRoute, http.StatusNotFound, "not-found", "Not found", 0},
+	{ErrNoMethod, http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed", 0},
 	// A write to a read-only tenant conflicts with the tenant's current
 	// state, which an admin may change: 409 (RFC 9110 15.5.10), not 403,
 	// which here means the token may not use the tenant at all.
@@ -66,7 +68,7 @@ var kinds = []struct {
 	// frees when one of the tenant's scopes ends, usually within
 	// milliseconds: one second is the least Retry-After can say. A rate
 	// refusal says its own wait (limitError).
-	{errTooMany, http.StatusTooManyRequests, "too-many-requests", "Too many requests", 1},
+	{ErrTooMany, http.StatusTooManyRequests, "too-many-requests", "Too many requests", 1},
 	{tenancy.ErrBusy, http.StatusTooManyRequests, "too-many-requests", "Too many requests", 1},
 	// One second: most unavailability here is a restart, a lost
 	// connection or a lock wait, over within a second or two; clients
@@ -84,42 +86,66 @@ func kindOf(err error) int {
 	return -1
 }
 
-// problemType makes a problem type URI from a slug.
-func problemType(slug string) string { return "urn:tenantry:problem:" + slug }
+// Type makes a problem type URI from a slug of the table.
+func Type(slug string) string { return "urn:tenantry:problem:" + slug }
 
-// clientError carries a message fit for the client next to its kind.
-type clientError struct {
-	kind   error
-	detail string
-	cause  error
+// ClientError carries a message fit for the client next to its kind (a
+// row of the table) and, for the log only, its cause. RetryAfter, when
+// set, overrides the kind's Retry-After.
+type ClientError struct {
+	Kind       error
+	Detail     string
+	Cause      error
+	RetryAfter time.Duration
 }
 
-func (e *clientError) Error() string {
-	if e.cause != nil {
-		return e.detail + ": " + e.cause.Error()
+func (e *ClientError) Error() string {
+	if e.Cause != nil {
+		return e.Detail + ": " + e.Cause.Error()
 	}
-	return e.detail
-}
-func (e *clientError) Unwrap() []error { return []error{e.kind, e.cause} }
-
-func unauthorized(cause error) error {
-	return &clientError{kind: errUnauthorized, detail: "a valid bearer token is required", cause: cause}
-}
-func forbidden(detail string) error { return &clientError{kind: models.ErrForbidden, detail: detail} }
-func notFound(detail string) error  { return &clientError{kind: models.ErrNotFound, detail: detail} }
-func invalid(detail string) error   { return &clientError{kind: models.ErrInvalid, detail: detail} }
-func unavailable(cause error) error {
-	return &clientError{kind: models.ErrUnavailable, detail: "not ready", cause: cause}
+	return e.Detail
 }
 
-// fail answers err as problem+json and aborts the chain. 4xx details come
-// from the error when it was written for clients; 5xx answers say nothing
-// of the cause, which goes to the log with the request id and tenant.
-func (s *Server) fail(c *gin.Context, err error) {
+// Unwrap gives errors.Is the kind and the cause.
+func (e *ClientError) Unwrap() []error { return []error{e.Kind, e.Cause} }
+
+// retryAfterSeconds rounds the wait up to whole seconds, at least 1:
+// Retry-After takes an integer, and 0 would invite an immediate retry that
+// fails too.
+func (e *ClientError) retryAfterSeconds() int {
+	return max(1, int(math.Ceil(e.RetryAfter.Seconds())))
+}
+
+// Client returns an error of kind whose detail the client may read.
+func Client(kind error, detail string) error { return &ClientError{Kind: kind, Detail: detail} }
+
+// Unauthorized is a 401: no valid bearer token. The cause is logged only.
+func Unauthorized(cause error) error {
+	return &ClientError{Kind: ErrUnauthorized, Detail: "a valid bearer token is required", Cause: cause}
+}
+
+// Forbidden is a 403 with detail for the client.
+func Forbidden(detail string) error { return Client(models.ErrForbidden, detail) }
+
+// NotFound is a 404 with detail for the client.
+func NotFound(detail string) error { return Client(models.ErrNotFound, detail) }
+
+// Invalid is a 400 with detail for the client.
+func Invalid(detail string) error { return Client(models.ErrInvalid, detail) }
+
+// Unavailable is a 503 saying "not ready"; the cause is logged only.
+func Unavailable(cause error) error {
+	return &ClientError{Kind: models.ErrUnavailable, Detail: "not ready", Cause: cause}
+}
+
+// From builds the answer to err: its problem, the Retry-After seconds (0:
+// none) and err as classified (tenancy.Classify), for the log. 4xx details
+// come from the error when it was written for clients; 5xx answers say
+// nothing of the cause.
+func From(err error) (Problem, int, error) {
 	retryAfter := 0
-	p := Problem{Status: http.StatusInternalServerError, Type: problemType("internal"),
-		Title: "Internal server error", Detail: "the server failed to handle the request; quote the request id when reporting it",
-		Instance: c.Request.URL.Path, RequestID: c.GetString(requestIDKey)}
+	p := Problem{Status: http.StatusInternalServerError, Type: Type("internal"),
+		Title: "Internal server error", Detail: "the server failed to handle the request; quote the request id when reporting it"}
 	kind := kindOf(err)
 	if kind < 0 {
 		// A raw database, driver or network error that escaped its
@@ -129,27 +155,21 @@ func (s *Server) fail(c *gin.Context, err error) {
 	}
 	if kind >= 0 {
 		k := kinds[kind]
-		p.Status, p.Type, p.Title, p.Detail = k.status, problemType(k.slug), k.title, k.title
+		p.Status, p.Type, p.Title, p.Detail = k.status, Type(k.slug), k.title, k.title
 		retryAfter = k.retryAfter
 	}
-	var ce *clientError
+	var ce *ClientError
 	var fe *models.FieldError
-	var le *limitError
 	switch {
 	case errors.As(err, &ce):
-		p.Detail = ce.detail
+		p.Detail = ce.Detail
+		if ce.RetryAfter > 0 {
+			retryAfter = ce.retryAfterSeconds()
+		}
 	case errors.As(err, &fe):
 		p.Detail, p.Field = fe.Error(), fe.Field
-	case errors.As(err, &le):
-		p.Detail = le.detail
-		retryAfter = le.retryAfterSeconds()
-	}
-	if retryAfter > 0 {
-		c.Header("Retry-After", strconv.Itoa(retryAfter))
 	}
 	switch {
-	case p.Status == http.StatusUnauthorized:
-		c.Header("WWW-Authenticate", `Bearer realm="tenantry", error="invalid_token"`)
 	case errors.Is(err, tenancy.ErrBusy):
 		p.Detail = "the tenant already uses its whole share of the database connections; retry shortly"
 	case p.Status == http.StatusServiceUnavailable:
@@ -160,20 +180,23 @@ func (s *Server) fail(c *gin.Context, err error) {
 			p.Detail = "the database cannot serve this request right now; retry shortly"
 		}
 	}
-	level := slog.LevelDebug
-	if p.Status >= 500 {
-		level = slog.LevelError
-	}
-	s.log.Log(c.Request.Context(), level, "request failed", "request_id", p.RequestID,
-		"tenant", c.GetString(tenantKey), "status", p.Status, "error", err.Error())
-	writeProblem(c, p)
+	return p, retryAfter, err
 }
 
-func writeProblem(c *gin.Context, p Problem) {
+// Write sends p as application/problem+json, with Retry-After when
+// retryAfter is positive and, on a 401, the Bearer challenge.
+func Write(w http.ResponseWriter, p Problem, retryAfter int) {
+	if retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
+	}
+	if p.Status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="tenantry", error="invalid_token"`)
+	}
 	b, err := json.Marshal(p)
 	if err != nil {
 		b = []byte(fmt.Sprintf(`{"type":"about:blank","title":"Internal server error","status":%d}`, p.Status))
 	}
-	c.Data(p.Status, "application/problem+json", b)
-	c.Abort()
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(p.Status)
+	_, _ = w.Write(b)
 }
