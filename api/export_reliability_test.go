@@ -10,7 +10,7 @@ import (
 // lifts the statement timeout to a minute and sleeps in the database for
 // that minute, so only the request's own context can end it early.
 func AddSlowRoute(s *Server) {
-	g := s.router.Group("/_test", s.authenticate, s.requireTenant)
+	g := s.router.Group("/_test", s.mw.Authenticate, s.mw.RequireTenant)
 	g.GET("/slow", s.handle(func(c *gin.Context) error {
 		return s.withTx(c, func(tx *gorm.DB) error {
 			if _, err := models.CreateItem(tx, models.ItemInput{Name: "ghost"}); err != nil {

@@ -20,7 +20,7 @@ func RoutesOf(s *Server) gin.RoutesInfo { return s.router.Routes() }
 // writes an item, holds the transaction idle for ?s= seconds in Go, then
 // queries again. None of them is part of the API.
 func AddFaultRoutes(s *Server) {
-	g := s.router.Group("/_test", s.authenticate, s.requireTenant)
+	g := s.router.Group("/_test", s.mw.Authenticate, s.mw.RequireTenant)
 	g.GET("/panic", s.handle(func(c *gin.Context) error {
 		return s.withTx(c, func(tx *gorm.DB) error {
 			if _, err := models.CreateItem(tx, models.ItemInput{Name: "ghost"}); err != nil {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/gin-gonic/gin"
+	"github.com/tenantry/tenantry/ginmw"
 	"github.com/tenantry/tenantry/models"
 	"github.com/tenantry/tenantry/tenancy"
 	"gorm.io/gorm"
@@ -19,8 +20,8 @@ import (
 const maxOffset = 1_000_000
 
 func tenantOf(c *gin.Context) tenancy.Resolved {
-	t, _ := c.Get(tenantRowKey)
-	return t.(tenancy.Resolved)
+	t, _ := ginmw.Tenant(c)
+	return t
 }
 
 // itemID reads the id path segment. Only the canonical spelling is an id:

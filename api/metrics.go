@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/tenantry/tenantry/ginmw"
 	"github.com/tenantry/tenantry/problem"
 	"github.com/tenantry/tenantry/tenancy"
 )
@@ -164,8 +165,8 @@ func (s *Server) instrument(c *gin.Context) {
 	s.metrics.latency.WithLabelValues(method, route, status).Observe(time.Since(start).Seconds())
 	// Only a tenant the registry resolved may take a label slot: names
 	// from tokens of tenants that do not exist must not use up the cap.
-	if t, ok := c.Get(tenantRowKey); ok && s.metrics.byTenant != nil {
-		s.metrics.byTenant.WithLabelValues(s.metrics.tenantLabel(t.(tenancy.Resolved).Name()), status).Inc()
+	if t, ok := ginmw.Tenant(c); ok && s.metrics.byTenant != nil {
+		s.metrics.byTenant.WithLabelValues(s.metrics.tenantLabel(t.Name()), status).Inc()
 	}
 }
 

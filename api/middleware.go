@@ -12,15 +12,11 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/tenantry/tenantry/models"
-	"github.com/tenantry/tenantry/tenancy"
-	"github.com/tenantry/tenantry/token"
+	"github.com/tenantry/tenantry/ginmw"
 )
 
 const (
 	requestIDKey = "tenantry.request_id"
-	tenantKey    = "tenantry.tenant_name"
-	tenantRowKey = "tenantry.tenant"
 	// endedKey holds why a request's context ended before its handlers
 	// returned, if it did: the access log says so instead of a bare status.
 	endedKey = "tenantry.ended"
@@ -75,7 +71,7 @@ func (s *Server) accessLog(c *gin.Context) {
 		slog.Float64("latency_ms", float64(time.Since(start).Microseconds())/1000),
 		slog.Int("bytes", c.Writer.Size()),
 		slog.String("request_id", c.GetString(requestIDKey)),
-		slog.String("tenant", c.GetString(tenantKey)),
+		slog.String("tenant", ginmw.TenantName(c)),
 	)...)
 }
 
@@ -123,7 +119,7 @@ func (s *Server) recovery(c *gin.Context) {
 		if r == http.ErrAbortHandler {
 			panic(r)
 		}
-		s.log.Error("panic", "request_id", c.GetString(requestIDKey), "tenant", c.GetString(tenantKey),
+		s.log.Error("panic", "request_id", c.GetString(requestIDKey), "tenant", ginmw.TenantName(c),
 			"panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 		if !c.Writer.Written() {
 			s.fail(c, fmt.Errorf("panic: %v", r))
@@ -139,71 +135,6 @@ func (s *Server) limitBody(c *gin.Context) {
 		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, s.bodyLimit)
 	}
 	c.Next()
-}
-
-// requireTenant resolves the token's tenant to a registry entry that may be
-// served (active, or read-only for reads). A token without a tenant, or
-// naming a tenant that does not exist or is suspended, is forbidden: the
-// token itself was valid. A write to a read-only tenant is a conflict.
-func (s *Server) requireTenant(c *gin.Context) {
-	cl := claimsOf(c)
-	if cl == nil || cl.Tenant == "" {
-		s.fail(c, forbidden("the token names no tenant"))
-		return
-	}
-	c.Set(tenantKey, cl.Tenant)
-	t, err := s.dir.Active(c.Request.Context(), cl.Tenant)
-	if err == nil && !s.auth.Bound(cl, t.Row()) {
-		t, err = s.currentIncarnation(c, cl, t)
-	}
-	switch {
-	case errors.Is(err, models.ErrNotFound):
-		s.fail(c, forbidden("the token's tenant does not exist"))
-		return
-	case errors.Is(err, models.ErrForbidden):
-		s.fail(c, forbidden("the token's tenant is not active"))
-		return
-	case err != nil:
-		s.fail(c, err)
-		return
-	}
-	if t.ReadOnly() && !readMethod(c.Request.Method) {
-		// Turned away before any SQL; the scope's SELECT-only role would
-		// refuse the write anyway (a handler bug cannot get past it).
-		s.fail(c, &clientError{Kind: models.ErrReadOnly, Detail: "the tenant is read-only: reads are served, writes are refused until an admin makes it active"})
-		return
-	}
-	c.Set(tenantRowKey, t)
-	c.Next()
-}
-
-func readMethod(m string) bool {
-	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
-}
-
-// currentIncarnation is called when a token is not bound to the cached
-// tenant t. The cache may hold an older incarnation than the registry
-// (another instance deleted and re-created the name); if so, it evicts the
-// name and judges the token against the fresh row. A token for an earlier
-// incarnation reads like one for a tenant that does not exist (403, the
-// same words): its tenant is gone, the signature was fine.
-func (s *Server) currentIncarnation(c *gin.Context, cl *token.Claims, t tenancy.Resolved) (tenancy.Resolved, error) {
-	ctx := c.Request.Context()
-	fresh, err := s.dir.Get(ctx, cl.Tenant)
-	if err == nil && fresh.ID != t.ID() {
-		s.dir.Forget(cl.Tenant)
-		t, err = s.dir.Active(ctx, cl.Tenant)
-	}
-	if err == nil && !s.auth.Bound(cl, t.Row()) {
-		var iat time.Time
-		if cl.IssuedAt != nil {
-			iat = cl.IssuedAt.Time
-		}
-		row := t.Row()
-		err = fmt.Errorf("token for tenant %q issued at %s (tenant id %d) is not for its incarnation %d created at %s: %w",
-			cl.Tenant, iat.Format(time.RFC3339), cl.TenantID, row.ID, row.CreatedAt.Format(time.RFC3339), models.ErrNotFound)
-	}
-	return t, err
 }
 
 // handle adapts a handler that returns an error.

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 
 	"github.com/gin-gonic/gin"
+	"github.com/tenantry/tenantry/ginmw"
 	"github.com/tenantry/tenantry/problem"
 )
 
@@ -20,11 +21,9 @@ var (
 
 type clientError = problem.ClientError
 
-func unauthorized(cause error) error { return problem.Unauthorized(cause) }
-func forbidden(detail string) error  { return problem.Forbidden(detail) }
-func notFound(detail string) error   { return problem.NotFound(detail) }
-func invalid(detail string) error    { return problem.Invalid(detail) }
-func unavailable(cause error) error  { return problem.Unavailable(cause) }
+func notFound(detail string) error  { return problem.NotFound(detail) }
+func invalid(detail string) error   { return problem.Invalid(detail) }
+func unavailable(cause error) error { return problem.Unavailable(cause) }
 
 // fail answers err as problem+json and aborts the chain. 4xx details come
 // from the error when it was written for clients; 5xx answers say nothing
@@ -40,7 +39,7 @@ func (s *Server) fail(c *gin.Context, err error) {
 		level = slog.LevelError
 	}
 	s.log.Log(c.Request.Context(), level, "request failed", "request_id", p.RequestID,
-		"tenant", c.GetString(tenantKey), "status", p.Status, "error", err.Error())
+		"tenant", ginmw.TenantName(c), "status", p.Status, "error", err.Error())
 	problem.Write(c.Writer, p, retryAfter)
 	c.Abort()
 }

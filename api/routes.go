@@ -25,7 +25,7 @@ func (s *Server) routes() {
 	}
 	r.GET("/openapi.json", s.handleOpenAPI)
 
-	admin := r.Group("/admin", s.authenticate, s.requireAdmin)
+	admin := r.Group("/admin", s.mw.Authenticate, s.mw.RequireAdmin)
 	for _, p := range []string{"/tenants", "/tenants/"} {
 		admin.POST(p, s.handle(s.handleTenantCreate))
 		admin.GET(p, s.handle(s.handleTenantList))
@@ -34,7 +34,7 @@ func (s *Server) routes() {
 	admin.PATCH("/tenants/:name", s.handle(s.handleTenantPatch))
 	admin.DELETE("/tenants/:name", s.handle(s.handleTenantDelete))
 
-	items := r.Group("/items", s.authenticate, s.requireTenant, s.rateLimit)
+	items := r.Group("/items", s.mw.Authenticate, s.mw.RequireTenant, s.rateLimit)
 	for _, p := range []string{"", "/"} {
 		items.GET(p, s.handle(s.handleItemList))
 		items.POST(p, s.handle(s.handleItemCreate))

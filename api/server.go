@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/tenantry/tenantry/ginmw"
 	"github.com/tenantry/tenantry/tenancy"
 	"github.com/tenantry/tenantry/token"
 	"gorm.io/gorm"
@@ -65,7 +66,7 @@ const DefaultBodyLimit = 64 << 10
 // readiness and fleet figures through a tenancy.Monitor.
 type Server struct {
 	dir       *tenancy.Directory
-	auth      *token.Verifier
+	mw        *ginmw.Middleware
 	log       *slog.Logger
 	bodyLimit int64
 	// requestTimeout is each request's deadline (Config.RequestTimeout).
@@ -101,11 +102,14 @@ func NewServer(dir *tenancy.Directory, cfg Config) (*Server, error) {
 	if cfg.Monitor == nil {
 		cfg.Monitor = dir.Monitor()
 	}
-	s := &Server{dir: dir, auth: auth, log: cfg.Logger, bodyLimit: cfg.BodyLimit,
+	s := &Server{dir: dir, log: cfg.Logger, bodyLimit: cfg.BodyLimit,
 		requestTimeout: cfg.RequestTimeout, monitor: cfg.Monitor,
 		metricsToken: cfg.MetricsToken, metricsHere: !cfg.MetricsElsewhere,
 		metrics: newMetrics(dir.PoolStats, cfg.Monitor, cfg.TenantLabelCap, dir.Plan().Latest()),
 		limiter: newRateLimiter(cfg.RateLimit), quota: cfg.Quota}
+	if s.mw, err = ginmw.New(ginmw.Config{Verifier: auth, Directory: dir, Fail: s.fail}); err != nil {
+		return nil, err
+	}
 	s.routes()
 	return s, nil
 }
@@ -123,7 +127,7 @@ func (s *Server) withTx(c *gin.Context, fn func(tx *gorm.DB) error) error {
 	// On tenancy.ErrRoleGone the scope has evicted the stale row, so the
 	// client's retry (503 with Retry-After) resolves the tenant from the
 	// registry and judges the token against the live row.
-	err := tenancy.WithTx(c.Request.Context(), tenantOf(c), fn)
+	err := ginmw.Tx(c, fn)
 	s.metrics.scope.WithLabelValues(outcome(err)).Observe(time.Since(start).Seconds())
 	return err
 }
