@@ -104,3 +104,19 @@ func validAppSchema(s string) bool {
 	}
 	return true
 }
+
+// Setup readies a database for the directory's program, idempotently: the
+// shared migrations (ApplyShared), then the roles (EnsureRoles) of the
+// request role, the role the directory's own handle logs in as. A program
+// runs it at start or in its migrate command, before it onboards or
+// serves tenants.
+func (d *Directory) Setup(ctx context.Context) error {
+	if err := d.ApplyShared(ctx); err != nil {
+		return err
+	}
+	var role string
+	if err := d.db.WithContext(ctx).Raw("SELECT current_user").Scan(&role).Error; err != nil {
+		return classify(fmt.Errorf("request role: %w", err))
+	}
+	return d.EnsureRoles(ctx, role)
+}

@@ -59,14 +59,16 @@ func Run(m *testing.M) {
 			recordServer("none: " + err.Error())
 			log.Fatalf("pgtest: no PostgreSQL for the integration tests: %v", err)
 		}
-		log.Printf("pgtest: database tests will skip: %v", err)
+		log.Printf("pgtest: database tests and examples will skip: %v", err)
 		server = "none (tests skip): " + err.Error()
+		skipExamples()
 	}
 	log.Printf("pgtest: server: %s", server)
 	recordServer(server)
 	// Return rather than os.Exit: a TestMain may clean up more after Run,
 	// and the testing package exits with m.Run's code when TestMain returns.
 	defer cleanup()
+	defer dropScratch()
 	m.Run()
 }
 

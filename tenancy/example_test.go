@@ -1,0 +1,162 @@
+package tenancy_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"time"
+
+	"github.com/tenantry/tenantry/internal/pgtest"
+	"github.com/tenantry/tenantry/migrations"
+	"github.com/tenantry/tenantry/tenancy"
+	"gorm.io/gorm"
+)
+
+// Note is a program's own tenant-scoped model: it names no schema, and
+// reads and writes the notes table of whichever tenant the scope pinned.
+type Note struct {
+	ID        int64  `gorm:"primaryKey"`
+	Body      string `gorm:"size:500;not null"`
+	CreatedAt time.Time
+}
+
+// notes declares the program: its tenant models and the steps that build
+// them. The steps are what GORM's AutoMigrate of the models would make;
+// onboarding refuses a declaration where the two differ.
+var notes = migrations.App{Tenant: migrations.Plan{
+	Models: []any{&Note{}},
+	Steps: []migrations.Step{{Version: 1, Name: "notes", Up: `
+CREATE TABLE "notes" ("id" bigserial,"body" varchar(500) NOT NULL,"created_at" timestamptz,PRIMARY KEY ("id"))`}},
+}}
+
+// databaseURL returns a fresh database on the test server; a program reads
+// its own (DATABASE_URL, say).
+func databaseURL() string {
+	url, err := pgtest.Scratch()
+	if err != nil {
+		log.Fatal(err)
+	}
+	return url
+}
+
+// openNotes opens a directory for the notes program on a fresh database,
+// ready to onboard.
+func openNotes(ctx context.Context, app migrations.App) *tenancy.Directory {
+	db, err := tenancy.Open(ctx, databaseURL(), tenancy.DefaultPool)
+	if err != nil {
+		log.Fatal(err)
+	}
+	dir := tenancy.NewDirectory(db, tenancy.WithApp(app))
+	if err := dir.Setup(ctx); err != nil {
+		log.Fatal(err)
+	}
+	return dir
+}
+
+// Open a database and ready it for a program's own models.
+func ExampleOpen() {
+	ctx := context.Background()
+	db, err := tenancy.Open(ctx, databaseURL(), tenancy.DefaultPool)
+	if err != nil {
+		log.Fatal(err)
+	}
+	dir := tenancy.NewDirectory(db, tenancy.WithApp(notes))
+	// The registry, the program's shared steps, the request role's roles.
+	if err := dir.Setup(ctx); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("tenant plan at version", dir.Plan().Latest())
+	// Output: tenant plan at version 1
+}
+
+// Onboard a tenant: its schema, its tables and its registry row appear
+// together.
+func ExampleDirectory_Onboard() {
+	ctx := context.Background()
+	dir := openNotes(ctx, notes)
+	t, err := dir.Onboard(ctx, "acme")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(t.Name, t.SchemaName, t.SchemaVersion)
+	// Output: acme t_acme 1
+}
+
+// Run queries in one tenant's scope: resolve the tenant through the
+// directory, then every query inside fn reaches that tenant's tables only.
+func ExampleWithTx() {
+	ctx := context.Background()
+	dir := openNotes(ctx, notes)
+	for _, name := range []string{"acme", "globex"} {
+		if _, err := dir.Onboard(ctx, name); err != nil {
+			log.Fatal(err)
+		}
+	}
+	acme, err := dir.Active(ctx, "acme")
+	if err != nil {
+		log.Fatal(err)
+	}
+	err = tenancy.WithTx(ctx, acme, func(tx *gorm.DB) error {
+		return tx.Create(&Note{Body: "call back"}).Error
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, name := range []string{"acme", "globex"} {
+		t, err := dir.Active(ctx, name)
+		if err != nil {
+			log.Fatal(err)
+		}
+		var n int64
+		if err := tenancy.WithTx(ctx, t, func(tx *gorm.DB) error { return tx.Model(&Note{}).Count(&n).Error }); err != nil {
+			log.Fatal(err)
+		}
+		fmt.Printf("%s has %d note(s)\n", name, n)
+	}
+	// Output:
+	// acme has 1 note(s)
+	// globex has 0 note(s)
+}
+
+// Migrate every tenant to a new version of the program: a step that adds
+// a column (with Go code that backfills it) and the model that has it.
+func ExampleDirectory_Migrate() {
+	ctx := context.Background()
+	db, err := tenancy.Open(ctx, databaseURL(), tenancy.DefaultPool)
+	if err != nil {
+		log.Fatal(err)
+	}
+	dir := tenancy.NewDirectory(db, tenancy.WithApp(notes))
+	if err := dir.Setup(ctx); err != nil {
+		log.Fatal(err)
+	}
+	for _, name := range []string{"acme", "globex"} {
+		if _, err := dir.Onboard(ctx, name); err != nil {
+			log.Fatal(err)
+		}
+	}
+	type Note struct { // version 2 of the model
+		ID        int64  `gorm:"primaryKey"`
+		Body      string `gorm:"size:500;not null"`
+		Pinned    bool   `gorm:"not null;default:false"`
+		CreatedAt time.Time
+	}
+	v2 := notes
+	v2.Tenant = migrations.Plan{Models: []any{&Note{}}, Steps: append(notes.Tenant.Steps[:1:1], migrations.Step{
+		Version: 2, Name: "pinned notes",
+		Up: `ALTER TABLE "notes" ADD COLUMN "pinned" boolean NOT NULL DEFAULT false`,
+		Go: func(tx *gorm.DB) error {
+			return tx.Exec(`UPDATE "notes" SET "pinned" = true WHERE "body" LIKE '!%'`).Error
+		},
+	})}
+	results, err := tenancy.NewDirectory(db, tenancy.WithApp(v2)).Migrate(ctx, tenancy.MigrateOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, r := range results {
+		fmt.Println(r.Tenant, r.From, "->", r.To, r.Err)
+	}
+	// Output:
+	// acme 1 -> 2 <nil>
+	// globex 1 -> 2 <nil>
+}
