@@ -1,7 +1,8 @@
-// Package api is tenantry's HTTP layer: the Gin router, its middleware
-// (request id, access log, recovery, JWT auth, tenant resolution), the
-// handlers and the mapping from errors to RFC 9457 problem details. It is
-// the only package that imports Gin or golang-jwt.
+// Package api is tenantry's own HTTP service: its routes, handlers,
+// metrics and OpenAPI document. It is built on the public packages as any
+// program would be: tokens and tenant resolution come from ginmw (over
+// token and tenancy), error answers from problem; it holds no database
+// handle of its own.
 package api
 
 import (

@@ -1,5 +1,6 @@
-// Package migrations owns the database schema: the shared schema that holds
-// the tenant registry, and the versioned history of every tenant schema. It
+// Package migrations keeps schema histories: the tenant registry's, and the
+// plans (models and steps) a program declares for its tenant schemas and
+// its shared tables (App). It
 // applies steps and records them in a ledger inside the schema they changed,
 // captures the DDL that builds a new tenant at the latest version, and
 // fingerprints schemas to detect drift. It never pins a schema itself: the
