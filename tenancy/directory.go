@@ -90,7 +90,8 @@ func WithAutoMigrate() Option { return func(d *Directory) { d.autoMigrate = true
 
 // NewDirectory returns a Directory over db's registry.
 func NewDirectory(db *gorm.DB, opts ...Option) *Directory {
-	d := &Directory{db: db, ttl: DefaultTTL, now: time.Now, plan: migrations.Tenantry.Tenant, app: migrations.Tenantry, limits: RequestLimits,
+	d := &Directory{db: db, ttl: DefaultTTL, now: time.Now, limits: RequestLimits,
+		plan: migrations.Tenantry.Tenant, app: migrations.Tenantry,
 		cache: map[string]cached{}, gen: map[string]uint64{}}
 	for _, o := range opts {
 		o(d)
