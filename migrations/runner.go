@@ -19,6 +19,11 @@ type Target struct {
 	// Version is the registry's record, reported as the tenant's version
 	// when the run fails before reading its ledger.
 	Version int
+	// Record, when set, records the new version in the registry after the
+	// schema's transaction committed, instead of inside it: the schema
+	// lives on another server than the registry. If it fails, the registry
+	// lags the ledger (migrate status says so) until the next run.
+	Record func(ctx context.Context, version int) error
 }
 
 // Result is the outcome of migrating one tenant.
@@ -154,12 +159,19 @@ func one(ctx context.Context, t Target, scope Scope, p Plan, to int, dryRun bool
 		for _, s := range p.Pending(from, now) {
 			r.Steps = append(r.Steps, s.Version)
 		}
-		if err := tx.Exec("UPDATE "+TenantsTable+" SET schema_version = $1 WHERE schema_name = $2", now, t.Schema).Error; err != nil {
-			return fmt.Errorf("record version: %w", err)
+		if t.Record == nil {
+			if err := tx.Exec("UPDATE "+TenantsTable+" SET schema_version = $1 WHERE schema_name = $2", now, t.Schema).Error; err != nil {
+				return fmt.Errorf("record version: %w", err)
+			}
 		}
 		r.To = now
 		return nil
 	})
+	if err == nil && !dryRun && t.Record != nil {
+		if rerr := t.Record(ctx, r.To); rerr != nil {
+			err = fmt.Errorf("record version: %w", rerr)
+		}
+	}
 	r.Duration = time.Since(start)
 	if err != nil && !errors.Is(err, errDryRun) {
 		r.Err, r.Error, r.Steps = err, err.Error(), nil

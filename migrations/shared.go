@@ -59,6 +59,11 @@ DO $$ BEGIN
 	EXECUTE format('CREATE ROLE %I NOLOGIN NOINHERIT', 'tr' || (SELECT id FROM tenantry.deployment) || '_app');
 END $$;
 REVOKE CREATE ON SCHEMA public FROM PUBLIC`},
+	// Step 4: the server each tenant's schema lives on, by the name the
+	// configuration gives it. The default is the home server (the one that
+	// holds this registry), so a single-server deployment changes nothing.
+	{Version: 4, Name: "tenant server", Up: `
+ALTER TABLE tenantry.tenants ADD COLUMN server varchar(32) NOT NULL DEFAULT 'home'`},
 }}
 
 // DeploymentTable holds the one row with this database's deployment id.

@@ -47,6 +47,9 @@ type Tenant struct {
 	// to one of them; clients never see them.
 	DBRole     string `gorm:"column:db_role;size:63;not null;default:''" json:"-"`
 	DBRoleRead string `gorm:"column:db_role_read;size:63;not null;default:''" json:"-"`
+	// Server names the PostgreSQL server that holds the tenant's schema
+	// ("home", the registry's own server, unless placed elsewhere).
+	Server string `gorm:"column:server;size:32;not null;default:home" json:"server"`
 }
 
 // Item is the tenant-scoped model. It names no schema: the same struct reads

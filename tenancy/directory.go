@@ -50,6 +50,16 @@ type Directory struct {
 
 	depMu sync.Mutex
 	dep   string
+
+	// extra, extraPool, homeWeight and homeMoveURL are WithServers' and
+	// WithHomeServer's; servers is what NewDirectory made of them
+	// (servers.go), serversErr why it could not.
+	extra       []Server
+	extraPool   PoolConfig
+	homeWeight  int
+	homeMoveURL string
+	servers     *servers
+	serversErr  error
 }
 
 type cached struct {
@@ -101,6 +111,11 @@ func NewDirectory(db *gorm.DB, opts ...Option) *Directory {
 		if a, ok := adminOf(db); ok {
 			d.admin = a
 		}
+	}
+	if err := d.initServers(); err != nil {
+		d.serversErr = err
+		d.extra = nil
+		_ = d.initServers() // the home server alone, so listings still work
 	}
 	return d
 }
@@ -247,7 +262,21 @@ func (d *Directory) Onboard(ctx context.Context, name string) (models.Tenant, er
 	if err != nil {
 		return models.Tenant{}, err
 	}
-	t := models.Tenant{Name: name, SchemaName: schema, Status: models.StatusActive, SchemaVersion: d.plan.Latest()}
+	srv, err := d.place(ctx)
+	if err != nil {
+		return models.Tenant{}, err
+	}
+	var remote *gorm.DB // the DDL handle of a server other than home
+	if srv != HomeServer {
+		if err := d.prepare(ctx, srv); err != nil {
+			return models.Tenant{}, err
+		}
+		if _, remote, err = d.handles(ctx, srv); err != nil {
+			return models.Tenant{}, err
+		}
+	}
+	t := models.Tenant{Name: name, SchemaName: schema, Status: models.StatusActive, SchemaVersion: d.plan.Latest(), Server: srv}
+	var built TenantRoles // set once a remote server committed the schema
 	err = d.admin.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := tx.Exec(limitsSQL+", pg_advisory_xact_lock($4, hashtext($5))",
 			ms(DDLLimits.Statement), ms(DDLLimits.Lock), ms(DDLLimits.Idle), lockClass, schema).Error; err != nil {
@@ -272,38 +301,86 @@ func (d *Directory) Onboard(ctx context.Context, name string) (models.Tenant, er
 		if err != nil {
 			return err
 		}
-		grants, err := tenantRolesSQL(schema, roles, group, true)
-		if err != nil {
-			return err
-		}
 		t.ID, t.DBRole, t.DBRoleRead = next.ID, roles.Write, roles.Read
-		// Schema, tables and roles in one round trip: every name in it was
-		// validated and quoted by the pin builder's helpers. A role that
-		// exists already (a collision) fails the whole transaction with
-		// duplicate_object, a conflict.
-		create := "CREATE SCHEMA " + quoteIdent(schema) + ";\n" + pinned + ";\n"
-		build := create + bp.SQL + ";\n" + grants + ";\n" + revokeLedgerSQL(schema, roles) + ";\n" + unpinSQL
-		if d.autoMigrate {
-			build = create
-		}
-		if err := tx.Exec(build).Error; err != nil {
-			return fmt.Errorf("build schema: %w", err)
-		}
-		if d.autoMigrate {
-			if err := migrations.AutoMigrate(tx, d.plan); err != nil {
+		if remote == nil {
+			if err := d.buildSchema(tx, schema, roles, group, pinned, bp); err != nil {
 				return err
 			}
-			if err := tx.Exec(grants + ";\n" + revokeLedgerSQL(schema, roles) + ";\n" + unpinSQL).Error; err != nil {
-				return err
-			}
+			return tx.Table(migrations.TenantsTable).Create(&t).Error
 		}
+		// On another server the schema commits first, in a transaction of
+		// its own under the same advisory lock there, while this one holds
+		// the registry's lock; if the registry row then fails, the schema
+		// is dropped again below, so no tenant is left half-made.
+		err = remote.WithContext(ctx).Transaction(func(rtx *gorm.DB) error {
+			if err := rtx.Exec(limitsSQL+", pg_advisory_xact_lock($4, hashtext($5))",
+				ms(DDLLimits.Statement), ms(DDLLimits.Lock), ms(DDLLimits.Idle), lockClass, schema).Error; err != nil {
+				return fmt.Errorf("lock on server %q: %w", srv, err)
+			}
+			return d.buildSchema(rtx, schema, roles, group, pinned, bp)
+		})
+		if err != nil {
+			return fmt.Errorf("server %q: %w", srv, err)
+		}
+		built = roles
 		return tx.Table(migrations.TenantsTable).Create(&t).Error
 	})
 	if err != nil {
+		if built.Write != "" {
+			if uerr := dropRemote(context.WithoutCancel(ctx), remote, schema, built); uerr != nil {
+				err = errors.Join(err, fmt.Errorf("undo the schema on server %q: %w", srv, uerr))
+			}
+		}
 		return models.Tenant{}, classify(fmt.Errorf("onboard %q: %w", name, err))
 	}
 	d.Forget(name)
 	return t, nil
+}
+
+// buildSchema makes a tenant's schema, tables and roles in tx: from the
+// blueprint in one round trip, or with AutoMigrate. Every name in it was
+// validated and quoted by the pin builder's helpers. A role that exists
+// already (a collision) fails the whole transaction with duplicate_object,
+// a conflict.
+func (d *Directory) buildSchema(tx *gorm.DB, schema string, roles TenantRoles, group, pinned string, bp migrations.Blueprint) error {
+	grants, err := tenantRolesSQL(schema, roles, group, true)
+	if err != nil {
+		return err
+	}
+	create := "CREATE SCHEMA " + quoteIdent(schema) + ";\n" + pinned + ";\n"
+	if !d.autoMigrate {
+		if err := tx.Exec(create + bp.SQL + ";\n" + grants + ";\n" + revokeLedgerSQL(schema, roles) + ";\n" + unpinSQL).Error; err != nil {
+			return fmt.Errorf("build schema: %w", err)
+		}
+		return nil
+	}
+	if err := tx.Exec(create).Error; err != nil {
+		return fmt.Errorf("build schema: %w", err)
+	}
+	if err := migrations.AutoMigrate(tx, d.plan); err != nil {
+		return err
+	}
+	return tx.Exec(grants + ";\n" + revokeLedgerSQL(schema, roles) + ";\n" + unpinSQL).Error
+}
+
+// dropRemote drops a tenant's schema and roles on a server other than
+// home, in a transaction of its own that first waits for (and queues) the
+// tenant's transactions there.
+func dropRemote(ctx context.Context, db *gorm.DB, schema string, roles TenantRoles) error {
+	return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		lim := DDLLimits
+		lim.Lock = offboardGrace
+		if err := setLimits(tx, lim); err != nil {
+			return err
+		}
+		if err := lockSchema(tx, schema); err != nil {
+			return fmt.Errorf("lock: %w", err)
+		}
+		if err := lockTables(tx, schema); err != nil {
+			return fmt.Errorf("lock tables: %w", err)
+		}
+		return dropSchema(tx, schema, roles)
+	})
 }
 
 // Blueprint returns the tenant schema blueprint, capturing it on first use.
@@ -361,14 +438,27 @@ func (d *Directory) Offboard(ctx context.Context, name string) error {
 		return fmt.Errorf("tenant %q: %w", name, models.ErrNotFound)
 	}
 	d.Forget(name)
+	// The schema's server: the registry's own, or another one, whose drop
+	// then commits first inside the registry's transaction (dropTenant).
+	storage, remote := d.admin, (*gorm.DB)(nil)
+	t, err := d.Get(ctx, name)
+	if err != nil {
+		return err
+	}
+	if t.Server != HomeServer {
+		if _, remote, err = d.handles(ctx, t.Server); err != nil {
+			return fmt.Errorf("offboard %q: %w", name, err)
+		}
+		storage = remote
+	}
 	for attempt := 1; ; attempt++ {
 		err = d.admin.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-			return dropTenant(tx, name, schema, dep)
+			return dropTenant(ctx, tx, remote, name, schema, dep)
 		})
 		if err == nil || attempt == offboardAttempts || !lockConflict(err) || ctx.Err() != nil {
 			break
 		}
-		if cerr := cutSchema(ctx, d.admin, schema); cerr != nil {
+		if cerr := cutSchema(ctx, storage, schema); cerr != nil {
 			err = errors.Join(err, cerr)
 			break
 		}
@@ -390,8 +480,11 @@ const offboardAttempts = 4
 
 // dropTenant is one attempt: under the schema's advisory lock, delete the
 // registry row, lock the tables, drop the schema and the roles of the
-// incarnation the row was (its id names them).
-func dropTenant(tx *gorm.DB, name, schema, dep string) error {
+// incarnation the row was (its id names them). A schema on another server
+// than the registry's (remote) is dropped there in a transaction that
+// commits before this one: if this one then fails, the row stays
+// (suspended) and the next attempt finds nothing left to drop there.
+func dropTenant(ctx context.Context, tx, remote *gorm.DB, name, schema, dep string) error {
 	lim := DDLLimits
 	lim.Lock = offboardGrace
 	if err := setLimits(tx, lim); err != nil {
@@ -410,6 +503,9 @@ func dropTenant(tx *gorm.DB, name, schema, dep string) error {
 	roles, err := RolesFor(dep, ids[0])
 	if err != nil {
 		return err
+	}
+	if remote != nil {
+		return dropRemote(ctx, remote, schema, roles)
 	}
 	if err := lockTables(tx, schema); err != nil {
 		return fmt.Errorf("lock tables: %w", err)

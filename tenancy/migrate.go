@@ -54,10 +54,26 @@ func (d *Directory) Migrate(ctx context.Context, o MigrateOptions) ([]migrations
 		}
 	}
 	targets := make([]migrations.Target, len(ts))
+	where := map[string]string{} // schema -> server, for the scope
 	for i, t := range ts {
 		targets[i] = migrations.Target{Tenant: t.Name, Schema: t.SchemaName, Version: t.SchemaVersion}
+		where[t.SchemaName] = t.Server
+		if t.Server != HomeServer {
+			id := t.ID
+			targets[i].Record = func(ctx context.Context, v int) error {
+				return d.admin.WithContext(ctx).Table(migrations.TenantsTable).Where("id = ?", id).
+					Update("schema_version", v).Error
+			}
+		}
 	}
-	results := migrations.Run(ctx, targets, d.migrationScope, o.Options)
+	scope := func(ctx context.Context, schema string, fn func(tx *gorm.DB) error) error {
+		_, admin, err := d.handles(ctx, where[schema])
+		if err != nil {
+			return err
+		}
+		return migrationScope(ctx, admin, schema, fn)
+	}
+	results := migrations.Run(ctx, targets, scope, o.Options)
 	for _, t := range ts {
 		d.Forget(t.Name)
 	}
@@ -69,8 +85,8 @@ func (d *Directory) Migrate(ctx context.Context, o MigrateOptions) ([]migrations
 // finish the schema, then finds nothing to do), bounded by the
 // transaction's statement_timeout; DDL after it keeps lock_timeout, so a
 // step never queues long behind a request's locks.
-func (d *Directory) migrationScope(ctx context.Context, schema string, fn func(tx *gorm.DB) error) error {
-	return InSchema(ctx, d.admin, schema, DDLLimits, func(tx *gorm.DB) error {
+func migrationScope(ctx context.Context, admin *gorm.DB, schema string, fn func(tx *gorm.DB) error) error {
+	return InSchema(ctx, admin, schema, DDLLimits, func(tx *gorm.DB) error {
 		// One round trip; the schema name is validated, so it may be inlined.
 		err := tx.Exec(fmt.Sprintf(`SELECT set_config('lock_timeout', '0', true);
 SELECT pg_advisory_xact_lock(%d, hashtext('%s'));
@@ -109,7 +125,13 @@ func (d *Directory) Status(ctx context.Context) ([]SchemaStatus, error) {
 	for _, t := range ts {
 		st := SchemaStatus{Tenant: t.Name, Schema: t.SchemaName, Recorded: t.SchemaVersion}
 		var fp string
-		err := InSchema(ctx, d.admin, t.SchemaName, DDLLimits, func(tx *gorm.DB) error {
+		_, admin, err := d.handles(ctx, t.Server)
+		if err != nil {
+			st.Drift = "unreadable: " + err.Error()
+			out = append(out, st)
+			continue
+		}
+		err = InSchema(ctx, admin, t.SchemaName, DDLLimits, func(tx *gorm.DB) error {
 			v, err := migrations.Version(tx, d.plan)
 			if err != nil {
 				return err

@@ -32,6 +32,9 @@ type Options struct {
 	// Durable keeps fsync on. Tests turn it off for speed; benchmarks and
 	// the development server keep it.
 	Durable bool
+	// Logical sets wal_level=logical, which publishing for logical
+	// replication (a tenant move's source) needs.
+	Logical bool
 }
 
 // Cluster is a running server.
@@ -112,6 +115,9 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 	args := []string{"-D", data, "-p", strconv.Itoa(port),
 		"-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=",
 		"-c", "max_connections=200", "-c", "shared_buffers=128MB"}
+	if o.Logical {
+		args = append(args, "-c", "wal_level=logical")
+	}
 	if !o.Durable {
 		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
 	}
