@@ -42,7 +42,11 @@ type Cluster struct {
 	Dir  string
 	Port int
 	cmd  *exec.Cmd
-	done chan error
+	// done is closed once the postmaster exited, with exit its status:
+	// closed rather than sent on, so Stop may be called twice (a test that
+	// stops a server to see it down, then its clean-up).
+	done chan struct{}
+	exit error
 }
 
 // User is the superuser of clusters made here; authentication is trust on
@@ -132,8 +136,8 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 		logf.Close()
 		return nil, fmt.Errorf("pglocal: start postgres: %w", err)
 	}
-	c := &Cluster{Dir: o.Dir, Port: port, cmd: cmd, done: make(chan error, 1)}
-	go func() { c.done <- cmd.Wait(); logf.Close() }()
+	c := &Cluster{Dir: o.Dir, Port: port, cmd: cmd, done: make(chan struct{})}
+	go func() { c.exit = cmd.Wait(); logf.Close(); close(c.done) }()
 	if err := c.wait(ctx, 60*time.Second); err != nil {
 		c.Stop()
 		return nil, fmt.Errorf("%w (log: %s)", err, filepath.Join(o.Dir, "postgres.log"))
@@ -150,8 +154,8 @@ func (c *Cluster) wait(ctx context.Context, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	for {
 		select {
-		case err := <-c.done:
-			return fmt.Errorf("pglocal: postgres exited during start-up: %v", err)
+		case <-c.done:
+			return fmt.Errorf("pglocal: postgres exited during start-up: %v", c.exit)
 		default:
 		}
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
