@@ -74,9 +74,11 @@ type MoveReport struct {
 	Switch time.Duration `json:"switch_ns"`
 	Total  time.Duration `json:"total_ns"`
 	// Paused is when the source's writes were paused, Released when the
-	// source let the paused ones go (to fail: the schema is gone).
-	Paused   time.Time `json:"paused"`
-	Released time.Time `json:"released"`
+	// source let the paused ones go (to fail: the schema is gone), Pause
+	// the time between: the longest a write waited on the source.
+	Paused   time.Time     `json:"paused"`
+	Released time.Time     `json:"released"`
+	Pause    time.Duration `json:"pause_ns"`
 	// Cleanup is what could not be removed after the switch (the move
 	// itself succeeded): an operator drops it by hand.
 	Cleanup string `json:"cleanup,omitempty"`
@@ -219,7 +221,7 @@ func (d *Directory) Move(ctx context.Context, name, to string, o MoveOptions) (M
 		if err := waitCopied(cctx, dst, repl); err != nil {
 			return err
 		}
-		lsn, err := markPosition(ctx, src, src)
+		lsn, err := markPosition(ctx, src)
 		if err != nil {
 			return err
 		}
@@ -233,7 +235,7 @@ func (d *Directory) Move(ctx context.Context, name, to string, o MoveOptions) (M
 		if err := lockTablesMode(stx, t.SchemaName, "EXCLUSIVE"); err != nil {
 			return fmt.Errorf("pause writes: %w", err)
 		}
-		if lsn, err = markPosition(ctx, stx, src); err != nil {
+		if lsn, err = markPosition(ctx, src); err != nil {
 			return err
 		}
 		sctx, scancel := context.WithTimeout(ctx, o.SwitchTimeout)
@@ -280,6 +282,9 @@ func (d *Directory) Move(ctx context.Context, name, to string, o MoveOptions) (M
 		return nil
 	})
 	rep.Released = time.Now()
+	if !rep.Paused.IsZero() {
+		rep.Pause = rep.Released.Sub(rep.Paused)
+	}
 	if switched {
 		d.Forget(name)
 		if err != nil && !errors.Is(err, errSwitchedLeftovers) && rep.Cleanup == "" {
@@ -377,20 +382,18 @@ func buildTarget(ctx context.Context, admin *gorm.DB, schema string, roles Tenan
 }
 
 // markPosition returns a source position after every write committed
-// before it: the end of a WAL message written through tx (which assigns
-// tx no transaction id and takes no lock), made durable by a commit that
-// flushes, since a WAL sender sends only flushed WAL and a server with
-// synchronous_commit off would leave it to the WAL writer's next round.
-func markPosition(ctx context.Context, tx, src *gorm.DB) (string, error) {
+// before it: a WAL message in a transaction of its own that commits with
+// synchronous_commit on. A WAL sender sends only flushed WAL, and on a
+// server with synchronous_commit off the position would wait for the WAL
+// writer's next round (up to wal_writer_delay), lengthening the pause.
+func markPosition(ctx context.Context, src *gorm.DB) (string, error) {
 	var lsn string
-	if err := tx.Raw("SELECT pg_logical_emit_message(false, 'tenantry', 'move')::text").Scan(&lsn).Error; err != nil {
-		return "", fmt.Errorf("mark the source position: %w", err)
-	}
-	err := src.WithContext(ctx).Transaction(func(ftx *gorm.DB) error {
-		return ftx.Exec("SELECT set_config('synchronous_commit', 'on', true), txid_current()").Error
+	err := src.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		return tx.Raw("SELECT set_config('synchronous_commit', 'on', true), pg_logical_emit_message(true, 'tenantry', 'move')::text").
+			Row().Scan(new(string), &lsn)
 	})
 	if err != nil {
-		return "", fmt.Errorf("flush the source position: %w", err)
+		return "", fmt.Errorf("mark the source position: %w", err)
 	}
 	return lsn, nil
 }

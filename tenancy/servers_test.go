@@ -308,8 +308,8 @@ func TestMoveUnderWritesKeepsEveryAcknowledgedWriteExactlyOnce(t *testing.T) {
 	if err != nil {
 		t.Fatalf("move: %v", err)
 	}
-	t.Logf("move: copy %v, switch (write pause) %v, total %v; %d acknowledged writes, %d refused",
-		rep.Copy, rep.Switch, rep.Total, len(acked), len(failures))
+	t.Logf("move: copy %v, switch %v (pause to registry switch), writes held on the source %v, total %v; %d acknowledged writes, %d refused",
+		rep.Copy, rep.Switch, rep.Pause, rep.Total, len(acked), len(failures))
 	if rep.Cleanup != "" {
 		t.Errorf("move left behind: %s", rep.Cleanup)
 	}
