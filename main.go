@@ -6,6 +6,7 @@
 //	tenantry dev                        local database + demo tenants + serve
 //	tenantry migrate [--concurrency N]  migrate the shared schema and every tenant
 //	tenantry tenants create|list|delete|suspend|resume|read-only [NAME]
+//	tenantry tenants move NAME --to SERVER
 //	tenantry token --tenant NAME [--no-lookup] | --admin [--ttl 1h]
 //	tenantry healthcheck                probe /healthz (Docker HEALTHCHECK)
 package main
@@ -50,7 +51,7 @@ func main() {
 	}
 }
 
-var errUsage = errors.New("usage: tenantry serve | dev | migrate | tenants create|list|delete|suspend|resume|read-only [NAME] | token --tenant NAME|--admin [--ttl 1h] | healthcheck")
+var errUsage = errors.New("usage: tenantry serve | dev | migrate | tenants create|list|delete|suspend|resume|read-only [NAME] | tenants move NAME --to SERVER | token --tenant NAME|--admin [--ttl 1h] | healthcheck")
 
 const (
 	// devDatabaseURL is where `tenantry dev` (make run) puts its local
@@ -99,6 +100,10 @@ type config struct {
 	pool      tenancy.PoolConfig
 	rateLimit api.RateLimit
 	quota     api.Quota
+	// servers are the TENANT_SERVERS* variables (servers.go); serversErr
+	// stops every command that opens the database.
+	servers    serverConfig
+	serversErr error
 }
 
 func loadConfig(getenv func(string) string) config {
@@ -130,6 +135,7 @@ func loadConfig(getenv func(string) string) config {
 	var limitsErr error
 	cfg.pool, cfg.rateLimit, cfg.quota, limitsErr = loadLimits(getenv)
 	cfg.serveErr = errors.Join(cfg.serveErr, limitsErr)
+	cfg.servers, cfg.serversErr = loadServers(getenv)
 	if strings.EqualFold(getenv("LOG_LEVEL"), "debug") {
 		cfg.logLevel = slog.LevelDebug
 	}
@@ -282,11 +288,12 @@ type handles struct {
 	db, admin *gorm.DB
 	separate  bool
 	close     func()
+	servers   []tenancy.Option // placement and routing over TENANT_SERVERS
 }
 
 // directory returns a tenant directory over both handles.
 func (h handles) directory(opts ...tenancy.Option) *tenancy.Directory {
-	return tenancy.NewDirectory(h.db, append(opts, tenancy.WithAdmin(h.admin))...)
+	return tenancy.NewDirectory(h.db, append(append(opts, h.servers...), tenancy.WithAdmin(h.admin))...)
 }
 
 // openDB connects, applies the shared migrations (idempotent and safe
@@ -305,7 +312,11 @@ func openReadOnly(ctx context.Context, cfg config, adminPool tenancy.PoolConfig)
 }
 
 func open(ctx context.Context, cfg config, adminPool tenancy.PoolConfig, prepare bool) (handles, error) {
-	h := handles{separate: cfg.migrationURL != "" && cfg.migrationURL != cfg.databaseURL}
+	h := handles{separate: cfg.migrationURL != "" && cfg.migrationURL != cfg.databaseURL,
+		servers: cfg.servers.options(cfg.pool)}
+	if cfg.serversErr != nil {
+		return h, cfg.serversErr
+	}
 	var err error
 	if h.db, err = tenancy.Open(ctx, cfg.databaseURL, cfg.pool); err != nil {
 		return h, err
@@ -727,7 +738,7 @@ func tenants(ctx context.Context, cfg config, args []string, stdout io.Writer) e
 		return errUsage
 	}
 	sub, args := args[0], args[1:]
-	if sub != "list" && len(args) != 1 {
+	if sub != "list" && sub != "move" && len(args) != 1 {
 		return fmt.Errorf("tenants %s needs one NAME: %w", sub, errUsage)
 	}
 	openFn := openDB
@@ -740,8 +751,11 @@ func tenants(ctx context.Context, cfg config, args []string, stdout io.Writer) e
 	}
 	defer h.close()
 	dir := h.directory(tenancy.WithTTL(0))
+	defer dir.Close()
 	var t models.Tenant
 	switch sub {
+	case "move":
+		return tenantsMove(ctx, dir, args, stdout)
 	case "create":
 		t, err = dir.Onboard(ctx, args[0])
 	case "delete":

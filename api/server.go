@@ -111,6 +111,7 @@ func NewServer(dir *tenancy.Directory, cfg Config) (*Server, error) {
 	if s.mw, err = ginmw.New(ginmw.Config{Verifier: auth, Directory: dir, Fail: s.fail}); err != nil {
 		return nil, err
 	}
+	registerServerPools(s.metrics, dir)
 	s.routes()
 	return s, nil
 }
@@ -147,6 +148,10 @@ func (s *Server) handleReadyz(c *gin.Context) error {
 	defer cancel()
 	if err := s.monitor.Ping(ctx); err != nil {
 		return unavailable(err)
+	}
+	if servers := serverStates(ctx, s.dir); servers != nil {
+		c.JSON(http.StatusOK, gin.H{"status": "ready", "servers": servers})
+		return nil
 	}
 	c.JSON(http.StatusOK, gin.H{"status": "ready"})
 	return nil

@@ -138,7 +138,15 @@ func (d *Directory) Active(ctx context.Context, name string) (Resolved, error) {
 	if err != nil {
 		return Resolved{row: t}, err
 	}
-	return d.resolve(t), nil
+	// The pool of the tenant's server (servers.go): a server that is down
+	// makes its own tenants unavailable here, and no other.
+	db, _, err := d.handles(ctx, t.Server)
+	if err != nil {
+		return Resolved{row: t}, fmt.Errorf("tenant %q: %w", name, err)
+	}
+	r := d.resolve(t)
+	r.db = db
+	return r, nil
 }
 
 func (d *Directory) active(ctx context.Context, name string) (models.Tenant, error) {

@@ -89,8 +89,9 @@ func WithTx(ctx context.Context, r Resolved, fn func(tx *gorm.DB) error) error {
 		// that the API should have turned away before it ran.
 		return fmt.Errorf("tenant %q: %w: %w", t.Name, models.ErrReadOnly, err)
 	}
-	if errors.Is(err, ErrRoleGone) {
-		// The row named a dropped incarnation's role: evict it, so the
+	if errors.Is(err, ErrRoleGone) || isSQLState(err, "3F000") {
+		// The row named a dropped incarnation's role, or a schema that is
+		// gone (the tenant moved to another server): evict it, so the
 		// retry resolves the tenant from the registry.
 		r.dir.Forget(t.Name)
 	}

@@ -308,22 +308,6 @@ func (d *Directory) Close() error {
 	return errors.Join(errs...)
 }
 
-// WithTx is the package's WithTx on the pool of t's server. A scope that
-// finds its schema or role gone (the tenant moved or was deleted by another
-// instance since this one cached its row) evicts the row, so the client's
-// retry resolves the tenant afresh.
-func (d *Directory) WithTx(ctx context.Context, t models.Tenant, fn func(tx *gorm.DB) error) error {
-	db, _, err := d.handles(ctx, t.Server)
-	if err != nil {
-		return fmt.Errorf("tenant %q: %w", t.Name, err)
-	}
-	err = WithTx(ctx, db, t, fn)
-	if errors.Is(err, ErrRoleGone) || isSQLState(err, "3F000") {
-		d.Forget(t.Name)
-	}
-	return err
-}
-
 // Ping checks every configured server and reports the ones that do not
 // answer, by name; servers not yet used are opened here.
 func (d *Directory) Ping(ctx context.Context) map[string]error {
@@ -436,4 +420,25 @@ func (d *Directory) prepare(ctx context.Context, name string) error {
 	s.prepared = true
 	s.mu.Unlock()
 	return nil
+}
+
+// ServerPoolStats reports the request pool figures of server name, read in
+// process (no query); ErrUnavailable for a server whose pool is not open
+// (not used yet, or down).
+func (d *Directory) ServerPoolStats(name string) (sql.DBStats, error) {
+	s, err := d.server(name)
+	if err != nil {
+		return sql.DBStats{}, err
+	}
+	s.mu.Lock()
+	db := s.db
+	s.mu.Unlock()
+	if db == nil {
+		return sql.DBStats{}, fmt.Errorf("server %q: pool not open: %w", name, models.ErrUnavailable)
+	}
+	sq, err := db.DB()
+	if err != nil {
+		return sql.DBStats{}, err
+	}
+	return sq.Stats(), nil
 }

@@ -98,7 +98,7 @@ func (f *fleet) insert(ctx context.Context, name, item string) (int64, error) {
 		return 0, err
 	}
 	it := models.Item{Name: item}
-	err = f.dir.WithTx(ctx, tn, func(tx *gorm.DB) error { return tx.Create(&it).Error })
+	err = tenancy.WithTx(ctx, tn, func(tx *gorm.DB) error { return tx.Create(&it).Error })
 	return it.ID, err
 }
 
@@ -391,7 +391,11 @@ func TestMoveUnderWritesKeepsEveryAcknowledgedWriteExactlyOnce(t *testing.T) {
 	}
 	// The tenant reads on b what it wrote on home.
 	var n int64
-	if err := f.dir.WithTx(ctx, tn, func(tx *gorm.DB) error { return tx.Model(&models.Item{}).Count(&n).Error }); err != nil {
+	moved, err := f.dir.Active(ctx, "mover")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tenancy.WithTx(ctx, moved, func(tx *gorm.DB) error { return tx.Model(&models.Item{}).Count(&n).Error }); err != nil {
 		t.Fatal(err)
 	}
 	if n != int64(len(acked))+1 {
