@@ -30,10 +30,10 @@ import (
 //     not carry them) and the registry row names the target. This
 //     process's cache forgets the tenant at once; other instances within
 //     the cache TTL find the source gone and evict it (Directory.WithTx).
-//  5. The subscription (and with it the slot), the publication and the
-//     source schema and roles are dropped, still under the lock, so a
+//  5. The source schema and roles are dropped, still under the lock, so a
 //     write that waited on the source fails (503, retried on the target)
-//     instead of landing where nobody reads.
+//     instead of landing where nobody reads; then the subscription (and
+//     with it the slot) and the publication.
 //
 // Until the registry switch commits, any failure leaves the tenant whole
 // on the source and removes what the move made on the target.
@@ -260,24 +260,15 @@ func (d *Directory) Move(ctx context.Context, name, to string, o MoveOptions) (M
 		switched = true
 		d.Forget(name)
 		rep.Switch = time.Since(pause)
-		// 5. Drop replication and the source's copy. The subscription goes
-		// first: it drops its slot on the source, and the publication can
-		// go only once nothing streams it.
+		// 5. Drop the source's copy, still under the lock: the writes that
+		// waited on it then fail (the schema is gone: 503) and their
+		// retries find the tenant on the target. Replication goes after.
 		undo = nil
-		var left []error
-		if err := dropSubscription(ctx, dst, src, repl); err != nil {
-			left = append(left, fmt.Errorf("subscription %s on %q: %w", repl, to, err))
-		}
-		if err := stx.Exec("DROP PUBLICATION IF EXISTS " + quoteIdent(repl) + ";\n" + "DROP SCHEMA " +
-			quoteIdent(t.SchemaName) + " CASCADE;\n" + dropRolesSQL(roles)).Error; err != nil {
-			// The transaction is aborted: the schema stays, and so does
-			// the lock until it rolls back below.
-			left = append(left, fmt.Errorf("schema %s, its roles and publication %s on %q: %w", t.SchemaName, repl, t.Server, err))
-			rep.Cleanup = errors.Join(left...).Error()
+		if err := stx.Exec("DROP SCHEMA " + quoteIdent(t.SchemaName) + " CASCADE;\n" + dropRolesSQL(roles)).Error; err != nil {
+			// The transaction is aborted: the schema stays until the
+			// operator drops it (nothing reads it any more).
+			rep.Cleanup = fmt.Sprintf("schema %s and its roles on %q: %v", t.SchemaName, t.Server, err)
 			return errSwitchedLeftovers
-		}
-		if len(left) > 0 {
-			rep.Cleanup = errors.Join(left...).Error()
 		}
 		return nil
 	})
@@ -287,9 +278,25 @@ func (d *Directory) Move(ctx context.Context, name, to string, o MoveOptions) (M
 	}
 	if switched {
 		d.Forget(name)
-		if err != nil && !errors.Is(err, errSwitchedLeftovers) && rep.Cleanup == "" {
+		left := []error{}
+		if rep.Cleanup != "" {
+			left = append(left, errors.New(rep.Cleanup))
+		} else if err != nil && !errors.Is(err, errSwitchedLeftovers) {
 			// The source's commit failed: its copy stays behind.
-			rep.Cleanup = fmt.Sprintf("schema %s, its roles and publication %s on %q: %v", t.SchemaName, repl, t.Server, err)
+			left = append(left, fmt.Errorf("schema %s and its roles on %q: %w", t.SchemaName, t.Server, err))
+		}
+		// The subscription first: it drops its slot on the source, and the
+		// publication can go only once nothing streams it.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if err := dropSubscription(cctx, dst, src, repl); err != nil {
+			left = append(left, fmt.Errorf("subscription %s on %q: %w", repl, to, err))
+		}
+		if err := src.WithContext(cctx).Exec("DROP PUBLICATION IF EXISTS " + quoteIdent(repl)).Error; err != nil {
+			left = append(left, fmt.Errorf("publication %s on %q: %w", repl, t.Server, err))
+		}
+		if len(left) > 0 {
+			rep.Cleanup = errors.Join(left...).Error()
 		}
 		rep.Total = time.Since(start)
 		return rep, nil

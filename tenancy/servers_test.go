@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"sync"
 	"testing"
 	"time"
@@ -193,6 +194,25 @@ func TestTenantsArePlacedOnTheServerWithFewestAndServedThere(t *testing.T) {
 	if len(st) != 3 {
 		t.Errorf("status lists %d tenants, want 3", len(st))
 	}
+	// Weights: with b at 3, home's 2 tenants weigh like b's 6, so the next
+	// four (b holds 1) all go to b.
+	admin := openTB(t, f.home.Roles.DDLURL)
+	weighted := tenancy.NewDirectory(openTB(t, f.home.Roles.AppURL), tenancy.WithAdmin(admin),
+		tenancy.WithServers([]tenancy.Server{{Name: "b", URL: f.b.Roles.AppURL, AdminURL: f.b.Roles.DDLURL, Weight: 3}}, fleetPool))
+	t.Cleanup(func() {
+		if err := weighted.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	for _, n := range []string{"w1", "w2", "w3", "w4"} {
+		tn, err := weighted.Onboard(ctx, n)
+		if err != nil {
+			t.Fatalf("onboard %s: %v", n, err)
+		}
+		if tn.Server != "b" {
+			t.Errorf("%s placed on %q, want b (weight 3)", n, tn.Server)
+		}
+	}
 }
 
 func TestServerDownMakesOnlyItsTenantsUnavailable(t *testing.T) {
@@ -269,6 +289,7 @@ func TestMoveUnderWritesKeepsEveryAcknowledgedWriteExactlyOnce(t *testing.T) {
 	var (
 		mu       sync.Mutex
 		failures []failure
+		ackTimes []time.Time
 		stop     = make(chan struct{})
 		wg       sync.WaitGroup
 	)
@@ -290,6 +311,7 @@ func TestMoveUnderWritesKeepsEveryAcknowledgedWriteExactlyOnce(t *testing.T) {
 					failures = append(failures, failure{time.Now(), err})
 				} else {
 					acked[n] = id
+					ackTimes = append(ackTimes, time.Now())
 				}
 				mu.Unlock()
 				if _, err := f.insert(ctx, "stayer2", n); err != nil {
@@ -310,6 +332,16 @@ func TestMoveUnderWritesKeepsEveryAcknowledgedWriteExactlyOnce(t *testing.T) {
 	}
 	t.Logf("move: copy %v, switch %v (pause to registry switch), writes held on the source %v, total %v; %d acknowledged writes, %d refused",
 		rep.Copy, rep.Switch, rep.Pause, rep.Total, len(acked), len(failures))
+	// The window a client sees: the longest stretch without an
+	// acknowledged write of the moving tenant, around the switch.
+	var gap time.Duration
+	sort.Slice(ackTimes, func(i, j int) bool { return ackTimes[i].Before(ackTimes[j]) })
+	for i := 1; i < len(ackTimes); i++ {
+		if ackTimes[i].After(rep.Paused.Add(-time.Second)) && ackTimes[i-1].Before(rep.Released.Add(time.Second)) {
+			gap = max(gap, ackTimes[i].Sub(ackTimes[i-1]))
+		}
+	}
+	t.Logf("longest stretch without an acknowledged write around the switch: %v", gap)
 	if rep.Cleanup != "" {
 		t.Errorf("move left behind: %s", rep.Cleanup)
 	}
