@@ -140,7 +140,7 @@ func (d *Directory) Active(ctx context.Context, name string) (Resolved, error) {
 	}
 	// The pool of the tenant's server (servers.go): a server that is down
 	// makes its own tenants unavailable here, and no other.
-	db, _, err := d.handles(ctx, t.Server)
+	db, err := d.pool(ctx, t.Server, false)
 	if err != nil {
 		return Resolved{row: t}, fmt.Errorf("tenant %q: %w", name, err)
 	}
@@ -279,7 +279,7 @@ func (d *Directory) Onboard(ctx context.Context, name string) (models.Tenant, er
 		if err := d.prepare(ctx, srv); err != nil {
 			return models.Tenant{}, err
 		}
-		if _, remote, err = d.handles(ctx, srv); err != nil {
+		if remote, err = d.pool(ctx, srv, true); err != nil {
 			return models.Tenant{}, err
 		}
 	}
@@ -454,7 +454,7 @@ func (d *Directory) Offboard(ctx context.Context, name string) error {
 		return err
 	}
 	if t.Server != HomeServer {
-		if _, remote, err = d.handles(ctx, t.Server); err != nil {
+		if remote, err = d.pool(ctx, t.Server, true); err != nil {
 			return fmt.Errorf("offboard %q: %w", name, err)
 		}
 		storage = remote

@@ -67,7 +67,7 @@ func (d *Directory) Migrate(ctx context.Context, o MigrateOptions) ([]migrations
 		}
 	}
 	scope := func(ctx context.Context, schema string, fn func(tx *gorm.DB) error) error {
-		_, admin, err := d.handles(ctx, where[schema])
+		admin, err := d.pool(ctx, where[schema], true)
 		if err != nil {
 			return err
 		}
@@ -125,7 +125,7 @@ func (d *Directory) Status(ctx context.Context) ([]SchemaStatus, error) {
 	for _, t := range ts {
 		st := SchemaStatus{Tenant: t.Name, Schema: t.SchemaName, Recorded: t.SchemaVersion}
 		var fp string
-		_, admin, err := d.handles(ctx, t.Server)
+		admin, err := d.pool(ctx, t.Server, true)
 		if err != nil {
 			st.Drift = "unreadable: " + err.Error()
 			out = append(out, st)

@@ -141,7 +141,7 @@ func (d *Directory) Move(ctx context.Context, name, to string, o MoveOptions) (M
 	if err != nil {
 		return rep, err
 	}
-	_, dstAdmin, err := d.handles(ctx, to)
+	dstAdmin, err := d.pool(ctx, to, true)
 	if err != nil {
 		return rep, err
 	}

@@ -119,7 +119,8 @@ var serverPoolAdmin = PoolConfig{MaxOpen: 4, MaxIdle: 1, MaxLifetime: DefaultPoo
 // instead of each waiting out a connect timeout.
 const downFor = time.Second
 
-// server is one server's lazily opened pools.
+// server is one server's lazily opened pools. The home server's request
+// and DDL pools are the directory's own handles (pool), never opened here.
 type server struct {
 	spec Server
 	home bool
@@ -163,7 +164,7 @@ func CheckServers(list []Server) error {
 func (d *Directory) initServers() error {
 	s := &servers{pool: d.extraPool, by: map[string]*server{}}
 	d.servers = s
-	home := &server{spec: Server{Name: HomeServer, Weight: d.homeWeight, MoveURL: d.homeMoveURL}, home: true, db: d.db, admin: d.admin}
+	home := &server{spec: Server{Name: HomeServer, Weight: d.homeWeight, MoveURL: d.homeMoveURL}, home: true}
 	s.by[HomeServer] = home
 	for _, sv := range d.extra {
 		if err := ValidateServerName(sv.Name); err != nil {
@@ -211,46 +212,44 @@ func (d *Directory) server(name string) (*server, error) {
 	return s, nil
 }
 
-// handles returns the request and DDL handles of server name, opening its
-// pools on first use.
-func (d *Directory) handles(ctx context.Context, name string) (db, admin *gorm.DB, err error) {
+// pool returns server name's request pool, or its DDL pool, opening it on
+// first use. The request path asks for the request pool only, so a DDL
+// URL that fails never stops a server's tenants from being served.
+func (d *Directory) pool(ctx context.Context, name string, admin bool) (*gorm.DB, error) {
 	s, err := d.server(name)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
+	}
+	if s.home {
+		if admin {
+			return d.admin, nil
+		}
+		return d.db, nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.db != nil && s.admin != nil {
-		return s.db, s.admin, nil
+	slot, url, cfg := &s.db, s.spec.URL, d.servers.pool
+	if admin {
+		slot, url, cfg = &s.admin, s.spec.AdminURL, serverPoolAdmin
+		if url == "" {
+			// One URL for both roles, as DATABASE_URL alone is on home.
+			slot, url, cfg = &s.db, s.spec.URL, d.servers.pool
+		}
+	}
+	if *slot != nil {
+		return *slot, nil
 	}
 	if d.now().Before(s.downUntil) {
-		return nil, nil, fmt.Errorf("server %q: %w", s.spec.Name, s.lastErr)
+		return nil, fmt.Errorf("server %q: %w", s.spec.Name, s.lastErr)
 	}
-	fail := func(err error) (*gorm.DB, *gorm.DB, error) {
+	db, err := Open(ctx, url, cfg)
+	if err != nil {
 		s.downUntil, s.lastErr = d.now().Add(downFor), classify(err)
-		return nil, nil, fmt.Errorf("server %q: %w", s.spec.Name, s.lastErr)
+		return nil, fmt.Errorf("server %q: %w", s.spec.Name, s.lastErr)
 	}
-	if s.db == nil {
-		db, err := Open(ctx, s.spec.URL, d.servers.pool)
-		if err != nil {
-			return fail(err)
-		}
-		s.db = db
-		s.opened = append(s.opened, db)
-	}
-	if s.admin == nil {
-		if s.spec.AdminURL == "" {
-			s.admin = s.db
-		} else {
-			admin, err := Open(ctx, s.spec.AdminURL, serverPoolAdmin)
-			if err != nil {
-				return fail(err)
-			}
-			s.admin = admin
-			s.opened = append(s.opened, admin)
-		}
-	}
-	return s.db, s.admin, nil
+	*slot = db
+	s.opened = append(s.opened, db)
+	return db, nil
 }
 
 // moveHandle returns the handle moves use on server name: its MoveURL's
@@ -260,7 +259,7 @@ func (d *Directory) moveHandle(ctx context.Context, name string) (*gorm.DB, stri
 	if err != nil {
 		return nil, "", err
 	}
-	_, admin, err := d.handles(ctx, name)
+	admin, err := d.pool(ctx, name, true)
 	if err != nil {
 		return nil, "", err
 	}
@@ -300,9 +299,6 @@ func (d *Directory) Close() error {
 			}
 		}
 		s.opened, s.db, s.admin, s.move = nil, nil, nil, nil
-		if s.home {
-			s.db, s.admin = d.db, d.admin
-		}
 		s.mu.Unlock()
 	}
 	return errors.Join(errs...)
@@ -313,7 +309,7 @@ func (d *Directory) Close() error {
 func (d *Directory) Ping(ctx context.Context) map[string]error {
 	out := map[string]error{}
 	for _, n := range d.servers.names {
-		db, _, err := d.handles(ctx, n)
+		db, err := d.pool(ctx, n, false)
 		if err == nil {
 			var sq *sql.DB
 			if sq, err = db.DB(); err == nil {
@@ -368,7 +364,7 @@ func (d *Directory) prepare(ctx context.Context, name string) error {
 	if err != nil || s.home {
 		return err
 	}
-	_, admin, err := d.handles(ctx, name)
+	admin, err := d.pool(ctx, name, true)
 	if err != nil {
 		return err
 	}
@@ -429,6 +425,9 @@ func (d *Directory) ServerPoolStats(name string) (sql.DBStats, error) {
 	s, err := d.server(name)
 	if err != nil {
 		return sql.DBStats{}, err
+	}
+	if s.home {
+		return d.PoolStats()
 	}
 	s.mu.Lock()
 	db := s.db
