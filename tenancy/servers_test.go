@@ -194,6 +194,41 @@ func TestTenantsArePlacedOnTheServerWithFewestAndServedThere(t *testing.T) {
 	if len(st) != 3 {
 		t.Errorf("status lists %d tenants, want 3", len(st))
 	}
+	// A real migration step reaches the tenants on b, and the registry on
+	// home records their new version.
+	plan := f.dir.Plan()
+	plan.Steps = append(append([]migrations.Step{}, plan.Steps...), migrations.Step{Version: plan.Latest() + 1,
+		Name: "extra column", Up: "ALTER TABLE items ADD COLUMN extra integer", Compatible: true})
+	migrating := tenancy.NewDirectory(openTB(t, f.home.Roles.AppURL), tenancy.WithAdmin(openTB(t, f.home.Roles.DDLURL)), tenancy.WithPlan(plan),
+		tenancy.WithServers([]tenancy.Server{{Name: "b", URL: f.b.Roles.AppURL, AdminURL: f.b.Roles.DDLURL}}, fleetPool))
+	t.Cleanup(func() {
+		if err := migrating.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	results, err := migrating.Migrate(ctx, tenancy.MigrateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(results) != 3 {
+		t.Fatalf("migrated %d tenants, want 3", len(results))
+	}
+	for _, r := range results {
+		if r.Err != nil || r.To != plan.Latest() {
+			t.Errorf("migrate %s: to %d, %v", r.Tenant, r.To, r.Err)
+		}
+	}
+	p4, err := f.dir.Get(ctx, "p4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p4.Server != "b" || p4.SchemaVersion != plan.Latest() {
+		t.Errorf("p4: server %q, recorded version %d; want b and %d", p4.Server, p4.SchemaVersion, plan.Latest())
+	}
+	if got := query(t, f.b, "SELECT attname::text FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = 'extra'",
+		pgx.Identifier{p4.SchemaName, "items"}.Sanitize()); len(got) != 1 {
+		t.Errorf("column extra missing on b's %s", p4.SchemaName)
+	}
 	// Weights: with b at 3, home's 2 tenants weigh like b's 6, so the next
 	// four (b holds 1) all go to b.
 	admin := openTB(t, f.home.Roles.DDLURL)
