@@ -59,8 +59,10 @@ type MoveOptions struct {
 }
 
 // DefaultSwitchTimeout is the longest write pause a move accepts by
-// default: below the 5 s that RequestLimits give a request's statements, so
-// a paused write is answered 503 by the move's end, not by a timeout.
+// default. A paused write waits on the source's lock for at most
+// RequestLimits.Lock (2 s) and is then answered 503, so a longer pause only
+// turns waits into refusals; 3 s leaves the target room to confirm under
+// load, and a move that cannot is better abandoned and run again.
 const DefaultSwitchTimeout = 3 * time.Second
 
 // MoveReport says how a move went.
