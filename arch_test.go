@@ -11,13 +11,15 @@ import (
 
 // TestImportArrowsPointOneWay guards the house layout: models is the floor,
 // tenancy never imports Gin or JWT code, token (the JWT code) never imports
-// Gin, problem neither, and ginmw (Gin + token + tenancy + problem) never
-// tenantry's own routes in api.
+// Gin, problem neither, ginmw (Gin + token + tenancy + problem) never
+// tenantry's own routes in api, and the fleet runner sits above tenancy
+// (which knows nothing of it) and below api.
 func TestImportArrowsPointOneWay(t *testing.T) {
 	forbidden := map[string][]string{
 		"models":          {"github.com/gin-gonic/gin", "github.com/golang-jwt/jwt", "github.com/tenantry/tenantry/tenancy", "github.com/tenantry/tenantry/api", "github.com/tenantry/tenantry/migrations"},
 		"migrations":      {"github.com/gin-gonic/gin", "github.com/golang-jwt/jwt", "github.com/tenantry/tenantry/tenancy", "github.com/tenantry/tenantry/api"},
-		"tenancy":         {"github.com/gin-gonic/gin", "github.com/golang-jwt/jwt", "github.com/tenantry/tenantry/api", "github.com/tenantry/tenantry/token"},
+		"tenancy":         {"github.com/gin-gonic/gin", "github.com/golang-jwt/jwt", "github.com/tenantry/tenantry/api", "github.com/tenantry/tenantry/token", "github.com/tenantry/tenantry/fleet"},
+		"fleet":           {"github.com/gin-gonic/gin", "github.com/golang-jwt/jwt", "github.com/tenantry/tenantry/api", "github.com/tenantry/tenantry/token"},
 		"problem":         {"github.com/gin-gonic/gin", "github.com/golang-jwt/jwt", "github.com/tenantry/tenantry/api"},
 		"ginmw":           {"github.com/tenantry/tenantry/api"},
 		"examples/orders": {"github.com/tenantry/tenantry/api"},

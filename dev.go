@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/tenantry/tenantry/fleet"
 	"github.com/tenantry/tenantry/internal/pglocal"
-	"github.com/tenantry/tenantry/migrations"
 	"github.com/tenantry/tenantry/models"
 	"github.com/tenantry/tenantry/tenancy"
 	authtoken "github.com/tenantry/tenantry/token"
@@ -70,12 +70,12 @@ func dev(ctx context.Context, cfg config, getenv func(string) string, stdout io.
 	}
 	// In development, tenants left by an older binary are brought up to
 	// date at start; in production that is `tenantry migrate`'s job.
-	results, err := dir.Migrate(ctx, tenancy.MigrateOptions{Options: migrations.Options{Concurrency: 2}})
+	sum, err := fleet.Migrate(ctx, dir, fleet.Options{Concurrency: 2})
 	closeDB()
 	if err != nil {
 		return err
 	}
-	for _, r := range results {
+	for _, r := range sum.Results {
 		if r.Err != nil {
 			return fmt.Errorf("migrate tenant %s: %w", r.Tenant, r.Err)
 		}

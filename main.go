@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/tenantry/tenantry/api"
+	"github.com/tenantry/tenantry/fleet"
 	"github.com/tenantry/tenantry/migrations"
 	"github.com/tenantry/tenantry/models"
 	"github.com/tenantry/tenantry/tenancy"
@@ -586,6 +587,7 @@ func migrate(ctx context.Context, cfg config, args []string, stdout io.Writer) e
 	if len(args) > 0 && args[0] == "status" {
 		return migrateStatus(ctx, cfg, args[1:], stdout)
 	}
+	var stderr io.Writer = os.Stderr
 	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
 	concurrency := fs.Int("concurrency", 4, "tenants migrated at once")
 	only := fs.String("tenants", "", "comma-separated tenant names (default: every tenant not at the target version)")
@@ -601,10 +603,6 @@ func migrate(ctx context.Context, cfg config, args []string, stdout io.Writer) e
 	latest := migrations.Items.Latest()
 	if *to < 0 || *to > latest {
 		return fmt.Errorf("--to must be 1..%d (0 or unset: latest): %w", latest, errUsage)
-	}
-	target := *to
-	if target == 0 {
-		target = latest
 	}
 	openFn := openDB
 	if *dryRun {
@@ -629,32 +627,25 @@ func migrate(ctx context.Context, cfg config, args []string, stdout io.Writer) e
 			return nil
 		}
 	}
-	o := tenancy.MigrateOptions{Options: migrations.Options{To: *to, Concurrency: *concurrency, DryRun: *dryRun}}
+	o := fleet.Options{To: *to, Concurrency: *concurrency, DryRun: *dryRun}
 	if *only != "" {
 		o.Tenants = strings.Split(*only, ",")
 	}
-	if !*asJSON && isTerminal(os.Stderr) {
-		o.Progress = progressBar(os.Stderr)
+	if !*asJSON && isTerminal(stderr) {
+		o.Progress = progressBar(stderr)
 	}
-	start := time.Now()
-	results, err := h.directory(tenancy.WithTTL(0)).Migrate(ctx, o)
+	sum, err := fleet.Migrate(ctx, h.directory(tenancy.WithTTL(0)), o)
 	if err != nil {
 		return err
-	}
-	elapsed := time.Since(start)
-	failed := 0
-	for _, r := range results {
-		if r.Err != nil {
-			failed++
-		}
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		_ = enc.Encode(map[string]any{"tenants": len(results), "failed": failed, "dry_run": *dryRun,
-			"target": target, "seconds": elapsed.Seconds(), "results": results})
+		if err := enc.Encode(sum); err != nil {
+			return err
+		}
 	} else {
-		for _, r := range results {
+		for _, r := range sum.Results {
 			status := fmt.Sprintf("v%d -> v%d", r.From, r.To)
 			if *dryRun {
 				status = fmt.Sprintf("v%d, would run steps %v", r.From, r.Steps)
@@ -664,10 +655,15 @@ func migrate(ctx context.Context, cfg config, args []string, stdout io.Writer) e
 			}
 			fmt.Fprintf(stdout, "%-48s %8.1f ms  %s\n", r.Tenant, float64(r.Duration.Microseconds())/1000, status)
 		}
-		fmt.Fprintf(stdout, "%d tenants, %d failed, %.2fs\n", len(results), failed, elapsed.Seconds())
+		verb := "migrated"
+		if *dryRun {
+			verb = "would migrate"
+		}
+		fmt.Fprintf(stdout, "%d tenants at target v%d: %d current, %d %s, %d failed, %d skipped; %.2fs\n",
+			sum.Tenants, sum.Target, sum.Current, sum.Migrated, verb, sum.Failed, sum.Skipped, sum.Seconds)
 	}
-	if failed > 0 {
-		return fmt.Errorf("%d of %d tenants failed to migrate", failed, len(results))
+	if sum.Failed > 0 {
+		return fmt.Errorf("%d of %d tenants failed to migrate", sum.Failed, len(sum.Results))
 	}
 	return nil
 }
@@ -675,10 +671,14 @@ func migrate(ctx context.Context, cfg config, args []string, stdout io.Writer) e
 func migrateStatus(ctx context.Context, cfg config, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("migrate status", flag.ContinueOnError)
 	asJSON := fs.Bool("json", false, "print JSON")
+	concurrency := fs.Int("concurrency", 4, "schemas read at once")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	h, err := openReadOnly(ctx, cfg, tenancy.DefaultPool)
+	if *concurrency < 1 || *concurrency > 64 {
+		return fmt.Errorf("--concurrency must be 1..64: %w", errUsage)
+	}
+	h, err := openReadOnly(ctx, cfg, tenancy.PoolConfig{MaxOpen: *concurrency + 1, MaxIdle: *concurrency + 1, MaxLifetime: time.Hour})
 	if err != nil {
 		return err
 	}
@@ -686,10 +686,12 @@ func migrateStatus(ctx context.Context, cfg config, args []string, stdout io.Wri
 	if pending, err := migrations.SharedPending(ctx, h.admin); err != nil || len(pending) > 0 {
 		return fmt.Errorf("the shared schema is not migrated (run tenantry migrate): %v pending steps, %v", len(pending), err)
 	}
-	st, err := h.directory(tenancy.WithTTL(0)).Status(ctx)
+	dir := h.directory(tenancy.WithTTL(0))
+	st, err := fleet.Inspect(ctx, dir, *concurrency)
 	if err != nil {
 		return err
 	}
+	latest := dir.Plan().Latest()
 	drifted := 0
 	for _, s := range st {
 		if s.Drift != "" {
@@ -699,13 +701,15 @@ func migrateStatus(ctx context.Context, cfg config, args []string, stdout io.Wri
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		_ = enc.Encode(map[string]any{"latest": migrations.Items.Latest(), "tenants": st, "drifted": drifted})
+		if err := enc.Encode(map[string]any{"latest": latest, "tenants": st, "drifted": drifted}); err != nil {
+			return err
+		}
 	} else {
 		fmt.Fprintf(stdout, "%-48s %7s  %-10s %s\n", "TENANT", "VERSION", "PENDING", "DRIFT")
 		for _, s := range st {
 			fmt.Fprintf(stdout, "%-48s %7d  %-10s %s\n", s.Tenant, s.Version, fmt.Sprint(s.Pending), s.Drift)
 		}
-		fmt.Fprintf(stdout, "%d tenants, latest version %d, %d drifted\n", len(st), migrations.Items.Latest(), drifted)
+		fmt.Fprintf(stdout, "%d tenants, latest version %d, %d drifted\n", len(st), latest, drifted)
 	}
 	if drifted > 0 {
 		return fmt.Errorf("%d tenant schemas drifted", drifted)
@@ -713,14 +717,20 @@ func migrateStatus(ctx context.Context, cfg config, args []string, stdout io.Wri
 	return nil
 }
 
-func isTerminal(f *os.File) bool {
+// isTerminal reports whether w is a terminal, where a progress bar that
+// redraws one line makes sense.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 // progressBar draws done / failed / rate / ETA on one terminal line.
-func progressBar(w io.Writer) func(migrations.Progress) {
-	return func(p migrations.Progress) {
+func progressBar(w io.Writer) func(fleet.Progress) {
+	return func(p fleet.Progress) {
 		const width = 30
 		fill := width * p.Done / max(p.Total, 1)
 		rate := float64(p.Done) / max(p.Elapsed.Seconds(), 1e-9)

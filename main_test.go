@@ -202,8 +202,8 @@ func TestMigrateAndTenantCommands(t *testing.T) {
 		t.Fatal("creating alpha twice succeeded")
 	}
 	type summary struct {
-		Tenants, Failed int
-		Results         []struct {
+		Target, Tenants, Current, Migrated, Failed, Skipped int
+		Results                                             []struct {
 			Tenant, Error string
 			From, To      int
 		}
@@ -219,14 +219,15 @@ func TestMigrateAndTenantCommands(t *testing.T) {
 		}
 		return sum
 	}
-	// Both tenants were born at the latest version: nothing to select.
-	if sum := migrate(); sum.Tenants != 0 || sum.Failed != 0 {
-		t.Fatalf("no-op migrate summary %+v", sum)
+	// Both tenants were born at the latest version: nothing to visit, and
+	// the summary still reports the fleet.
+	if sum := migrate(); sum.Tenants != 2 || sum.Current != 2 || sum.Migrated != 0 || sum.Failed != 0 || len(sum.Results) != 0 {
+		t.Fatalf("no-op migrate summary %+v; want 2 tenants, both current, none visited", sum)
 	}
 	// Named tenants are visited even when up to date, and stay there.
 	sum := migrate("--tenants", "alpha,beta")
-	if sum.Tenants != 2 || sum.Failed != 0 || sum.Results[0].Tenant != "alpha" || sum.Results[1].Tenant != "beta" ||
-		sum.Results[0].From != sum.Results[0].To {
+	if sum.Tenants != 2 || sum.Current != 2 || sum.Failed != 0 || len(sum.Results) != 2 ||
+		sum.Results[0].Tenant != "alpha" || sum.Results[1].Tenant != "beta" || sum.Results[0].From != sum.Results[0].To {
 		t.Fatalf("migrate summary %+v", sum)
 	}
 	var out bytes.Buffer

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tenantry/tenantry/fleet"
 	"github.com/tenantry/tenantry/internal/faultproxy"
 	"github.com/tenantry/tenantry/migrations/migrationstest"
 	"github.com/tenantry/tenantry/tenancy"
@@ -379,9 +380,9 @@ func TestChaosSchemaVersionsOnPoolOfOne(t *testing.T) {
 		e.tokens[n] = tok
 		e.tenants = append(e.tenants, n)
 	}
-	rs, err := e.dir.Migrate(context.Background(), tenancy.MigrateOptions{Tenants: []string{"vnew"}})
-	if err != nil || len(rs) != 1 || rs[0].Err != nil {
-		t.Fatalf("migrate vnew: %v %+v", err, rs)
+	sum, err := fleet.Migrate(context.Background(), e.dir, fleet.Options{Tenants: []string{"vnew"}})
+	if rs := sum.Results; err != nil || len(rs) != 1 || rs[0].Err != nil {
+		t.Fatalf("migrate vnew: %v %+v", err, sum)
 	}
 	conn, ctx, done := e.adminConn(t, e.name)
 	var vOld, vNew int

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/tenantry/tenantry/api"
+	"github.com/tenantry/tenantry/fleet"
 	"github.com/tenantry/tenantry/migrations"
 	"github.com/tenantry/tenantry/models"
 	"github.com/tenantry/tenantry/tenancy"
@@ -182,7 +183,7 @@ func TestTenantBehindTheBinaryGets503(t *testing.T) {
 	if r.header.Get("Retry-After") == "" {
 		t.Fatal("503 without Retry-After")
 	}
-	if _, err := dir.Migrate(context.Background(), tenancy.MigrateOptions{}); err != nil {
+	if _, err := fleet.Migrate(context.Background(), dir, fleet.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	want(t, newer.do(t, "GET", "/items", tok, nil), http.StatusOK)

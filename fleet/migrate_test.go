@@ -1,4 +1,4 @@
-package tenancy_test
+package fleet_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/tenantry/tenantry/fleet"
 	"github.com/tenantry/tenantry/migrations"
 	"github.com/tenantry/tenantry/migrations/migrationstest"
 	"github.com/tenantry/tenantry/models"
@@ -60,7 +61,13 @@ func hasColumn(t *testing.T, e *env, schema, column string) bool {
 	return n == 1
 }
 
-func failures(rs []migrations.Result) map[string]error {
+// migrate runs fleet.Migrate and returns the visited tenants' results.
+func migrate(ctx context.Context, dir *tenancy.Directory, o fleet.Options) ([]fleet.Result, error) {
+	s, err := fleet.Migrate(ctx, dir, o)
+	return s.Results, err
+}
+
+func failures(rs []fleet.Result) map[string]error {
 	out := map[string]error{}
 	for _, r := range rs {
 		if r.Err != nil {
@@ -73,7 +80,7 @@ func failures(rs []migrations.Result) map[string]error {
 func TestBlueprintBuildsWhatAutoMigrateBuilds(t *testing.T) {
 	e := newEnv(t, tenancy.DefaultPool)
 	ctx := context.Background()
-	slow := tenancy.NewDirectory(e.db, tenancy.WithAdmin(e.ddl), tenancy.WithAutoMigrate())
+	slow := e.directory(tenancy.WithAutoMigrate())
 	if _, err := slow.Onboard(ctx, "slow"); err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +107,7 @@ func TestBlueprintBuildsWhatAutoMigrateBuilds(t *testing.T) {
 	}
 	// And replaying the plan's steps from empty gives the same shape, so
 	// tenants upgraded step by step match tenants born at the latest.
-	st, err := e.dir.Status(ctx)
+	st, err := fleet.Inspect(ctx, e.dir, 4)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,10 +123,10 @@ func TestMigrate200TenantsAtConcurrency8(t *testing.T) {
 	names := onboardMany(t, e, "fleet", 200)
 	createItem(t, e, names[7], "widget")
 	plan := migrationstest.PlanWith(migrationstest.SKUStep)
-	dir := tenancy.NewDirectory(e.db, tenancy.WithAdmin(e.ddl), tenancy.WithPlan(plan))
-	var last migrations.Progress
-	rs, err := dir.Migrate(context.Background(), tenancy.MigrateOptions{Options: migrations.Options{
-		Concurrency: 8, Progress: func(p migrations.Progress) { last = p }}})
+	dir := e.directory(tenancy.WithPlan(plan))
+	var last fleet.Progress
+	rs, err := migrate(context.Background(), dir, fleet.Options{
+		Concurrency: 8, Progress: func(p fleet.Progress) { last = p }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,11 +149,11 @@ func TestMigrate200TenantsAtConcurrency8(t *testing.T) {
 		t.Fatalf("backfill gave sku %q", sku)
 	}
 	// A second run has nothing to select.
-	rs, err = dir.Migrate(context.Background(), tenancy.MigrateOptions{Options: migrations.Options{Concurrency: 8}})
+	rs, err = migrate(context.Background(), dir, fleet.Options{Concurrency: 8})
 	if err != nil || len(rs) != 0 {
 		t.Fatalf("re-run touched %d tenants (%v)", len(rs), err)
 	}
-	st, err := dir.Status(context.Background())
+	st, err := fleet.Inspect(context.Background(), dir, 4)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,8 +170,8 @@ func TestFailingTenantKeepsItsOldVersion(t *testing.T) {
 	e.onboard(t, "doomed")
 	bad := migrationstest.SKUStep
 	bad.Up = `DO $$ BEGIN IF current_schema() = 't_doomed' THEN RAISE EXCEPTION 'boom'; END IF; END $$;` + migrationstest.SKUStep.Up
-	dir := tenancy.NewDirectory(e.db, tenancy.WithAdmin(e.ddl), tenancy.WithPlan(migrationstest.PlanWith(bad)))
-	rs, err := dir.Migrate(context.Background(), tenancy.MigrateOptions{Options: migrations.Options{Concurrency: 4}})
+	dir := e.directory(tenancy.WithPlan(migrationstest.PlanWith(bad)))
+	rs, err := migrate(context.Background(), dir, fleet.Options{Concurrency: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,14 +200,14 @@ func TestFailingTenantKeepsItsOldVersion(t *testing.T) {
 func TestCancelledRunResumes(t *testing.T) {
 	e := newEnv(t, tenancy.DefaultPool)
 	onboardMany(t, e, "resume", 40)
-	dir := tenancy.NewDirectory(e.db, tenancy.WithAdmin(e.ddl), tenancy.WithPlan(migrationstest.PlanWith(migrationstest.SKUStep)))
+	dir := e.directory(tenancy.WithPlan(migrationstest.PlanWith(migrationstest.SKUStep)))
 	ctx, cancel := context.WithCancel(context.Background())
-	rs, err := dir.Migrate(ctx, tenancy.MigrateOptions{Options: migrations.Options{Concurrency: 2,
-		Progress: func(p migrations.Progress) {
+	rs, err := migrate(ctx, dir, fleet.Options{Concurrency: 2,
+		Progress: func(p fleet.Progress) {
 			if p.Done == 10 {
 				cancel()
 			}
-		}}})
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +226,7 @@ func TestCancelledRunResumes(t *testing.T) {
 			t.Fatalf("%s is half-migrated: ledger/registry %v", name, v)
 		}
 	}
-	rs, err = dir.Migrate(context.Background(), tenancy.MigrateOptions{Options: migrations.Options{Concurrency: 2}})
+	rs, err = migrate(context.Background(), dir, fleet.Options{Concurrency: 2})
 	if err != nil || len(failures(rs)) != 0 || len(rs) != 40-migrated {
 		t.Fatalf("resume: %d results (want %d), failures %v, %v", len(rs), 40-migrated, failures(rs), err)
 	}
@@ -236,16 +243,15 @@ func TestTwoRunnersNeverDoubleApply(t *testing.T) {
 	// A step that is visibly not idempotent (run twice, it leaves two rows)
 	// and slow enough that the runners meet on the same schemas.
 	marker := migrations.Step{Version: 2, Name: "marker", Up: `SELECT pg_sleep(0.02); INSERT INTO items (name, description) VALUES ('marker', '')`}
-	dir := tenancy.NewDirectory(e.db, tenancy.WithAdmin(e.ddl), tenancy.WithPlan(migrationstest.PlanWith(marker)))
+	dir := e.directory(tenancy.WithPlan(migrationstest.PlanWith(marker)))
 	var wg sync.WaitGroup
-	results := make([][]migrations.Result, 2)
+	results := make([][]fleet.Result, 2)
 	for i := range results {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			// Name every tenant, so both runners visit all of them.
-			rs, err := dir.Migrate(context.Background(), tenancy.MigrateOptions{Tenants: names,
-				Options: migrations.Options{Concurrency: 3}})
+			rs, err := migrate(context.Background(), dir, fleet.Options{Tenants: names, Concurrency: 3})
 			if err != nil {
 				t.Error(err)
 			}
@@ -280,13 +286,13 @@ func TestEditedStepIsRefused(t *testing.T) {
 	e := newEnv(t, tenancy.DefaultPool)
 	names := onboardMany(t, e, "edit", 3)
 	ctx := context.Background()
-	if _, err := tenancy.NewDirectory(e.db, tenancy.WithAdmin(e.ddl), tenancy.WithPlan(migrationstest.PlanWith(migrationstest.SKUStep))).Migrate(ctx, tenancy.MigrateOptions{}); err != nil {
+	if _, err := migrate(ctx, e.directory(tenancy.WithPlan(migrationstest.PlanWith(migrationstest.SKUStep))), fleet.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	edited := migrationstest.SKUStep
 	edited.Up = strings.Replace(migrationstest.SKUStep.Up, "varchar(32)", "varchar(64)", 1)
-	dir := tenancy.NewDirectory(e.db, tenancy.WithAdmin(e.ddl), tenancy.WithPlan(migrationstest.PlanWith(edited)))
-	rs, err := dir.Migrate(ctx, tenancy.MigrateOptions{Tenants: names})
+	dir := e.directory(tenancy.WithPlan(migrationstest.PlanWith(edited)))
+	rs, err := migrate(ctx, dir, fleet.Options{Tenants: names})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,7 +301,7 @@ func TestEditedStepIsRefused(t *testing.T) {
 			t.Fatalf("%s: err = %v, want ErrEdited", r.Tenant, r.Err)
 		}
 	}
-	st, err := dir.Status(ctx)
+	st, err := fleet.Inspect(ctx, dir, 4)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,8 +316,8 @@ func TestDryRunChangesNothingAndDownStepsUndo(t *testing.T) {
 	e := newEnv(t, tenancy.DefaultPool)
 	onboardMany(t, e, "dry", 3)
 	ctx := context.Background()
-	dir := tenancy.NewDirectory(e.db, tenancy.WithAdmin(e.ddl), tenancy.WithPlan(migrationstest.PlanWith(migrationstest.SKUStep)))
-	rs, err := dir.Migrate(ctx, tenancy.MigrateOptions{Options: migrations.Options{DryRun: true}})
+	dir := e.directory(tenancy.WithPlan(migrationstest.PlanWith(migrationstest.SKUStep)))
+	rs, err := migrate(ctx, dir, fleet.Options{DryRun: true})
 	if err != nil || len(rs) != 3 {
 		t.Fatalf("dry run: %d results, %v", len(rs), err)
 	}
@@ -323,10 +329,10 @@ func TestDryRunChangesNothingAndDownStepsUndo(t *testing.T) {
 	if hasColumn(t, e, "t_dry0000", "sku") || versions(t, e)["dry0000"] != [2]int{1, 1} {
 		t.Fatal("the dry run changed a schema")
 	}
-	if _, err := dir.Migrate(ctx, tenancy.MigrateOptions{}); err != nil {
+	if _, err := migrate(ctx, dir, fleet.Options{}); err != nil {
 		t.Fatal(err)
 	}
-	rs, err = dir.Migrate(ctx, tenancy.MigrateOptions{Options: migrations.Options{To: 1}})
+	rs, err = migrate(ctx, dir, fleet.Options{To: 1})
 	if err != nil || len(failures(rs)) != 0 || len(rs) != 3 {
 		t.Fatalf("down: %v %v", failures(rs), err)
 	}
@@ -339,7 +345,7 @@ func TestDriftIsFlagged(t *testing.T) {
 	e := newEnv(t, tenancy.DefaultPool)
 	e.onboard(t, "clean", "tampered")
 	e.admin(t, `ALTER TABLE t_tampered.items ADD COLUMN rogue integer`)
-	st, err := e.dir.Status(context.Background())
+	st, err := fleet.Inspect(context.Background(), e.dir, 4)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -359,18 +365,18 @@ func TestTenantBehindAnIncompatibleStepIsUnavailable(t *testing.T) {
 	e := newEnv(t, tenancy.DefaultPool)
 	e.onboard(t, "behind")
 	ctx := context.Background()
-	compatible := tenancy.NewDirectory(e.db, tenancy.WithAdmin(e.ddl), tenancy.WithPlan(migrationstest.PlanWith(migrationstest.SKUStep)))
+	compatible := e.directory(tenancy.WithPlan(migrationstest.PlanWith(migrationstest.SKUStep)))
 	if _, err := compatible.Active(ctx, "behind"); err != nil {
 		t.Fatalf("behind a compatible step: %v", err)
 	}
 	breaking := migrationstest.SKUStep
 	breaking.Compatible = false
-	dir := tenancy.NewDirectory(e.db, tenancy.WithAdmin(e.ddl), tenancy.WithPlan(migrationstest.PlanWith(breaking)))
+	dir := e.directory(tenancy.WithPlan(migrationstest.PlanWith(breaking)))
 	_, err := dir.Active(ctx, "behind")
 	if !errors.Is(err, tenancy.ErrBehind) || !errors.Is(err, models.ErrUnavailable) {
 		t.Fatalf("behind an incompatible step: %v, want ErrBehind", err)
 	}
-	if _, err := dir.Migrate(ctx, tenancy.MigrateOptions{}); err != nil {
+	if _, err := migrate(ctx, dir, fleet.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := dir.Active(ctx, "behind"); err != nil {
@@ -388,8 +394,8 @@ func TestTenantsOnDifferentVersionsShareAConnection(t *testing.T) {
 	e.onboard(t, "newer", "older")
 	createItem(t, e, "newer", "n")
 	createItem(t, e, "older", "o")
-	dir := tenancy.NewDirectory(e.db, tenancy.WithAdmin(e.ddl), tenancy.WithPlan(migrationstest.PlanWith(migrationstest.SKUStep)))
-	if _, err := dir.Migrate(context.Background(), tenancy.MigrateOptions{Tenants: []string{"newer"}}); err != nil {
+	dir := e.directory(tenancy.WithPlan(migrationstest.PlanWith(migrationstest.SKUStep)))
+	if _, err := migrate(context.Background(), dir, fleet.Options{Tenants: []string{"newer"}}); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
@@ -460,8 +466,8 @@ func TestGoStepsRunInTheTenantTransaction(t *testing.T) {
 		}
 		return nil
 	}}
-	dir := tenancy.NewDirectory(e.db, tenancy.WithAdmin(e.ddl), tenancy.WithPlan(migrationstest.PlanWith(upper)))
-	rs, err := dir.Migrate(context.Background(), tenancy.MigrateOptions{})
+	dir := e.directory(tenancy.WithPlan(migrationstest.PlanWith(upper)))
+	rs, err := migrate(context.Background(), dir, fleet.Options{})
 	if err != nil || len(rs) != 1 || rs[0].Err != nil || rs[0].To != 2 {
 		t.Fatalf("migrate: %+v, %v", rs, err)
 	}
@@ -479,12 +485,12 @@ func TestSecondRunnerWaitsPastLockTimeout(t *testing.T) {
 	sleep := fmt.Sprint(tenancy.DDLLimits.Lock.Seconds() + 1)
 	slow := migrations.Step{Version: 2, Name: "slow",
 		Up: `SELECT pg_sleep(` + sleep + `); INSERT INTO items (name, description) VALUES ('once', '')`}
-	dir := tenancy.NewDirectory(e.db, tenancy.WithAdmin(e.ddl), tenancy.WithPlan(migrationstest.PlanWith(slow)))
+	dir := e.directory(tenancy.WithPlan(migrationstest.PlanWith(slow)))
 	ctx := context.Background()
-	opts := tenancy.MigrateOptions{Tenants: []string{"slowstep"}}
-	first := make(chan []migrations.Result, 1)
+	opts := fleet.Options{Tenants: []string{"slowstep"}}
+	first := make(chan []fleet.Result, 1)
 	go func() {
-		rs, _ := dir.Migrate(ctx, opts)
+		rs, _ := migrate(ctx, dir, opts)
 		first <- rs
 	}()
 	for i := 0; ; i++ { // the first runner is inside its step
@@ -500,7 +506,7 @@ func TestSecondRunnerWaitsPastLockTimeout(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	second, err := dir.Migrate(ctx, opts)
+	second, err := migrate(ctx, dir, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -520,27 +526,6 @@ func TestSecondRunnerWaitsPastLockTimeout(t *testing.T) {
 	}
 }
 
-func TestBlueprintRefusesModelsThatDisagreeWithTheSteps(t *testing.T) {
-	e := newEnv(t, tenancy.DefaultPool)
-	// The plan says items has a sku column; the models do not.
-	dir := tenancy.NewDirectory(e.db, tenancy.WithAdmin(e.ddl), tenancy.WithPlan(migrationstest.PlanWith(migrationstest.SKUStep)))
-	if _, err := dir.Onboard(context.Background(), "mismatch"); !errors.Is(err, migrations.ErrModelsDisagree) {
-		t.Fatalf("onboard with disagreeing models and steps: %v, want ErrModelsDisagree", err)
-	}
-	if schemaExists(t, e, "t_mismatch") || registryCount(t, e) != 0 {
-		t.Fatal("the refused onboarding left something behind")
-	}
-	var scratch int
-	// The blueprint's scratch schemas and the drift reference are all
-	// named t_tenantry_...
-	if err := e.ddl.Raw("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 't\\_tenantry\\_%'").Scan(&scratch).Error; err != nil {
-		t.Fatal(err)
-	}
-	if scratch != 0 {
-		t.Fatalf("%d scratch schemas were left behind", scratch)
-	}
-}
-
 // Version 0 is an empty schema: a tenant schema with no ledger and no
 // tables has no drift; one with tables but no ledger does.
 func TestStatusAtVersionZero(t *testing.T) {
@@ -548,11 +533,11 @@ func TestStatusAtVersionZero(t *testing.T) {
 	e.admin(t, `CREATE SCHEMA t_empty; INSERT INTO tenantry.tenants (name, schema_name) VALUES ('empty', 't_empty')`)
 	e.admin(t, `CREATE SCHEMA t_legacy; CREATE TABLE t_legacy.items (id bigserial PRIMARY KEY);
 		INSERT INTO tenantry.tenants (name, schema_name) VALUES ('legacy', 't_legacy')`)
-	st, err := e.dir.Status(context.Background())
+	st, err := fleet.Inspect(context.Background(), e.dir, 4)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := map[string]tenancy.SchemaStatus{}
+	got := map[string]fleet.SchemaReport{}
 	for _, s := range st {
 		got[s.Tenant] = s
 	}

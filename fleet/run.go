@@ -1,4 +1,9 @@
-package migrations
+// Package fleet migrates and checks every tenant schema of a deployment:
+// it selects the tenants a run must visit, migrates them concurrently, each
+// in its own transaction that the tenancy Directory opens, and reports the
+// whole fleet; and it compares every schema's version and shape with the
+// Directory's plan.
+package fleet
 
 import (
 	"context"
@@ -9,21 +14,28 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tenantry/tenantry/migrations"
+	"github.com/tenantry/tenantry/models"
+	"github.com/tenantry/tenantry/tenancy"
 	"gorm.io/gorm"
 )
 
-// Target is one tenant schema to migrate.
-type Target struct {
-	Tenant string
-	Schema string
-	// Version is the registry's record, reported as the tenant's version
-	// when the run fails before reading its ledger.
-	Version int
-	// Record, when set, records the new version in the registry after the
-	// schema's transaction committed, instead of inside it: the schema
-	// lives on another server than the registry. If it fails, the registry
-	// lags the ledger (migrate status says so) until the next run.
-	Record func(ctx context.Context, version int) error
+// Options control a run. The plan is always the Directory's: the one it
+// serves and onboards with.
+type Options struct {
+	// To is the version to reach, 1..latest; 0 means the plan's latest.
+	// Below a schema's version, steps are undone with their Down SQL.
+	To int
+	// Tenants limits the run to these names; empty means every tenant
+	// whose recorded version differs from the target.
+	Tenants []string
+	// Concurrency is how many tenants migrate at once (at least 1).
+	Concurrency int
+	// DryRun reports what would run and changes nothing.
+	DryRun bool
+	// Progress, if set, is called after each visited tenant, from one
+	// goroutine at a time.
+	Progress func(Progress)
 }
 
 // Result is the outcome of migrating one tenant.
@@ -40,52 +52,138 @@ type Result struct {
 	Duration time.Duration `json:"duration_ns"`
 }
 
-// Progress is reported after each tenant.
+// Progress is reported after each visited tenant.
 type Progress struct {
 	Done, Failed, Total int
 	Elapsed             time.Duration
 }
 
-// Options control a run.
-type Options struct {
-	Plan Plan
-	// To is the version to reach; 0 means the plan's latest. Below a
-	// schema's version, steps are undone with their Down SQL.
-	To int
-	// Concurrency is how many tenants migrate at once (at least 1).
-	Concurrency int
-	// DryRun reports what would run and changes nothing.
-	DryRun bool
-	// Progress, if set, is called after each tenant, from one goroutine
-	// at a time.
-	Progress func(Progress)
+// Summary is a run's account of the whole fleet: every tenant in the
+// registry is counted once, as current, migrated, failed or skipped.
+type Summary struct {
+	Target int  `json:"target"`
+	DryRun bool `json:"dry_run"`
+	// Tenants is the number of tenants in the registry.
+	Tenants int `json:"tenants"`
+	// Current were at the target already: not selected, or visited with
+	// nothing to do.
+	Current int `json:"current"`
+	// Migrated reached the target (with DryRun: would run steps).
+	Migrated int `json:"migrated"`
+	// Failed were rolled back to their old version, or never started
+	// because the run was cancelled.
+	Failed int `json:"failed"`
+	// Skipped are off the target but not named in Options.Tenants.
+	Skipped int           `json:"skipped"`
+	Elapsed time.Duration `json:"-"`
+	Seconds float64       `json:"seconds"`
+	// Results has one entry per visited tenant, by name.
+	Results []Result `json:"results"`
 }
-
-// Scope runs fn in a transaction pinned to schema, holding that schema's
-// migration lock. The tenancy package provides it, so this package needs no
-// knowledge of how pinning is done.
-type Scope func(ctx context.Context, schema string, fn func(tx *gorm.DB) error) error
-
-// errDryRun rolls a dry run's transaction back.
-var errDryRun = errors.New("dry run")
 
 // ErrNotStarted marks tenants a cancelled run never reached.
 var ErrNotStarted = errors.New("not started: the run was cancelled")
 
-// Run migrates every target, at most Concurrency at once, each in its own
-// transaction: a failing tenant is rolled back to its old version and
-// reported, and the others go on. Each tenant's registry row learns its new
-// version in the same transaction. A cancelled run stops starting tenants;
-// running it again resumes, since finished tenants have nothing pending.
-// Results keep the targets' order.
-func Run(ctx context.Context, targets []Target, scope Scope, o Options) []Result {
+// errDryRun rolls a dry run's transaction back.
+var errDryRun = errors.New("dry run")
+
+// Migrate brings the tenants' schemas to the target version, at most
+// Concurrency at once, each in its own transaction under its schema's
+// lock (Directory.MigrateSchema): a failing tenant is rolled back to its
+// old version and reported, and the others go on. Without Tenants it
+// visits only the tenants whose recorded version differs from the target,
+// so a run with nothing to do touches no tenant schema. A cancelled run
+// stops starting tenants; running it again resumes, since finished tenants
+// have nothing pending. The error is for a run that could not start (bad
+// options, an unknown tenant, an unreadable registry); tenants that failed
+// are counted in the summary.
+func Migrate(ctx context.Context, dir *tenancy.Directory, o Options) (Summary, error) {
+	plan := dir.Plan()
+	to := o.To
+	if to == 0 {
+		to = plan.Latest()
+	}
+	if to < 1 || to > plan.Latest() {
+		return Summary{}, fmt.Errorf("migrate to version %d: want 1..%d: %w", o.To, plan.Latest(), models.ErrInvalid)
+	}
 	if o.Concurrency < 1 {
 		o.Concurrency = 1
 	}
-	to := o.To
-	if to <= 0 || to > o.Plan.Latest() {
-		to = o.Plan.Latest()
+	start := time.Now()
+	all, err := dir.List(ctx)
+	if err != nil {
+		return Summary{}, fmt.Errorf("list tenants: %w", err)
 	}
+	s := Summary{Target: to, DryRun: o.DryRun, Tenants: len(all)}
+	targets, err := selectTargets(all, o.Tenants, to)
+	if err != nil {
+		return Summary{}, err
+	}
+	s.Skipped, s.Current = 0, len(all)-len(targets)
+	if len(o.Tenants) > 0 {
+		named := map[string]bool{}
+		for _, t := range targets {
+			named[t.Name] = true
+		}
+		s.Current = 0
+		for _, t := range all {
+			switch {
+			case named[t.Name]:
+			case t.SchemaVersion == to:
+				s.Current++
+			default:
+				s.Skipped++
+			}
+		}
+	}
+	s.Results = run(ctx, dir, targets, to, o)
+	for _, r := range s.Results {
+		switch {
+		case r.Err != nil:
+			s.Failed++
+		case len(r.Steps) > 0:
+			s.Migrated++
+		default:
+			s.Current++
+		}
+	}
+	s.Elapsed = time.Since(start)
+	s.Seconds = s.Elapsed.Seconds()
+	return s, nil
+}
+
+// selectTargets picks the tenants a run visits, by name: those named, or
+// else those whose recorded version is not the target.
+func selectTargets(all []models.Tenant, names []string, to int) ([]models.Tenant, error) {
+	var out []models.Tenant
+	if len(names) == 0 {
+		for _, t := range all {
+			if t.SchemaVersion != to {
+				out = append(out, t)
+			}
+		}
+		return out, nil
+	}
+	byName := make(map[string]models.Tenant, len(all))
+	for _, t := range all {
+		byName[t.Name] = t
+	}
+	seen := map[string]bool{}
+	for _, n := range names {
+		t, ok := byName[n]
+		if !ok {
+			return nil, fmt.Errorf("tenant %q: %w", n, models.ErrNotFound)
+		}
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+// run migrates targets and returns their results in the targets' order.
+func run(ctx context.Context, dir *tenancy.Directory, targets []models.Tenant, to int, o Options) []Result {
 	results := make([]Result, len(targets))
 	jobs := make(chan int)
 	var done, failed atomic.Int64
@@ -100,8 +198,8 @@ func Run(ctx context.Context, targets []Target, scope Scope, o Options) []Result
 				// A started tenant finishes (its transaction is bounded by
 				// the scope's statement and lock timeouts): cancelling it
 				// mid-COMMIT would report a failure for a tenant the server
-				// may still commit after Run returned.
-				results[i] = one(context.WithoutCancel(ctx), targets[i], scope, o.Plan, to, o.DryRun)
+				// may still commit after Migrate returned.
+				results[i] = one(context.WithoutCancel(ctx), dir, targets[i], to, o.DryRun)
 				if results[i].Err != nil {
 					failed.Add(1)
 				}
@@ -126,52 +224,45 @@ feed:
 	close(jobs)
 	wg.Wait()
 	for i := next; i < len(targets); i++ {
-		results[i] = Result{Tenant: targets[i].Tenant, Schema: targets[i].Schema, Err: ErrNotStarted, Error: ErrNotStarted.Error()}
+		t := targets[i]
+		results[i] = Result{Tenant: t.Name, Schema: t.SchemaName, From: t.SchemaVersion, To: t.SchemaVersion,
+			Err: ErrNotStarted, Error: ErrNotStarted.Error()}
 	}
 	return results
 }
 
-func one(ctx context.Context, t Target, scope Scope, p Plan, to int, dryRun bool) Result {
-	r := Result{Tenant: t.Tenant, Schema: t.Schema, From: t.Version, To: t.Version}
+func one(ctx context.Context, dir *tenancy.Directory, t models.Tenant, to int, dryRun bool) Result {
+	r := Result{Tenant: t.Name, Schema: t.SchemaName, From: t.SchemaVersion, To: t.SchemaVersion}
+	plan := dir.Plan()
 	start := time.Now()
-	err := scope(ctx, t.Schema, func(tx *gorm.DB) error {
+	err := dir.MigrateSchema(ctx, t, func(tx *gorm.DB) (int, error) {
 		if dryRun {
-			v, err := Version(tx, p)
+			v, err := migrations.Version(tx, plan)
 			if err != nil {
-				return err
+				return 0, err
 			}
 			r.From, r.To = v, v
-			for _, s := range p.Pending(v, to) {
+			for _, s := range plan.Pending(v, to) {
 				if to < v && strings.TrimSpace(s.Down) == "" {
-					return fmt.Errorf("step %d (%s): %w", s.Version, s.Name, ErrNoDown)
+					return 0, fmt.Errorf("step %d (%s): %w", s.Version, s.Name, migrations.ErrNoDown)
 				}
 				r.Steps = append(r.Steps, s.Version)
 			}
-			return errDryRun
+			return 0, errDryRun
 		}
-		from, now, err := Upgrade(tx, p, to)
-		if from > 0 {
+		from, now, err := migrations.MigrateTo(tx, plan, to)
+		if from > 0 { // 0 is also what a ledger that could not be read gives
 			r.From, r.To = from, from
 		}
 		if err != nil {
-			return err
+			return 0, err
 		}
-		for _, s := range p.Pending(from, now) {
+		for _, s := range plan.Pending(from, now) {
 			r.Steps = append(r.Steps, s.Version)
 		}
-		if t.Record == nil {
-			if err := tx.Exec("UPDATE "+TenantsTable+" SET schema_version = $1 WHERE schema_name = $2", now, t.Schema).Error; err != nil {
-				return fmt.Errorf("record version: %w", err)
-			}
-		}
 		r.To = now
-		return nil
+		return now, nil
 	})
-	if err == nil && !dryRun && t.Record != nil {
-		if rerr := t.Record(ctx, r.To); rerr != nil {
-			err = fmt.Errorf("record version: %w", rerr)
-		}
-	}
 	r.Duration = time.Since(start)
 	if err != nil && !errors.Is(err, errDryRun) {
 		r.Err, r.Error, r.Steps = err, err.Error(), nil

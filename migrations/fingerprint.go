@@ -1,47 +1,82 @@
 package migrations
 
 import (
+	"sort"
 	"strings"
 
 	"gorm.io/gorm"
 )
 
-// fingerprintSQL describes a schema's tables, columns, types, defaults,
-// indexes and constraints, one sorted line each, with the schema's own name
-// replaced by $S so schemas of one shape give one text. The ledger's rows
-// are data, not shape, and stay out.
+// fingerprintSQL describes the tables, columns, types, defaults, indexes
+// and constraints of every schema named in $1, one row per schema and line.
+// It reads each catalog once for the whole list: none of them has an index
+// on the namespace alone, so a query per schema would scan pg_class and
+// pg_constraint once per tenant and a fleet's check would grow with the
+// square of its size. The ledger's rows are data, not shape, and stay out.
 const fingerprintSQL = `
-SELECT string_agg(line, E'\n' ORDER BY line) FROM (
-	SELECT 'table ' || c.relname || ' ' || c.relkind::text AS line
-	FROM pg_class c WHERE c.relnamespace = to_regnamespace($1) AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
-	UNION ALL
-	SELECT 'column ' || c.relname || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
-		|| CASE WHEN a.attnotnull THEN ' not null' ELSE '' END
-		|| coalesce(' default ' || pg_get_expr(d.adbin, d.adrelid), '')
-		|| CASE WHEN a.attidentity <> '' THEN ' identity ' || a.attidentity::text ELSE '' END
-	FROM pg_attribute a
-	JOIN pg_class c ON c.oid = a.attrelid
-	LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-	WHERE c.relnamespace = to_regnamespace($1) AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
-	UNION ALL
-	SELECT 'index ' || indexname || ' ' || indexdef FROM pg_indexes WHERE schemaname = $2
-	UNION ALL
-	SELECT 'constraint ' || c.relname || '.' || k.conname || ' ' || pg_get_constraintdef(k.oid)
-	FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
-	WHERE k.connamespace = to_regnamespace($1)
-) lines`
+SELECT n.nspname AS schema, 'table ' || c.relname || ' ' || c.relkind::text AS line
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = ANY($1) AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
+UNION ALL
+SELECT n.nspname, 'column ' || c.relname || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
+	|| CASE WHEN a.attnotnull THEN ' not null' ELSE '' END
+	|| coalesce(' default ' || pg_get_expr(d.adbin, d.adrelid), '')
+	|| CASE WHEN a.attidentity <> '' THEN ' identity ' || a.attidentity::text ELSE '' END
+FROM pg_attribute a
+JOIN pg_class c ON c.oid = a.attrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+WHERE n.nspname = ANY($1) AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
+UNION ALL
+SELECT i.schemaname, 'index ' || i.indexname || ' ' || i.indexdef FROM pg_indexes i WHERE i.schemaname = ANY($1)
+UNION ALL
+SELECT n.nspname, 'constraint ' || c.relname || '.' || k.conname || ' ' || pg_get_constraintdef(k.oid)
+FROM pg_constraint k
+JOIN pg_class c ON c.oid = k.conrelid
+JOIN pg_namespace n ON n.oid = k.connamespace
+WHERE n.nspname = ANY($1)`
 
-// Fingerprint returns the shape of schema as text (see fingerprintSQL).
-// Column positions do not count: a column added by a step and the same
-// column made by AutoMigrate may sit at different places.
+// Fingerprints returns the shape of each schema in schemas as text, keyed
+// by schema name: sorted lines with the schema's own name removed where
+// it qualifies a name, so schemas of one shape give one text whatever
+// they are called and whatever the search_path (PostgreSQL prints a name
+// unqualified when the search_path finds it). A schema that does not
+// exist, or holds nothing, has the empty fingerprint. Column positions do
+// not count: a column added by a step and the same column made by
+// AutoMigrate may sit at different places.
+func Fingerprints(tx *gorm.DB, schemas []string) (map[string]string, error) {
+	var rows []struct {
+		Schema string
+		Line   string
+	}
+	if err := tx.Raw(fingerprintSQL, schemas).Scan(&rows).Error; err != nil {
+		return nil, err
+	}
+	lines := make(map[string][]string, len(schemas))
+	for _, r := range rows {
+		lines[r.Schema] = append(lines[r.Schema], r.Line)
+	}
+	out := make(map[string]string, len(schemas))
+	for _, s := range schemas {
+		out[s] = normalize(s, lines[s])
+	}
+	return out, nil
+}
+
+// Fingerprint returns the shape of one schema (see Fingerprints).
 func Fingerprint(tx *gorm.DB, schema string) (string, error) {
-	var fp *string
-	if err := tx.Raw(fingerprintSQL, `"`+schema+`"`, schema).Scan(&fp).Error; err != nil {
+	fps, err := Fingerprints(tx, []string{schema})
+	if err != nil {
 		return "", err
 	}
-	if fp == nil {
-		return "", nil
+	return fps[schema], nil
+}
+
+func normalize(schema string, lines []string) string {
+	for i, l := range lines {
+		l = strings.ReplaceAll(l, `"`+schema+`".`, "")
+		lines[i] = strings.ReplaceAll(l, schema+".", "")
 	}
-	s := strings.ReplaceAll(*fp, `"`+schema+`".`, "$S.")
-	return strings.ReplaceAll(s, schema+".", "$S."), nil
+	sort.Strings(lines)
+	return strings.Join(lines, "\n")
 }

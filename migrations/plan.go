@@ -143,15 +143,17 @@ func readLedger(tx *gorm.DB, ledger string, p Plan) (int, error) {
 	return len(rows), nil
 }
 
-// migrate moves the schema whose ledger is ledger to version to (0 means
-// latest) inside tx, recording each step. It returns the versions before
-// and after.
+// migrate moves the schema whose ledger is ledger to version to, 0 (an
+// empty schema) to the plan's latest, inside tx, recording each step. It
+// returns the versions before and after. Callers name the version: a
+// default ("latest when unset") is the command line's business, decided
+// once where the flag is read.
 func migrate(tx *gorm.DB, ledger string, p Plan, to int) (from, now int, err error) {
 	if err := p.Check(); err != nil {
 		return 0, 0, err
 	}
-	if to <= 0 || to > p.Latest() {
-		to = p.Latest()
+	if to < 0 || to > p.Latest() {
+		return 0, 0, fmt.Errorf("migrate to version %d: the plan has versions 0..%d", to, p.Latest())
 	}
 	from, err = readLedger(tx, ledger, p)
 	if err != nil {

@@ -21,7 +21,9 @@ const SharedSchema = "tenantry"
 // TenantsTable is the schema-qualified tenant registry.
 const TenantsTable = SharedSchema + ".tenants"
 
-// Shared is the shared schema's history, oldest first.
+// Shared is the shared schema's history, oldest first. Its steps spell the
+// schema's name out: a step's text is checksummed once applied, so it is
+// history and never edited.
 var Shared = Plan{Steps: []Step{
 	{Version: 1, Name: "tenant registry", Up: `
 CREATE TABLE tenantry.tenants (
@@ -66,6 +68,9 @@ REVOKE CREATE ON SCHEMA public FROM PUBLIC`},
 ALTER TABLE tenantry.tenants ADD COLUMN server varchar(32) NOT NULL DEFAULT 'home'`},
 }}
 
+// SharedLedger records the shared schema's applied steps.
+const SharedLedger = SharedSchema + ".schema_migrations"
+
 // DeploymentTable holds the one row with this database's deployment id.
 const DeploymentTable = SharedSchema + ".deployment"
 
@@ -82,10 +87,10 @@ func ApplyShared(ctx context.Context, db *gorm.DB) error {
 		if err := tx.Exec("SELECT pg_advisory_xact_lock($1)", sharedLockKey).Error; err != nil {
 			return fmt.Errorf("shared migration lock: %w", err)
 		}
-		if err := tx.Exec("CREATE SCHEMA IF NOT EXISTS tenantry; " + ledgerDDL("tenantry.schema_migrations")).Error; err != nil {
+		if err := tx.Exec("CREATE SCHEMA IF NOT EXISTS " + SharedSchema + "; " + ledgerDDL(SharedLedger)).Error; err != nil {
 			return fmt.Errorf("shared ledger: %w", err)
 		}
-		_, _, err := migrate(tx, "tenantry.schema_migrations", Shared, 0)
+		_, _, err := migrate(tx, SharedLedger, Shared, Shared.Latest())
 		return err
 	})
 }
@@ -94,13 +99,13 @@ func ApplyShared(ctx context.Context, db *gorm.DB) error {
 // anything (for dry runs and read-only commands).
 func SharedPending(ctx context.Context, db *gorm.DB) ([]Step, error) {
 	var exists bool
-	if err := db.WithContext(ctx).Raw("SELECT to_regclass('tenantry.schema_migrations') IS NOT NULL").Scan(&exists).Error; err != nil {
+	if err := db.WithContext(ctx).Raw("SELECT to_regclass($1) IS NOT NULL", SharedLedger).Scan(&exists).Error; err != nil {
 		return nil, err
 	}
 	v := 0
 	if exists {
 		var err error
-		if v, err = readLedger(db.WithContext(ctx), "tenantry.schema_migrations", Shared); err != nil {
+		if v, err = readLedger(db.WithContext(ctx), SharedLedger, Shared); err != nil {
 			return nil, err
 		}
 	}

@@ -14,10 +14,12 @@ import (
 // TenantLedger is the ledger table inside every tenant schema.
 const TenantLedger = "schema_migrations"
 
-// Upgrade moves the schema pinned by tx to version to (0: latest) under
-// plan p, recording each step in the schema's ledger. tx must hold the
-// schema's lock. It returns the versions before and after.
-func Upgrade(tx *gorm.DB, p Plan, to int) (from, now int, err error) {
+// MigrateTo moves the schema pinned by tx to version to under plan p:
+// forward with the steps' Up SQL and Go, or back with their Down SQL when
+// to is below the schema's version. Each step is recorded in (or removed
+// from) the schema's ledger. tx must hold the schema's lock. It returns the
+// versions before and after.
+func MigrateTo(tx *gorm.DB, p Plan, to int) (from, now int, err error) {
 	if err := tx.Exec(ledgerDDL(TenantLedger)).Error; err != nil {
 		return 0, 0, fmt.Errorf("tenant ledger: %w", err)
 	}
@@ -122,7 +124,7 @@ func CaptureBlueprint(ctx context.Context, db *gorm.DB, p Plan, scratch func(tx 
 		if err := inScratch(tx, steps); err != nil {
 			return err
 		}
-		if _, _, err := Upgrade(tx, p, p.Latest()); err != nil {
+		if _, _, err := MigrateTo(tx, p, p.Latest()); err != nil {
 			return fmt.Errorf("replay steps: %w", err)
 		}
 		if fromSteps, err = Fingerprint(tx, steps); err != nil {

@@ -55,7 +55,7 @@ func (d *Directory) ApplyShared(ctx context.Context) error {
 		if err := tx.Exec("CREATE SCHEMA IF NOT EXISTS " + quoteIdent(schema) + ";\n" + appPinSQL(schema, DDLLimits)).Error; err != nil {
 			return err
 		}
-		_, _, err := migrations.Upgrade(tx, p, 0)
+		_, _, err := migrations.MigrateTo(tx, p, p.Latest())
 		return err
 	})
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tenantry/tenantry/fleet"
 	"github.com/tenantry/tenantry/migrations"
 	"github.com/tenantry/tenantry/models"
 	"github.com/tenantry/tenantry/tenancy"
@@ -68,7 +69,7 @@ func TestRegisteredTenantModelsAreOnboarded(t *testing.T) {
 	}
 	// The drift check compares against the program's models, so a
 	// freshly onboarded tenant has none.
-	st, err := dir.Status(ctx)
+	st, err := fleet.Inspect(ctx, dir, 2)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,74 +10,50 @@ import (
 	"gorm.io/gorm"
 )
 
-// MigrateOptions select and drive a migration run.
-type MigrateOptions struct {
-	migrations.Options
-	// Tenants limits the run to these names; empty means every tenant
-	// whose recorded version differs from the target.
-	Tenants []string
-}
+// This file is what a fleet run (package fleet) asks of the directory: the
+// directory decides which handle a tenant's schema is reached through and
+// how it is pinned, and it alone writes the registry.
 
-// Migrate brings tenant schemas to the target version, each in its own
-// transaction under its schema's advisory lock, so two runners never
-// migrate one schema at once (the second waits, re-reads the ledger and
-// finds nothing to do). Without Tenants it selects, with one indexed query,
-// the tenants whose recorded version differs from the target: a run with
-// nothing to do touches no tenant schema.
-func (d *Directory) Migrate(ctx context.Context, o MigrateOptions) ([]migrations.Result, error) {
-	if o.Plan.Steps == nil {
-		o.Plan = d.plan
+// MigrateSchema runs fn in t's schema, on t's server, as the DDL role with
+// DDL limits, holding the schema's migration lock, so two runners never
+// migrate one schema at once (the second waits, then finds nothing to do).
+// fn returns the version the schema has when it is done, and the registry
+// records it: in the same transaction when the registry shares the
+// tenant's server, so the two never disagree once committed; otherwise
+// right after the schema's transaction committed (if that fails, the
+// registry lags the ledger, migrate status says so, and the next run
+// repairs it). An error from fn rolls the schema back and is returned as
+// is. The tenant's cached row is evicted either way.
+func (d *Directory) MigrateSchema(ctx context.Context, t models.Tenant, fn func(tx *gorm.DB) (int, error)) error {
+	defer d.Forget(t.Name)
+	admin, err := d.pool(ctx, t.Server, true)
+	if err != nil {
+		return err
 	}
-	to := o.To
-	if to <= 0 || to > o.Plan.Latest() {
-		to = o.Plan.Latest()
-	}
-	var ts []models.Tenant
-	q := d.admin.WithContext(ctx).Table(migrations.TenantsTable).Order("name")
-	if len(o.Tenants) > 0 {
-		q = q.Where("name IN ?", o.Tenants)
-	} else {
-		q = q.Where("schema_version <> ?", to)
-	}
-	if err := q.Find(&ts).Error; err != nil {
-		return nil, classify(fmt.Errorf("select tenants to migrate: %w", err))
-	}
-	if len(o.Tenants) > 0 && len(ts) != len(o.Tenants) {
-		known := map[string]bool{}
-		for _, t := range ts {
-			known[t.Name] = true
-		}
-		for _, n := range o.Tenants {
-			if !known[n] {
-				return nil, fmt.Errorf("tenant %q: %w", n, models.ErrNotFound)
-			}
-		}
-	}
-	targets := make([]migrations.Target, len(ts))
-	where := map[string]string{} // schema -> server, for the scope
-	for i, t := range ts {
-		targets[i] = migrations.Target{Tenant: t.Name, Schema: t.SchemaName, Version: t.SchemaVersion}
-		where[t.SchemaName] = t.Server
-		if t.Server != HomeServer {
-			id := t.ID
-			targets[i].Record = func(ctx context.Context, v int) error {
-				return d.admin.WithContext(ctx).Table(migrations.TenantsTable).Where("id = ?", id).
-					Update("schema_version", v).Error
-			}
-		}
-	}
-	scope := func(ctx context.Context, schema string, fn func(tx *gorm.DB) error) error {
-		admin, err := d.pool(ctx, where[schema], true)
+	home := t.Server == HomeServer
+	version := 0
+	err = migrationScope(ctx, admin, t.SchemaName, func(tx *gorm.DB) error {
+		v, err := fn(tx)
 		if err != nil {
 			return err
 		}
-		return migrationScope(ctx, admin, schema, fn)
+		version = v
+		if !home {
+			return nil
+		}
+		if err := tx.Exec("UPDATE "+migrations.TenantsTable+" SET schema_version = $1 WHERE schema_name = $2", v, t.SchemaName).Error; err != nil {
+			return fmt.Errorf("record version: %w", err)
+		}
+		return nil
+	})
+	if err != nil || home {
+		return err
 	}
-	results := migrations.Run(ctx, targets, scope, o.Options)
-	for _, t := range ts {
-		d.Forget(t.Name)
+	if err := d.admin.WithContext(ctx).Table(migrations.TenantsTable).Where("id = ?", t.ID).
+		Update("schema_version", version).Error; err != nil {
+		return fmt.Errorf("record version: %w", err)
 	}
-	return results, nil
+	return nil
 }
 
 // migrationScope pins a schema with DDL limits and takes its lock. The
@@ -98,72 +74,66 @@ SELECT set_config('lock_timeout', '%s', true)`, lockClass, schema, ms(DDLLimits.
 	})
 }
 
-// SchemaStatus is one tenant's migration state.
-type SchemaStatus struct {
-	Tenant string `json:"tenant"`
-	Schema string `json:"schema"`
-	// Version is what the schema's ledger says; Recorded what the
-	// registry says.
-	Version  int   `json:"version"`
-	Recorded int   `json:"recorded"`
-	Pending  []int `json:"pending,omitempty"`
-	// Drift is set when the schema's tables differ from what its version
-	// should look like, or the ledger cannot be trusted.
-	Drift string `json:"drift,omitempty"`
+// SchemaVersion reads the version of t's schema, on t's server, from the
+// schema's own ledger (0 when it has none), refusing edited or unknown
+// steps. It takes no lock: a check does not wait for a running migration.
+func (d *Directory) SchemaVersion(ctx context.Context, t models.Tenant) (int, error) {
+	admin, err := d.pool(ctx, t.Server, true)
+	if err != nil {
+		return 0, err
+	}
+	var v int
+	err = InSchema(ctx, admin, t.SchemaName, DDLLimits, func(tx *gorm.DB) error {
+		var err error
+		v, err = migrations.Version(tx, d.plan)
+		return err
+	})
+	return v, err
 }
 
-// Status reads every tenant's ledger and compares each schema's shape with
-// a reference schema built at the same version (by replaying the plan's
-// steps in a scratch schema that is rolled back).
-func (d *Directory) Status(ctx context.Context) ([]SchemaStatus, error) {
-	ts, err := d.List(ctx)
-	if err != nil {
-		return nil, err
-	}
-	refs := map[int]string{}
-	out := make([]SchemaStatus, 0, len(ts))
+// Fingerprints returns the shape of each tenant's schema
+// (migrations.Fingerprints), keyed by schema name, from one catalog query
+// per server for all of its tenants. A server that cannot be read leaves
+// its tenants out of the shapes and in unreadable, with the reason, so the
+// others are still checked.
+func (d *Directory) Fingerprints(ctx context.Context, ts []models.Tenant) (shapes map[string]string, unreadable map[string]error, err error) {
+	byServer := map[string][]string{}
 	for _, t := range ts {
-		st := SchemaStatus{Tenant: t.Name, Schema: t.SchemaName, Recorded: t.SchemaVersion}
-		var fp string
-		admin, err := d.pool(ctx, t.Server, true)
-		if err != nil {
-			st.Drift = "unreadable: " + err.Error()
-			out = append(out, st)
-			continue
+		if !validSchema(t.SchemaName) {
+			return nil, nil, fmt.Errorf("tenancy: schema %q: %w", t.SchemaName, models.ErrInvalid)
 		}
-		err = InSchema(ctx, admin, t.SchemaName, DDLLimits, func(tx *gorm.DB) error {
-			v, err := migrations.Version(tx, d.plan)
-			if err != nil {
-				return err
-			}
-			st.Version = v
-			fp, err = migrations.Fingerprint(tx, t.SchemaName)
-			return err
-		})
-		if err != nil {
-			st.Drift = "unreadable: " + err.Error()
-			out = append(out, st)
-			continue
-		}
-		for _, s := range d.plan.Pending(st.Version, d.plan.Latest()) {
-			st.Pending = append(st.Pending, s.Version)
-		}
-		ref, ok := refs[st.Version]
-		if !ok {
-			if ref, err = d.reference(ctx, st.Version); err != nil {
-				return nil, err
-			}
-			refs[st.Version] = ref
-		}
-		switch {
-		case fp != ref:
-			st.Drift = "tables differ from version " + fmt.Sprint(st.Version)
-		case st.Recorded != st.Version:
-			st.Drift = fmt.Sprintf("registry records version %d", st.Recorded)
-		}
-		out = append(out, st)
+		byServer[t.Server] = append(byServer[t.Server], t.SchemaName)
 	}
-	return out, nil
+	shapes, unreadable = make(map[string]string, len(ts)), map[string]error{}
+	for server, schemas := range byServer {
+		var fps map[string]string
+		admin, err := d.pool(ctx, server, true)
+		if err == nil {
+			err = admin.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+				// An empty search_path (pg_catalog only) prints every other name
+				// schema-qualified, as a scope pinned to one tenant schema does,
+				// so these fingerprints equal the ones taken inside a scope.
+				if err := tx.Exec("SELECT set_config('search_path', '', true), set_config('statement_timeout', $1, true)",
+					ms(DDLLimits.Statement)).Error; err != nil {
+					return err
+				}
+				var err error
+				fps, err = migrations.Fingerprints(tx, schemas)
+				return err
+			})
+		}
+		if err != nil {
+			err = classify(fmt.Errorf("fingerprint the schemas on server %q: %w", server, err))
+			for _, s := range schemas {
+				unreadable[s] = err
+			}
+			continue
+		}
+		for s, fp := range fps {
+			shapes[s] = fp
+		}
+	}
+	return shapes, unreadable, nil
 }
 
 var errReference = errors.New("reference built")
@@ -185,12 +155,14 @@ func scratchPin(tx *gorm.DB, schema string) error {
 
 // referenceSchema is longer than any derived schema name (at most 50
 // bytes), so no tenant can own it; it exists only inside the rolled-back
-// transaction of reference.
+// transaction of ReferenceFingerprint.
 const referenceSchema = "t_tenantry_reference_schema_for_drift_checks_only_here"
 
-// reference fingerprints a scratch schema migrated from empty to version;
-// version 0 is an empty schema, without even a ledger.
-func (d *Directory) reference(ctx context.Context, version int) (string, error) {
+// ReferenceFingerprint is the fingerprint a schema at version should have:
+// that of a scratch schema migrated from empty to version by the plan's
+// steps, in a transaction rolled back afterwards. Version 0 is an empty
+// schema, without even a ledger.
+func (d *Directory) ReferenceFingerprint(ctx context.Context, version int) (string, error) {
 	if version == 0 {
 		return "", nil
 	}
@@ -200,7 +172,7 @@ func (d *Directory) reference(ctx context.Context, version int) (string, error) 
 		if err := scratchPin(tx, scratch); err != nil {
 			return err
 		}
-		if _, _, err := migrations.Upgrade(tx, d.plan, version); err != nil {
+		if _, _, err := migrations.MigrateTo(tx, d.plan, version); err != nil {
 			return err
 		}
 		var err error

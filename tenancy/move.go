@@ -382,7 +382,7 @@ func buildTarget(ctx context.Context, admin *gorm.DB, schema string, roles Tenan
 		if err := tx.Exec("CREATE SCHEMA " + quoteIdent(schema) + ";\n" + pinned).Error; err != nil {
 			return err
 		}
-		if _, _, err := migrations.Upgrade(tx, p, version); err != nil {
+		if _, _, err := migrations.MigrateTo(tx, p, version); err != nil {
 			return err
 		}
 		return tx.Exec("TRUNCATE " + quoteIdent(migrations.TenantLedger) + ";\n" + unpinSQL + ";\n" +

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/tenantry/tenantry/fleet"
 	"github.com/tenantry/tenantry/migrations"
 	"github.com/tenantry/tenantry/migrations/migrationstest"
 	"github.com/tenantry/tenantry/models"
@@ -279,9 +280,9 @@ func TestDefaultPrivilegesCoverTablesMigrationsAdd(t *testing.T) {
 	e.onboard(t, "acme", "globex")
 	notes := migrations.Step{Version: 2, Name: "notes", Up: `CREATE TABLE notes (id bigserial PRIMARY KEY, body text NOT NULL)`}
 	dir := tenancy.NewDirectory(e.db, tenancy.WithAdmin(e.ddl), tenancy.WithPlan(migrationstest.PlanWith(notes)))
-	res, err := dir.Migrate(context.Background(), tenancy.MigrateOptions{})
-	if err != nil || len(res) != 2 || res[0].Err != nil || res[1].Err != nil {
-		t.Fatalf("migrate: %+v, %v", res, err)
+	sum, err := fleet.Migrate(context.Background(), dir, fleet.Options{})
+	if res := sum.Results; err != nil || len(res) != 2 || res[0].Err != nil || res[1].Err != nil {
+		t.Fatalf("migrate: %+v, %v", sum, err)
 	}
 	acme, err := dir.Active(context.Background(), "acme")
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/tenantry/tenantry/fleet"
 	"github.com/tenantry/tenantry/internal/pglocal"
 	"github.com/tenantry/tenantry/internal/pgtest"
 	"github.com/tenantry/tenantry/migrations"
@@ -18,19 +19,19 @@ import (
 	"gorm.io/gorm"
 )
 
-// fleet is a home server (the registry) and a second server "b", each a
+// servers is a home server (the registry) and a second server "b", each a
 // throwaway cluster of the test's own.
-type fleet struct {
+type servers struct {
 	home, b pgtest.Server
 	dir     *tenancy.Directory
 }
 
 var fleetPool = tenancy.PoolConfig{MaxOpen: 8, MaxIdle: 2, MaxLifetime: time.Minute}
 
-func newFleet(t *testing.T, bLogical bool) *fleet {
+func newFleet(t *testing.T, bLogical bool) *servers {
 	t.Helper()
 	ctx := context.Background()
-	f := &fleet{
+	f := &servers{
 		home: pgtest.NewServer(t, pglocal.Options{Logical: true}),
 		b:    pgtest.NewServer(t, pglocal.Options{Logical: bLogical}),
 	}
@@ -93,7 +94,7 @@ func hasSchema(t *testing.T, s pgtest.Server, schema string) bool {
 	return len(query(t, s, "SELECT nspname::text FROM pg_namespace WHERE nspname = $1", schema)) == 1
 }
 
-func (f *fleet) insert(ctx context.Context, name, item string) (int64, error) {
+func (f *servers) insert(ctx context.Context, name, item string) (int64, error) {
 	tn, err := f.dir.Active(ctx, name)
 	if err != nil {
 		return 0, err
@@ -182,7 +183,7 @@ func TestTenantsArePlacedOnTheServerWithFewestAndServedThere(t *testing.T) {
 		t.Errorf("roles %v still on b after offboarding", got)
 	}
 	// Migrations and their status reach the tenants on b.
-	st, err := f.dir.Status(ctx)
+	st, err := fleet.Inspect(ctx, f.dir, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,10 +207,11 @@ func TestTenantsArePlacedOnTheServerWithFewestAndServedThere(t *testing.T) {
 			t.Errorf("close: %v", err)
 		}
 	})
-	results, err := migrating.Migrate(ctx, tenancy.MigrateOptions{})
+	sum, err := fleet.Migrate(ctx, migrating, fleet.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	results := sum.Results
 	if len(results) != 3 {
 		t.Fatalf("migrated %d tenants, want 3", len(results))
 	}

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/tenantry/tenantry/fleet"
 	"github.com/tenantry/tenantry/internal/pglocal"
 	"github.com/tenantry/tenantry/migrations"
 	"github.com/tenantry/tenantry/migrations/migrationstest"
@@ -126,11 +127,11 @@ func run(ctx context.Context, n, rows, sample int, outPath string) error {
 	fmt.Fprintln(w, "|---|---|---|---|---|")
 	var base float64
 	for _, c := range []int{1, 2, 4, 8} {
-		up, err := timeRun(ctx, mig, tenancy.MigrateOptions{Options: migrations.Options{Concurrency: c}}, n)
+		up, err := timeRun(ctx, mig, fleet.Options{Concurrency: c}, n)
 		if err != nil {
 			return err
 		}
-		down, err := timeRun(ctx, mig, tenancy.MigrateOptions{Options: migrations.Options{Concurrency: c, To: 1}}, n)
+		down, err := timeRun(ctx, mig, fleet.Options{Concurrency: c, To: 1}, n)
 		if err != nil {
 			return err
 		}
@@ -140,7 +141,7 @@ func run(ctx context.Context, n, rows, sample int, outPath string) error {
 		}
 		fmt.Fprintf(w, "| %d | %.2f | %.0f | %.2f× | %.2f |\n", c, up.Seconds(), rate, rate/base, down.Seconds())
 	}
-	if _, err := timeRun(ctx, mig, tenancy.MigrateOptions{Options: migrations.Options{Concurrency: 4}}, n); err != nil {
+	if _, err := timeRun(ctx, mig, fleet.Options{Concurrency: 4}, n); err != nil {
 		return err
 	}
 
@@ -148,7 +149,7 @@ func run(ctx context.Context, n, rows, sample int, outPath string) error {
 	fmt.Fprintf(w, "\n## No-op runs over %d up-to-date tenants\n\n", n)
 	fmt.Fprintln(w, "| run | seconds | ms per tenant |")
 	fmt.Fprintln(w, "|---|---|---|")
-	noop, err := timeRun(ctx, mig, tenancy.MigrateOptions{Options: migrations.Options{Concurrency: 4}}, 0)
+	noop, err := timeRun(ctx, mig, fleet.Options{Concurrency: 4}, 0)
 	if err != nil {
 		return err
 	}
@@ -157,7 +158,7 @@ func run(ctx context.Context, n, rows, sample int, outPath string) error {
 	for i, t := range ts {
 		names[i] = t.Name
 	}
-	visit, err := timeRun(ctx, mig, tenancy.MigrateOptions{Tenants: names, Options: migrations.Options{Concurrency: 4}}, n)
+	visit, err := timeRun(ctx, mig, fleet.Options{Tenants: names, Concurrency: 4}, n)
 	if err != nil {
 		return err
 	}
@@ -195,13 +196,14 @@ func skuModels() []any {
 	return []any{&Item{}}
 }
 
-func timeRun(ctx context.Context, d *tenancy.Directory, o tenancy.MigrateOptions, want int) (time.Duration, error) {
+func timeRun(ctx context.Context, d *tenancy.Directory, o fleet.Options, want int) (time.Duration, error) {
 	start := time.Now()
-	rs, err := d.Migrate(ctx, o)
+	sum, err := fleet.Migrate(ctx, d, o)
 	elapsed := time.Since(start)
 	if err != nil {
 		return 0, err
 	}
+	rs := sum.Results
 	if len(rs) != want {
 		return 0, fmt.Errorf("run touched %d tenants, want %d", len(rs), want)
 	}
