@@ -33,13 +33,14 @@ func main() {
 	rows := flag.Int("rows", 20, "items per tenant (what the backfill rewrites)")
 	sample := flag.Int("automigrate-sample", 25, "tenants timed for an AutoMigrate no-op run")
 	out := flag.String("out", "", "also write the report to this file")
+	statusOnly := flag.Bool("status-only", false, "onboard the tenants and time only `migrate status`")
 	flag.Parse()
-	if err := run(context.Background(), *n, *rows, *sample, *out); err != nil {
+	if err := run(context.Background(), *n, *rows, *sample, *out, *statusOnly); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(ctx context.Context, n, rows, sample int, outPath string) error {
+func run(ctx context.Context, n, rows, sample int, outPath string, statusOnly bool) error {
 	dir, err := os.MkdirTemp("", "tenantry-bench-")
 	if err != nil {
 		return err
@@ -71,6 +72,17 @@ func run(ctx context.Context, n, rows, sample int, outPath string) error {
 	// Onboarding, interleaved so that machine noise hits both paths alike.
 	fastDir := tenancy.NewDirectory(fast, tenancy.WithTTL(0))
 	slowDir := tenancy.NewDirectory(slow, tenancy.WithTTL(0), tenancy.WithAutoMigrate())
+	if statusOnly {
+		for i := range n {
+			if _, err := fastDir.Onboard(ctx, fmt.Sprintf("tenant%05d", i)); err != nil {
+				return err
+			}
+		}
+		if err := benchStatus(ctx, w, fast, fastDir, 3); err != nil {
+			return err
+		}
+		return writeReport(outPath, report.String())
+	}
 	fastT, slowT := make([]time.Duration, n), make([]time.Duration, n)
 	for i := range n {
 		name := fmt.Sprintf("tenant%05d", i)
@@ -176,10 +188,17 @@ func run(ctx context.Context, n, rows, sample int, outPath string) error {
 	am := time.Since(start)
 	fmt.Fprintf(w, "| GORM AutoMigrate no-op, %d tenants sampled, sequential | %.3f | %.1f |\n", k, am.Seconds(), ms(am)/float64(k))
 	fmt.Fprintf(w, "\nper tenant, AutoMigrate's no-op costs %.0f× a ledger visit\n", (ms(am)/float64(k))/(ms(visit)/float64(n)))
-	if outPath != "" {
-		return os.WriteFile(outPath, []byte(report.String()), 0o644)
+	if err := benchStatus(ctx, w, fast, mig, 3); err != nil {
+		return err
 	}
-	return nil
+	return writeReport(outPath, report.String())
+}
+
+func writeReport(path, text string) error {
+	if path == "" {
+		return nil
+	}
+	return os.WriteFile(path, []byte(text), 0o644)
 }
 
 // skuModels is the item model as it looks after SKUStep, so AutoMigrate's
