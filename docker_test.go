@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"go/ast"
 	"go/parser"
@@ -620,4 +621,55 @@ func dockerKeys[V any](m map[string]V) string {
 	}
 	sort.Strings(ks)
 	return strings.Join(ks, ", ")
+}
+
+// ---- the binary's commands, from its command table ----
+
+// TestContainerRunsCommandsTheBinaryHas checks every place the container
+// files name a subcommand (the image's CMD and HEALTHCHECK, each compose
+// service's command and the app's healthcheck) against the commands table
+// that run dispatches on, so renaming a command fails here, without Docker,
+// rather than in a deployed stack.
+func TestContainerRunsCommandsTheBinaryHas(t *testing.T) {
+	known := map[string]bool{}
+	for _, c := range commands {
+		known[c.name] = true
+	}
+	check := func(where string, argv []string, i int) {
+		t.Helper()
+		if len(argv) <= i {
+			t.Errorf("%s %q names no subcommand", where, argv)
+		} else if !known[argv[i]] {
+			t.Errorf("%s runs %q, which is not a command of the binary (it has %s)", where, argv[i], dockerKeys(known))
+		}
+	}
+	stages := loadDockerfile(t)
+	final := stages[len(stages)-1]
+	execForm := func(cmd string) []string {
+		for _, in := range final.instrs {
+			if in.cmd != cmd {
+				continue
+			}
+			rest := dfStripFlags(in.args)
+			if cmd == "HEALTHCHECK" {
+				rest = strings.TrimSpace(strings.TrimPrefix(rest, "CMD"))
+			}
+			var argv []string
+			if err := json.Unmarshal([]byte(rest), &argv); err != nil {
+				t.Fatalf("line %d: %s %s is not exec form (the image has no shell): %v", in.line, cmd, in.args, err)
+			}
+			return argv
+		}
+		t.Fatalf("the final stage has no %s", cmd)
+		return nil
+	}
+	check("Dockerfile CMD", execForm("CMD"), 0)
+	check("Dockerfile HEALTHCHECK", execForm("HEALTHCHECK"), 1)
+	cf := loadCompose(t)
+	for name, s := range cf.Services {
+		if !s.Build.IsZero() {
+			check("compose service "+name, s.Command.argv, 0)
+		}
+	}
+	check("compose app healthcheck", cf.Services["app"].Healthcheck.Test.argv, 2)
 }

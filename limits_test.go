@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -46,7 +47,7 @@ func TestServeRefusesMalformedLimits(t *testing.T) {
 		{"TENANT_BURST", "0"}, {"TENANT_MAX_ITEMS", "-5"}, {"TENANT_MAX_BYTES", "1e9"},
 	} {
 		env := envOf("JWT_SECRET", secret, "DATABASE_URL", "postgres://nobody@127.0.0.1:1/none", kv[0], kv[1])
-		err := run(context.Background(), []string{"serve"}, env, &bytes.Buffer{})
+		err := run(context.Background(), []string{"serve"}, env, &bytes.Buffer{}, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), kv[0]) {
 			t.Errorf("%s=%s: serve err = %v, want one naming %s", kv[0], kv[1], err, kv[0])
 		}

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -53,7 +55,7 @@ func TestServeRefusesToStartWithoutASecret(t *testing.T) {
 				}
 				return tt.env(k)
 			}
-			err := run(context.Background(), []string{"serve"}, env, &bytes.Buffer{})
+			err := run(context.Background(), []string{"serve"}, env, &bytes.Buffer{}, io.Discard)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("serve err = %v, want one mentioning %q", err, tt.want)
 			}
@@ -63,21 +65,56 @@ func TestServeRefusesToStartWithoutASecret(t *testing.T) {
 
 func TestDevModeHasADevelopmentSecret(t *testing.T) {
 	var out bytes.Buffer
-	if err := run(context.Background(), []string{"token", "--tenant", "acme", "--no-lookup"}, envOf("TENANTRY_ENV", "dev"), &out); err != nil {
+	if err := run(context.Background(), []string{"token", "--tenant", "acme", "--no-lookup"}, envOf("TENANTRY_ENV", "dev"), &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Count(strings.TrimSpace(out.String()), ".") != 2 {
 		t.Fatalf("token output %q is not a JWT", out.String())
 	}
-	if err := run(context.Background(), []string{"token", "--tenant", "acme"}, envOf(), &out); err == nil {
+	if err := run(context.Background(), []string{"token", "--tenant", "acme"}, envOf(), &out, io.Discard); err == nil {
 		t.Fatal("token without a secret outside dev mode succeeded")
 	}
 }
 
 func TestUsageErrors(t *testing.T) {
-	for _, args := range [][]string{{"bogus"}, {"tenants"}, {"tenants", "create"}, {"token"}, {"token", "--tenant", "a", "--ttl", "-1h"}, {"token", "--admin", "--ttl", "25h"}} {
-		if err := run(context.Background(), args, envOf("TENANTRY_ENV", "dev"), &bytes.Buffer{}); err == nil {
-			t.Errorf("run %v succeeded", args)
+	for _, args := range [][]string{{"bogus"}, {"tenants"}, {"tenants", "create"}, {"tenants", "frobnicate", "x"},
+		{"tenants", "list", "extra"}, {"serve", "extra"}, {"dev", "extra"}, {"healthcheck", "now"}, {"token"},
+		{"token", "--tenant", "a", "--ttl", "-1h"}, {"migrate", "--concurrency", "0"}, {"migrate", "--to", "-1"}} {
+		var stderr bytes.Buffer
+		err := run(context.Background(), args, envOf("TENANTRY_ENV", "dev"), &bytes.Buffer{}, &stderr)
+		if !errors.Is(err, errUsage) {
+			t.Errorf("run %v: %v, want a usage error", args, err)
+		}
+		if !strings.Contains(stderr.String(), "usage: tenantry") {
+			t.Errorf("run %v printed no usage on stderr (got %q)", args, stderr.String())
+		}
+	}
+	if err := run(context.Background(), []string{"token", "--admin", "--ttl", "25h"}, envOf("TENANTRY_ENV", "dev"), &bytes.Buffer{}, io.Discard); err == nil {
+		t.Error("a token longer than JWT_MAX_LIFETIME was minted")
+	}
+}
+
+// Usage and dispatch both come from the commands table: help lists every
+// command (and every tenants subcommand), and run reaches each one.
+func TestUsageAndDispatchComeFromTheTable(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"help"}, envOf(), &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range commands {
+		if !strings.Contains(out.String(), "tenantry "+c.name) {
+			t.Errorf("help does not list %q:\n%s", c.name, out.String())
+		}
+		// A flag no command has makes each fail in its own way before it
+		// touches a database, never as an unknown command.
+		err := run(context.Background(), []string{c.name, "--no-such-flag"}, envOf("TENANTRY_ENV", "dev"), &bytes.Buffer{}, io.Discard)
+		if err == nil || strings.Contains(err.Error(), "unknown command") {
+			t.Errorf("run %s --no-such-flag: %v; want the command's own refusal", c.name, err)
+		}
+	}
+	for _, c := range tenantCommands {
+		if !strings.Contains(out.String(), c.name) {
+			t.Errorf("help does not list tenants %s", c.name)
 		}
 	}
 }
@@ -194,11 +231,11 @@ func TestMigrateAndTenantCommands(t *testing.T) {
 	env := envOf("DATABASE_URL", roles.AppURL, "MIGRATION_DATABASE_URL", roles.DDLURL, "JWT_SECRET", secret)
 	ctx := context.Background()
 	for _, n := range []string{"alpha", "beta"} {
-		if err := run(ctx, []string{"tenants", "create", n}, env, &bytes.Buffer{}); err != nil {
+		if err := run(ctx, []string{"tenants", "create", n}, env, &bytes.Buffer{}, io.Discard); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := run(ctx, []string{"tenants", "create", "alpha"}, env, &bytes.Buffer{}); err == nil {
+	if err := run(ctx, []string{"tenants", "create", "alpha"}, env, &bytes.Buffer{}, io.Discard); err == nil {
 		t.Fatal("creating alpha twice succeeded")
 	}
 	type summary struct {
@@ -210,7 +247,7 @@ func TestMigrateAndTenantCommands(t *testing.T) {
 	}
 	migrate := func(args ...string) summary {
 		var out bytes.Buffer
-		if err := run(ctx, append([]string{"migrate", "--json"}, args...), env, &out); err != nil {
+		if err := run(ctx, append([]string{"migrate", "--json"}, args...), env, &out, io.Discard); err != nil {
 			t.Fatalf("migrate %v: %v\n%s", args, err, out.String())
 		}
 		var sum summary
@@ -231,7 +268,7 @@ func TestMigrateAndTenantCommands(t *testing.T) {
 		t.Fatalf("migrate summary %+v", sum)
 	}
 	var out bytes.Buffer
-	if err := run(ctx, []string{"migrate", "status"}, env, &out); err != nil {
+	if err := run(ctx, []string{"migrate", "status"}, env, &out, io.Discard); err != nil {
 		t.Fatalf("migrate status: %v\n%s", err, out.String())
 	}
 	if !strings.Contains(out.String(), "2 tenants, latest version 1, 0 drifted") {
@@ -239,7 +276,7 @@ func TestMigrateAndTenantCommands(t *testing.T) {
 	}
 	for _, st := range []string{"read-only", "suspend", "resume"} {
 		out.Reset()
-		if err := run(ctx, []string{"tenants", st, "alpha"}, env, &out); err != nil {
+		if err := run(ctx, []string{"tenants", st, "alpha"}, env, &out, io.Discard); err != nil {
 			t.Fatalf("tenants %s: %v", st, err)
 		}
 		if want := map[string]string{"read-only": "read-only", "suspend": "suspended", "resume": "active"}[st]; !strings.HasSuffix(strings.TrimSpace(out.String()), want) {
@@ -247,11 +284,11 @@ func TestMigrateAndTenantCommands(t *testing.T) {
 		}
 	}
 	out.Reset()
-	if err := run(ctx, []string{"tenants", "delete", "beta"}, env, &out); err != nil {
+	if err := run(ctx, []string{"tenants", "delete", "beta"}, env, &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	out.Reset()
-	if err := run(ctx, []string{"tenants", "list"}, env, &out); err != nil {
+	if err := run(ctx, []string{"tenants", "list"}, env, &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out.String(), "alpha") || strings.Contains(out.String(), "beta") {
@@ -266,7 +303,7 @@ func TestReadOnlyCommandsChangeNothing(t *testing.T) {
 	env := envOf("DATABASE_URL", roles.AppURL, "MIGRATION_DATABASE_URL", url, "JWT_SECRET", secret)
 	ctx := context.Background()
 	var out bytes.Buffer
-	if err := run(ctx, []string{"migrate", "--dry-run"}, env, &out); err != nil {
+	if err := run(ctx, []string{"migrate", "--dry-run"}, env, &out, io.Discard); err != nil {
 		t.Fatalf("dry run: %v", err)
 	}
 	var steps []int
@@ -277,12 +314,12 @@ func TestReadOnlyCommandsChangeNothing(t *testing.T) {
 		t.Fatalf("dry run on a fresh database said:\n%s", out.String())
 	}
 	for _, args := range [][]string{{"migrate", "status"}, {"tenants", "list"}} {
-		if err := run(ctx, args, env, &bytes.Buffer{}); err == nil {
+		if err := run(ctx, args, env, &bytes.Buffer{}, io.Discard); err == nil {
 			t.Errorf("%v on an unmigrated database succeeded", args)
 		}
 	}
 	for _, args := range [][]string{{"migrate", "--to", "-1"}, {"migrate", "--to", "99"}} {
-		if err := run(ctx, args, env, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "--to") {
+		if err := run(ctx, args, env, &bytes.Buffer{}, io.Discard); err == nil || !strings.Contains(err.Error(), "--to") {
 			t.Errorf("%v: %v, want a usage error", args, err)
 		}
 	}
@@ -306,7 +343,7 @@ func TestServeRefusesARequestRoleThatCouldCrossTheBoundary(t *testing.T) {
 	posing := withApp(t, roles.DDLURL, "posing-as-the-request-role")
 	env := envOf("DATABASE_URL", posing, "MIGRATION_DATABASE_URL", roles.DDLURL, "JWT_SECRET", secret, "ADDR", "127.0.0.1:0")
 	ctx := context.Background()
-	if err := run(ctx, []string{"tenants", "create", "acme"}, env, &bytes.Buffer{}); err != nil {
+	if err := run(ctx, []string{"tenants", "create", "acme"}, env, &bytes.Buffer{}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	err := serve(ctx, loadConfig(env), &bytes.Buffer{}, func(string) { t.Error("serve started listening") })
@@ -341,7 +378,7 @@ func tokenCmd(t *testing.T, env func(string) string) func(args ...string) string
 	return func(args ...string) string {
 		t.Helper()
 		var out bytes.Buffer
-		if err := run(context.Background(), append([]string{"token"}, args...), env, &out); err != nil {
+		if err := run(context.Background(), append([]string{"token"}, args...), env, &out, io.Discard); err != nil {
 			t.Fatal(err)
 		}
 		return strings.TrimSpace(out.String())

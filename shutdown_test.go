@@ -179,7 +179,7 @@ func TestServeRefusesUnusableTimeouts(t *testing.T) {
 	} {
 		// No database answers at this URL: the check must come first.
 		env := envOf("JWT_SECRET", secret, "DATABASE_URL", "postgres://nobody@127.0.0.1:1/none", tc.key, tc.val)
-		err := run(context.Background(), []string{"serve"}, env, &bytes.Buffer{})
+		err := run(context.Background(), []string{"serve"}, env, &bytes.Buffer{}, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s=%s: serve err = %v, want one mentioning %q", tc.key, tc.val, err, tc.want)
 		}

@@ -244,7 +244,7 @@ func newChaosEnv(t *testing.T, o envOptions) *chaosEnv {
 	api.AddFaultRoutes(srv)
 	e.srv = srv
 	hs := httptest.NewUnstartedServer(srv)
-	// As main.go's server.
+	// As serve's server (serve.go in package main).
 	hs.Config.ReadHeaderTimeout = 5 * time.Second
 	hs.Config.ReadTimeout = 15 * time.Second
 	hs.Config.WriteTimeout = 30 * time.Second

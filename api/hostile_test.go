@@ -126,7 +126,7 @@ type hostileCase struct {
 // that are accepted on purpose but must stay inert (an ignored kid); they
 // are read-only requests and the state check covers them too.
 func TestHostileInputMatrix(t *testing.T) {
-	// main.go's leeway, so the leeway cases mean what they say.
+	// The binary's leeway (config.go), so the leeway cases mean what they say.
 	s := newStack(t, tenancy.DefaultPool, func(a *token.Config) { a.Leeway = 30 * time.Second })
 	s.onboard(t, "acme", "globex", "frozen", "a_b")
 	admin := s.token(t, "", true)

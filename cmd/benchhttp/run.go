@@ -185,7 +185,7 @@ func (e *env) fillPlain(ctx context.Context, rows int) error {
 		SELECT 'plain-seed-' || g, 'benchhttp', now(), now() FROM generate_series(1, ?) g`, rows).Error
 }
 
-// startTenantry runs `tenantry serve` with the environment main.go's
+// startTenantry runs `tenantry serve` with the environment the binary's
 // loadConfig reads. TENANTRY_ENV=dev keeps start-up role checks to
 // warnings: the benchmark connects as the cluster's superuser.
 func (e *env) startTenantry(ctx context.Context, name, dbURL string) (*server, error) {
