@@ -187,7 +187,10 @@ func TestServeEndToEnd(t *testing.T) {
 			return false
 		}
 		defer conn2.Close(context.Background())
-		conn2.QueryRow(context.Background(), "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND application_name = $1", app).Scan(&n)
+		if err := conn2.QueryRow(context.Background(), "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND application_name = $1", app).Scan(&n); err != nil {
+			t.Errorf("look for the blocked request: %v", err)
+			return false
+		}
 		return n == 1
 	})
 	cancel() // SIGTERM
@@ -329,7 +332,7 @@ func TestReadOnlyCommandsChangeNothing(t *testing.T) {
 	}
 	defer conn.Close(ctx)
 	var n int
-	if err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_namespace WHERE nspname = 'tenantry'").Scan(&n); err != nil || n != 0 {
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_namespace WHERE nspname = $1", migrations.SharedSchema).Scan(&n); err != nil || n != 0 {
 		t.Fatalf("the tenantry schema exists after read-only commands (%d, %v)", n, err)
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/tenantry/tenantry/internal/pgtest"
+	"github.com/tenantry/tenantry/migrations"
 )
 
 // withAppName gives dbURL an application_name of its own, so a test can
@@ -111,7 +112,7 @@ func TestShutdownCancelsWhatTheDrainCannotWaitFor(t *testing.T) {
 
 	// Block registry reads: beta's first request waits in its tenant
 	// lookup, with no lock_timeout, until its 10 s request deadline.
-	release := holdLock(t, rawURL, "tenantry.tenants")
+	release := holdLock(t, rawURL, migrations.TenantsTable)
 	stuck := make(chan error, 1)
 	go func() {
 		_, _, err := get(base, "/items", beta)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tenantry/tenantry/fleet"
 	"github.com/tenantry/tenantry/internal/faultproxy"
+	"github.com/tenantry/tenantry/migrations"
 	"github.com/tenantry/tenantry/migrations/migrationstest"
 	"github.com/tenantry/tenantry/tenancy"
 	"github.com/tenantry/tenantry/token"
@@ -161,7 +162,10 @@ func TestChaosTimeouts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		schema, _ := tenancy.SchemaFor("tempo")
+		schema, err := tenancy.SchemaFor("tempo")
+		if err != nil {
+			t.Fatal(err)
+		}
 		if _, err := tx.Exec(cctx, `SELECT 1 FROM `+schema+`.items WHERE id = $1 FOR UPDATE`, id); err != nil {
 			t.Fatal(err)
 		}
@@ -277,8 +281,8 @@ func TestChaosOnboardingCutAtEachStep(t *testing.T) {
 		{"count(*)", faultproxy.Before},
 		{"create schema", faultproxy.Before},
 		{"create schema", faultproxy.After},
-		{`insert into "tenantry"."tenants"`, faultproxy.Before},
-		{`insert into "tenantry"."tenants"`, faultproxy.After},
+		{`insert into "` + migrations.SharedSchema + `"."tenants"`, faultproxy.Before},
+		{`insert into "` + migrations.SharedSchema + `"."tenants"`, faultproxy.After},
 		{"commit", faultproxy.Before},
 		{"commit", faultproxy.After},
 	}
@@ -346,7 +350,7 @@ func (e *chaosEnv) tenantState(t testing.TB, name string) bool {
 	}
 	var row, sch, tab bool
 	err = conn.QueryRow(ctx, `SELECT
-		EXISTS (SELECT 1 FROM tenantry.tenants WHERE name = $1),
+		EXISTS (SELECT 1 FROM `+migrations.TenantsTable+` WHERE name = $1),
 		to_regnamespace($2) IS NOT NULL,
 		to_regclass($2 || '.items') IS NOT NULL`, name, schema).Scan(&row, &sch, &tab)
 	if err != nil {
@@ -386,8 +390,8 @@ func TestChaosSchemaVersionsOnPoolOfOne(t *testing.T) {
 	}
 	conn, ctx, done := e.adminConn(t, e.name)
 	var vOld, vNew int
-	err = conn.QueryRow(ctx, `SELECT (SELECT schema_version FROM tenantry.tenants WHERE name = 'vold'),
-		(SELECT schema_version FROM tenantry.tenants WHERE name = 'vnew')`).Scan(&vOld, &vNew)
+	err = conn.QueryRow(ctx, `SELECT (SELECT schema_version FROM `+migrations.TenantsTable+` WHERE name = 'vold'),
+		(SELECT schema_version FROM `+migrations.TenantsTable+` WHERE name = 'vnew')`).Scan(&vOld, &vNew)
 	done()
 	if err != nil {
 		t.Fatal(err)

@@ -278,8 +278,8 @@ func (e *chaosEnv) dropAll(t testing.TB) {
 	dconn, err := pgx.Connect(ctx, chaosURL(e.name))
 	if err == nil {
 		var dep string
-		if err := dconn.QueryRow(ctx, `SELECT CASE WHEN to_regclass('tenantry.deployment') IS NULL THEN ''
-			ELSE (SELECT id::text FROM tenantry.deployment) END`).Scan(&dep); err != nil {
+		if err := dconn.QueryRow(ctx, `SELECT CASE WHEN to_regclass('`+migrations.DeploymentTable+`') IS NULL THEN ''
+			ELSE (SELECT id::text FROM `+migrations.DeploymentTable+`) END`).Scan(&dep); err != nil {
 			t.Errorf("read the deployment of %s: %v", e.name, err)
 		}
 		dconn.Close(ctx)

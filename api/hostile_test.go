@@ -22,6 +22,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/jackc/pgx/v5"
+	"github.com/tenantry/tenantry/migrations"
 	"github.com/tenantry/tenantry/models"
 	"github.com/tenantry/tenantry/tenancy"
 	"github.com/tenantry/tenantry/token"
@@ -86,7 +87,7 @@ func (s *stack) state(t *testing.T) string {
 		}
 		fmt.Fprintf(&out, "%s %s\n", label, b)
 	}
-	dump("registry", q(`SELECT id, name, schema_name, status, schema_version, created_at FROM tenantry.tenants ORDER BY id`))
+	dump("registry", q(`SELECT id, name, schema_name, status, schema_version, created_at FROM `+migrations.TenantsTable+` ORDER BY id`))
 	dump("schemas", q(`SELECT nspname, nspowner::regrole::text FROM pg_namespace ORDER BY 1`))
 	dump("roles", q(`SELECT rolname, rolsuper, rolinherit, rolcanlogin, rolbypassrls FROM pg_roles r
 		WHERE EXISTS (SELECT 1 FROM pg_namespace n
@@ -97,7 +98,7 @@ func (s *stack) state(t *testing.T) string {
 		WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2`)
 	registry := false
 	for _, tb := range tables {
-		registry = registry || tb[0] == "tenantry" && tb[1] == "tenants"
+		registry = registry || tb[0] == migrations.SharedSchema && tb[1] == "tenants"
 		name := pgx.Identifier{tb[0].(string), tb[1].(string)}.Sanitize()
 		dump(name, q(`SELECT count(*), coalesce(md5(string_agg(x::text, ',' ORDER BY x::text)), '') FROM `+name+` x`))
 	}
@@ -167,7 +168,7 @@ func TestHostileInputMatrix(t *testing.T) {
 			}
 			r := s.serve(t, req)
 			want(t, r, tc.status)
-			for _, leak := range []string{"goroutine", "SQLSTATE", "panic", "tenantry.tenants", "pq:", "pgx"} {
+			for _, leak := range []string{"goroutine", "SQLSTATE", "panic", migrations.TenantsTable, "pq:", "pgx"} {
 				if strings.Contains(string(r.body), leak) {
 					t.Fatalf("response leaks %q: %s", leak, r.body)
 				}

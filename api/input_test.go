@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tenantry/tenantry/migrations"
 	"github.com/tenantry/tenantry/tenancy"
 )
 
@@ -14,7 +15,7 @@ import (
 func (s *stack) snapshot(t *testing.T) string {
 	t.Helper()
 	var rows []map[string]any
-	if err := s.ddl.Raw(`SELECT name, schema_name, status FROM tenantry.tenants ORDER BY name`).Scan(&rows).Error; err != nil {
+	if err := s.ddl.Raw(`SELECT name, schema_name, status FROM ` + migrations.TenantsTable + ` ORDER BY name`).Scan(&rows).Error; err != nil {
 		t.Fatal(err)
 	}
 	var items []map[string]any

@@ -75,7 +75,7 @@ func TestInspectReportsEveryKindOfDrift(t *testing.T) {
 	ctx := context.Background()
 	e.onboard(t, "clean", "tampered", "lagging", "edited")
 	e.admin(t, `ALTER TABLE t_tampered.items ADD COLUMN rogue integer`)
-	e.admin(t, `UPDATE tenantry.tenants SET schema_version = 0 WHERE name = 'lagging'`)
+	e.admin(t, `UPDATE `+migrations.TenantsTable+` SET schema_version = 0 WHERE name = 'lagging'`)
 	e.admin(t, `UPDATE t_edited.schema_migrations SET checksum = 'x' WHERE version = 1`)
 	st, err := fleet.Inspect(ctx, e.dir, 3)
 	if err != nil {

@@ -38,7 +38,7 @@ func versions(t *testing.T, e *env) map[string][2]int {
 		SchemaName    string
 		SchemaVersion int
 	}
-	if err := e.ddl.Raw("SELECT name, schema_name, schema_version FROM tenantry.tenants").Scan(&rows).Error; err != nil {
+	if err := e.ddl.Raw("SELECT name, schema_name, schema_version FROM " + migrations.TenantsTable).Scan(&rows).Error; err != nil {
 		t.Fatal(err)
 	}
 	out := map[string][2]int{}
@@ -490,7 +490,10 @@ func TestSecondRunnerWaitsPastLockTimeout(t *testing.T) {
 	opts := fleet.Options{Tenants: []string{"slowstep"}}
 	first := make(chan []fleet.Result, 1)
 	go func() {
-		rs, _ := migrate(ctx, dir, opts)
+		rs, err := migrate(ctx, dir, opts)
+		if err != nil {
+			t.Errorf("first runner: %v", err)
+		}
 		first <- rs
 	}()
 	for i := 0; ; i++ { // the first runner is inside its step
@@ -530,9 +533,9 @@ func TestSecondRunnerWaitsPastLockTimeout(t *testing.T) {
 // tables has no drift; one with tables but no ledger does.
 func TestStatusAtVersionZero(t *testing.T) {
 	e := newEnv(t, tenancy.DefaultPool)
-	e.admin(t, `CREATE SCHEMA t_empty; INSERT INTO tenantry.tenants (name, schema_name) VALUES ('empty', 't_empty')`)
+	e.admin(t, `CREATE SCHEMA t_empty; INSERT INTO `+migrations.TenantsTable+` (name, schema_name) VALUES ('empty', 't_empty')`)
 	e.admin(t, `CREATE SCHEMA t_legacy; CREATE TABLE t_legacy.items (id bigserial PRIMARY KEY);
-		INSERT INTO tenantry.tenants (name, schema_name) VALUES ('legacy', 't_legacy')`)
+		INSERT INTO `+migrations.TenantsTable+` (name, schema_name) VALUES ('legacy', 't_legacy')`)
 	st, err := fleet.Inspect(context.Background(), e.dir, 4)
 	if err != nil {
 		t.Fatal(err)

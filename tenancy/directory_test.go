@@ -41,7 +41,7 @@ func waitForLockWait(t *testing.T, e *env, pattern string) {
 func registryCount(t *testing.T, e *env) int {
 	t.Helper()
 	var n int
-	if err := e.ddl.Raw("SELECT count(*) FROM tenantry.tenants").Scan(&n).Error; err != nil {
+	if err := e.ddl.Raw("SELECT count(*) FROM " + migrations.TenantsTable).Scan(&n).Error; err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -79,7 +79,7 @@ func TestOnboardCreatesSchemaTablesAndRow(t *testing.T) {
 // tables made before it must vanish with the transaction.
 func TestOnboardingIsAtomic(t *testing.T) {
 	e := newEnv(t, tenancy.DefaultPool)
-	e.admin(t, `ALTER TABLE tenantry.tenants ADD CONSTRAINT refuse_doomed CHECK (name <> 'doomed')`)
+	e.admin(t, `ALTER TABLE `+migrations.TenantsTable+` ADD CONSTRAINT refuse_doomed CHECK (name <> 'doomed')`)
 	if _, err := e.dir.Onboard(context.Background(), "doomed"); err == nil {
 		t.Fatal("onboarding doomed succeeded")
 	}
@@ -89,7 +89,7 @@ func TestOnboardingIsAtomic(t *testing.T) {
 	// An onboarding cancelled mid-transaction, with its schema and tables
 	// made and its registry insert waiting on a lock, leaves nothing either.
 	lock := e.ddl.Begin()
-	if err := lock.Exec("LOCK TABLE tenantry.tenants IN SHARE MODE").Error; err != nil {
+	if err := lock.Exec("LOCK TABLE " + migrations.TenantsTable + " IN SHARE MODE").Error; err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -218,7 +218,7 @@ func TestSharedMigrationIsIdempotentUnderConcurrency(t *testing.T) {
 	}
 	wg.Wait()
 	var n int
-	if err := e.ddl.Raw("SELECT count(*) FROM tenantry.schema_migrations").Scan(&n).Error; err != nil {
+	if err := e.ddl.Raw("SELECT count(*) FROM " + migrations.SharedLedger).Scan(&n).Error; err != nil {
 		t.Fatal(err)
 	}
 	if n != migrations.Shared.Latest() {
@@ -249,7 +249,7 @@ func TestRoleWarningsNameASuperuserAndADecoy(t *testing.T) {
 func TestTenantAheadOfTheBinaryIsUnavailable(t *testing.T) {
 	e := newEnv(t, tenancy.DefaultPool)
 	e.onboard(t, "future")
-	e.admin(t, `UPDATE tenantry.tenants SET schema_version = 99 WHERE name = 'future'`)
+	e.admin(t, `UPDATE `+migrations.TenantsTable+` SET schema_version = 99 WHERE name = 'future'`)
 	if _, err := e.dir.Active(context.Background(), "future"); !errors.Is(err, tenancy.ErrAheadOfBinary) || !errors.Is(err, models.ErrUnavailable) {
 		t.Fatalf("tenant at version 99: %v, want ErrAheadOfBinary", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tenantry/tenantry/migrations"
 	"github.com/tenantry/tenantry/models"
 )
 
@@ -65,7 +66,7 @@ func TestSchemaForIsAValidUnquotedIdentifier(t *testing.T) {
 }
 
 func TestValidSchemaRejectsAnythingNotDerived(t *testing.T) {
-	for _, s := range []string{"", "t_", "public", "tenantry", "t_a,public", `t_a"`, "t_A", "pg_temp", "t_" + strings.Repeat("a", 62)} {
+	for _, s := range []string{"", "t_", "public", migrations.SharedSchema, "t_a,public", `t_a"`, "t_A", "pg_temp", "t_" + strings.Repeat("a", 62)} {
 		if validSchema(s) {
 			t.Errorf("validSchema(%q) = true, want false", s)
 		}

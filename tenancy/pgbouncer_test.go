@@ -194,7 +194,10 @@ func TestIsolationThroughATransactionPooler(t *testing.T) {
 					errs <- err
 				}
 				if i%5 == 0 { // a failing scope on the shared backend
-					_ = tenancy.WithTx(ctx, ten, func(tx *gorm.DB) error { return tx.Exec("SELECT * FROM nope").Error })
+					err := tenancy.WithTx(ctx, ten, func(tx *gorm.DB) error { return tx.Exec("SELECT * FROM nope").Error })
+					if err == nil {
+						errs <- fmt.Errorf("%s: a query of a missing table succeeded", name)
+					}
 				}
 			}
 		}()

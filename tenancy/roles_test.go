@@ -48,9 +48,9 @@ func TestScopeIsPermissionDeniedOutsideItsSchema(t *testing.T) {
 		`SELECT count(*) FROM t_globex.items`,
 		`INSERT INTO t_globex.items (name, description) VALUES ('x', '')`,
 		`DELETE FROM t_globex.items`,
-		`SELECT count(*) FROM tenantry.tenants`,
-		`UPDATE tenantry.tenants SET schema_name = 't_globex' WHERE name = 'acme'`,
-		`SELECT count(*) FROM tenantry.deployment`,
+		`SELECT count(*) FROM ` + migrations.TenantsTable,
+		`UPDATE ` + migrations.TenantsTable + ` SET schema_name = 't_globex' WHERE name = 'acme'`,
+		`SELECT count(*) FROM ` + migrations.DeploymentTable,
 		`SELECT count(*) FROM public.items`,
 		`CREATE TABLE public.planted (id int)`,
 		`CREATE TABLE t_acme.planted (id int)`,
@@ -144,9 +144,12 @@ func TestNoRoleSurvivesTheScope(t *testing.T) {
 	if err != nil || inside != acme.Row().DBRole {
 		t.Fatalf("current_user inside the scope = %q, %v; want %q", inside, err, acme.Row().DBRole)
 	}
-	_ = tenancy.WithTx(context.Background(), acme, func(tx *gorm.DB) error {
-		return errors.New("fail on purpose")
-	})
+	errOnPurpose := errors.New("fail on purpose")
+	if err := tenancy.WithTx(context.Background(), acme, func(tx *gorm.DB) error {
+		return errOnPurpose
+	}); !errors.Is(err, errOnPurpose) {
+		t.Fatalf("a failing scope returned %v, want its own error", err)
+	}
 	var after string
 	if err := e.db.Raw("SELECT current_user").Scan(&after).Error; err != nil {
 		t.Fatal(err)
@@ -220,7 +223,7 @@ func TestRoleNamesDifferPerDatabase(t *testing.T) {
 	}
 	// a's request role may not switch to b's tenant role, even when a's
 	// registry row (tampered with here) names it.
-	if err := a.ddl.Exec(`UPDATE tenantry.tenants SET db_role = $1 WHERE name = 'acme'`, rb.Row().DBRole).Error; err != nil {
+	if err := a.ddl.Exec(`UPDATE `+migrations.TenantsTable+` SET db_role = $1 WHERE name = 'acme'`, rb.Row().DBRole).Error; err != nil {
 		t.Fatal(err)
 	}
 	a.dir.Forget("acme")
@@ -246,7 +249,7 @@ func TestEnsureRolesGivesAnOldFleetItsRoles(t *testing.T) {
 			ALTER DEFAULT PRIVILEGES IN SCHEMA `+s+` REVOKE ALL ON SEQUENCES FROM `+roles+`;
 			DROP ROLE `+roles)
 	}
-	e.admin(t, `UPDATE tenantry.tenants SET db_role = '', db_role_read = ''`)
+	e.admin(t, `UPDATE `+migrations.TenantsTable+` SET db_role = '', db_role_read = ''`)
 	e.dir.Forget("old")
 	e.dir.Forget("older")
 	old := e.active(t, "old")
@@ -348,8 +351,8 @@ func TestRoleNamesFitAndNeverCoincide(t *testing.T) {
 			seen[role] = id
 		}
 	}
-	if r, _ := tenancy.RolesFor(dep, 42); r.Write != "tr0123456789_w42" || r.Read != "tr0123456789_r42" {
-		t.Errorf("RolesFor(%q, 42) = %+v, want tr0123456789_w42 and tr0123456789_r42", dep, r)
+	if r, err := tenancy.RolesFor(dep, 42); err != nil || r.Write != "tr0123456789_w42" || r.Read != "tr0123456789_r42" {
+		t.Errorf("RolesFor(%q, 42) = %+v, %v; want tr0123456789_w42 and tr0123456789_r42", dep, r, err)
 	}
 	for _, bad := range []string{"", "012345678", "0123456789a", "ABCDEF0123", "01234-6789"} {
 		if _, err := tenancy.RolesFor(bad, 1); !errors.Is(err, models.ErrInvalid) {
@@ -485,7 +488,7 @@ func TestEnsureRolesRenamesNameDerivedRoles(t *testing.T) {
 	want := e.active(t, "acme")
 	oldW, oldR := "tr"+dep+"_w_acme", "tr"+dep+"_r_acme"
 	e.admin(t, `ALTER ROLE "`+want.Row().DBRole+`" RENAME TO "`+oldW+`"; ALTER ROLE "`+want.Row().DBRoleRead+`" RENAME TO "`+oldR+`";
-		UPDATE tenantry.tenants SET db_role = '`+oldW+`', db_role_read = '`+oldR+`' WHERE name = 'acme'`)
+		UPDATE `+migrations.TenantsTable+` SET db_role = '`+oldW+`', db_role_read = '`+oldR+`' WHERE name = 'acme'`)
 	e.dir.Forget("acme")
 	legacy := e.active(t, "acme")
 	if legacy.Row().DBRole != oldW {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tenantry/tenantry/migrations"
 	"github.com/tenantry/tenantry/models"
 	"github.com/tenantry/tenantry/tenancy"
 	"gorm.io/driver/postgres"
@@ -102,7 +103,7 @@ func TestScopeNeverFallsBackToPublic(t *testing.T) {
 func TestScopePinsExactlyTheTenantSchema(t *testing.T) {
 	e := newEnv(t, tenancy.DefaultPool)
 	e.onboard(t, "acme-corp")
-	ten, _ := e.dir.Active(context.Background(), "acme-corp")
+	ten := e.active(t, "acme-corp")
 	var schemas string
 	err := tenancy.WithTx(context.Background(), ten, func(tx *gorm.DB) error {
 		return tx.Raw("SELECT current_schemas(false)::text").Scan(&schemas).Error
@@ -120,7 +121,7 @@ func TestNoScopeSurvivesOnAPoolOfOne(t *testing.T) {
 	createItem(t, e, "alpha", "alpha-item")
 	createItem(t, e, "beta", "beta-item")
 	ctx := context.Background()
-	alpha, _ := e.dir.Active(ctx, "alpha")
+	alpha := e.active(t, "alpha")
 
 	mishaps := []struct {
 		name string
@@ -244,8 +245,8 @@ func TestNestedScopeIsRefused(t *testing.T) {
 	e := newEnv(t, tenancy.DefaultPool)
 	e.onboard(t, "alpha", "beta")
 	ctx := context.Background()
-	alpha, _ := e.dir.Active(ctx, "alpha")
-	beta, _ := e.dir.Active(ctx, "beta")
+	alpha := e.active(t, "alpha")
+	beta := e.active(t, "beta")
 	err := tenancy.WithTx(ctx, alpha, func(tx *gorm.DB) error {
 		return tenancy.WithTx(tx.Statement.Context, beta, func(*gorm.DB) error { return nil })
 	})
@@ -263,15 +264,18 @@ func TestSavepointRollbackKeepsThePin(t *testing.T) {
 	e := newEnv(t, tenancy.DefaultPool)
 	e.onboard(t, "alpha")
 	ctx := context.Background()
-	alpha, _ := e.dir.Active(ctx, "alpha")
+	alpha := e.active(t, "alpha")
 	var schema string
 	err := tenancy.WithTx(ctx, alpha, func(tx *gorm.DB) error {
-		_ = tx.Transaction(func(sp *gorm.DB) error {
+		errSavepoint := errors.New("roll back to savepoint")
+		if err := tx.Transaction(func(sp *gorm.DB) error {
 			if err := sp.Exec("SELECT set_config('search_path', 'public', true)").Error; err != nil {
 				return err
 			}
-			return errors.New("roll back to savepoint")
-		})
+			return errSavepoint
+		}); !errors.Is(err, errSavepoint) {
+			return fmt.Errorf("the savepoint: %v, want it rolled back on purpose", err)
+		}
 		return tx.Raw("SELECT current_schema()").Scan(&schema).Error
 	})
 	if err != nil || schema != "t_alpha" {
@@ -281,7 +285,7 @@ func TestSavepointRollbackKeepsThePin(t *testing.T) {
 
 func TestScopeRejectsUnderivedSchema(t *testing.T) {
 	e := newEnv(t, tenancy.DefaultPool)
-	for _, s := range []string{"public", "tenantry", "t_a,public", `t_a"; DROP SCHEMA tenantry; --`} {
+	for _, s := range []string{"public", migrations.SharedSchema, "t_a,public", `t_a"; DROP SCHEMA tenantry; --`} {
 		called := false
 		err := tenancy.InSchema(context.Background(), e.db, s, tenancy.RequestLimits, func(*gorm.DB) error {
 			called = true

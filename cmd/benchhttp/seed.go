@@ -12,6 +12,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/tenantry/tenantry/migrations"
 	"github.com/tenantry/tenantry/models"
 	"gorm.io/gorm"
 )
@@ -34,7 +35,7 @@ func seedServer(ctx context.Context, url string, pool int, secret []byte, logTo 
 	// a cached lookup keeps the comparison about the scope, not the
 	// registry. Only schema names found here ever reach SQL, quoted.
 	var rows []struct{ Name, SchemaName string }
-	if err := db.WithContext(ctx).Raw("SELECT name, schema_name FROM tenantry.tenants").Scan(&rows).Error; err != nil {
+	if err := db.WithContext(ctx).Raw("SELECT name, schema_name FROM " + migrations.TenantsTable).Scan(&rows).Error; err != nil {
 		return nil, err
 	}
 	schemas := make(map[string]string, len(rows))

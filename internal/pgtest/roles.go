@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/tenantry/tenantry/migrations"
 )
 
 // Roles is a fresh database with the two login roles of the strict setup
@@ -66,10 +67,10 @@ func dropRoles(tb testing.TB, ctx context.Context, name string, logins ...string
 		// No deployment table: the shared migration never ran, so no role
 		// was derived.
 		var exists bool
-		if err := conn.QueryRow(ctx, "SELECT to_regclass('tenantry.deployment') IS NOT NULL").Scan(&exists); err != nil {
+		if err := conn.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", migrations.DeploymentTable).Scan(&exists); err != nil {
 			tb.Errorf("look for the deployment of %s: %v", name, err)
 		} else if exists {
-			if err := conn.QueryRow(ctx, "SELECT id FROM tenantry.deployment").Scan(&dep); err != nil {
+			if err := conn.QueryRow(ctx, "SELECT id FROM "+migrations.DeploymentTable).Scan(&dep); err != nil {
 				tb.Errorf("read the deployment of %s: %v", name, err)
 			}
 		}
