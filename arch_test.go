@@ -103,8 +103,9 @@ func TestNoSessionLevelSearchPath(t *testing.T) {
 		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
 			return err
 		}
-		// The benchmark's variant (d) reproduces the seed's session-level
-		// SET on purpose, to measure what it costs and how often it leaks.
+		// The benchmark's variant (d) reproduces, on purpose, the
+		// session-level SET of the service tenantry replaces, to measure
+		// what it costs and how often it leaks.
 		if filepath.ToSlash(path) == "cmd/benchhttp/seed.go" {
 			return nil
 		}

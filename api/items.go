@@ -36,8 +36,9 @@ func itemID(c *gin.Context) (int64, error) {
 	return id, nil
 }
 
-// itemInput reads an item from a JSON body or, as the seed did, from the
-// query string (?name=&description=) when there is no body. A body that
+// itemInput reads an item from a JSON body or, as the service tenantry
+// replaces did, from the query string (?name=&description=) when there is
+// no body. A body that
 // starts with '{' is JSON whatever its Content-Type says (curl -d sends JSON
 // labelled as a form); a form body is read as a form.
 func itemInput(c *gin.Context) (models.ItemInput, error) {

@@ -38,7 +38,7 @@ func TestItemsCRUDStaysInsideTheTenant(t *testing.T) {
 	if loc := r.header.Get("Location"); loc != fmt.Sprintf("/items/%d", created.ID) {
 		t.Fatalf("Location = %q", loc)
 	}
-	// The seed's query form, on the trailing-slash path.
+	// The query form older clients send, on the trailing-slash path.
 	want(t, s.do(t, "POST", "/items/?name=rope&description=long", acme, nil), http.StatusCreated)
 
 	for _, path := range []string{"/items", "/items/"} {

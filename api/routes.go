@@ -5,7 +5,8 @@ import (
 )
 
 // routes registers every route in one place. Collection routes answer with
-// and without the trailing slash (the seed used "/items/"); nothing
+// and without the trailing slash (clients of the service tenantry replaces
+// use "/items/"); nothing
 // redirects.
 func (s *Server) routes() {
 	gin.SetMode(gin.ReleaseMode)

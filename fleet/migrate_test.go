@@ -551,3 +551,63 @@ func TestStatusAtVersionZero(t *testing.T) {
 		t.Fatalf("tables without a ledger: %+v", s)
 	}
 }
+
+// The summary accounts for the whole fleet, not only the tenants a run
+// visited: current, migrated, failed and skipped add up to the registry.
+func TestSummaryCountsTheFleet(t *testing.T) {
+	e := newEnv(t, tenancy.DefaultPool)
+	ctx := context.Background()
+	onboardMany(t, e, "sum", 5)
+	e.onboard(t, "doomed")
+	bad := migrationstest.SKUStep
+	bad.Up = `DO $$ BEGIN IF current_schema() = 't_doomed' THEN RAISE EXCEPTION 'boom'; END IF; END $$;` + migrationstest.SKUStep.Up
+	dir := e.directory(tenancy.WithPlan(migrationstest.PlanWith(bad)))
+
+	// Named: two visited (one migrates, one fails); the other four are
+	// behind and skipped.
+	s, err := fleet.Migrate(ctx, dir, fleet.Options{Tenants: []string{"sum0000", "doomed"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (fleet.Summary{Target: 2, Tenants: 6, Current: 0, Migrated: 1, Failed: 1, Skipped: 4}); !sameCounts(s, want) {
+		t.Fatalf("named run: %+v, want counts %+v", s, want)
+	}
+	// Named again, with one up to date: it is current, and so is the one
+	// migrated before, which is not named.
+	s, err = fleet.Migrate(ctx, dir, fleet.Options{Tenants: []string{"sum0001"}, DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (fleet.Summary{Target: 2, DryRun: true, Tenants: 6, Current: 1, Migrated: 1, Failed: 0, Skipped: 4}); !sameCounts(s, want) {
+		t.Fatalf("dry run: %+v, want counts %+v", s, want)
+	}
+	// Everything: four migrate, doomed fails again, one was current.
+	s, err = fleet.Migrate(ctx, dir, fleet.Options{Concurrency: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (fleet.Summary{Target: 2, Tenants: 6, Current: 1, Migrated: 4, Failed: 1}); !sameCounts(s, want) {
+		t.Fatalf("full run: %+v, want counts %+v", s, want)
+	}
+	if len(s.Results) != 5 {
+		t.Fatalf("full run visited %d tenants, want 5", len(s.Results))
+	}
+	// The old version is a valid target; versions outside the plan are not.
+	for _, to := range []int{-1, 3} {
+		if _, err := fleet.Migrate(ctx, dir, fleet.Options{To: to}); err == nil {
+			t.Errorf("To: %d accepted", to)
+		}
+	}
+	if _, err := fleet.Migrate(ctx, dir, fleet.Options{Tenants: []string{"nobody"}}); err == nil {
+		t.Error("an unknown tenant name was accepted")
+	} else if !strings.Contains(err.Error(), "nobody") || !isNotFound(err) {
+		t.Errorf("unknown tenant: %v", err)
+	}
+}
+
+func sameCounts(got, want fleet.Summary) bool {
+	return got.Target == want.Target && got.DryRun == want.DryRun && got.Tenants == want.Tenants && got.Current == want.Current &&
+		got.Migrated == want.Migrated && got.Failed == want.Failed && got.Skipped == want.Skipped
+}
+
+func isNotFound(err error) bool { return errors.Is(err, models.ErrNotFound) }

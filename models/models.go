@@ -63,9 +63,10 @@ type Item struct {
 	UpdatedAt   time.Time `json:"updated_at"`
 }
 
-// Limits on item fields. The seed's SQLAlchemy model left them unbounded; we
-// bound them so one request cannot store megabytes in a row, and the column
-// sizes above carry the same numbers so the database enforces them too.
+// Limits on item fields. The SQLAlchemy model of the service tenantry
+// replaces left them unbounded; we bound them so one request cannot store
+// megabytes in a row, and the column sizes above carry the same numbers so
+// the database enforces them too.
 const (
 	MaxItemName        = 200
 	MaxItemDescription = 2000

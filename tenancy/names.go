@@ -11,7 +11,7 @@ import (
 	"github.com/tenantry/tenantry/models"
 )
 
-// Tenant-name limits of the service's contract: 2 to 48 characters. 48 keeps the derived
+// Tenant-name limits: 2 to 48 characters (README and openapi.json say the same). 48 keeps the derived
 // schema name (prefix + name) well under PostgreSQL's 63-byte identifier limit
 // (NAMEDATALEN-1), past which names are silently truncated and two tenants
 // could alias one schema.
@@ -25,7 +25,7 @@ const (
 	maxIdentifier = 63
 )
 
-// ValidateName checks a tenant name against DESIGN's rule: a lowercase letter,
+// ValidateName checks a tenant name against the rule README states: a lowercase letter,
 // then lowercase letters, digits, '-' or '_'; 2 to 48 characters.
 func ValidateName(name string) error {
 	if len(name) < MinNameLen || len(name) > MaxNameLen {

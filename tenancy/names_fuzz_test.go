@@ -9,7 +9,7 @@ import (
 	"github.com/tenantry/tenantry/models"
 )
 
-// nameRule is DESIGN's tenant-name rule written as a regular expression:
+// nameRule is the tenant-name rule (README's ^[a-z][a-z0-9_-]{1,47}$) as a regular expression:
 // an oracle independent of ValidateName's hand-written loop.
 var nameRule = regexp.MustCompile(`^[a-z][a-z0-9_-]{1,47}$`)
 

@@ -16,9 +16,10 @@ import (
 // The driver below lets a scope begin its transaction and pin its schema in
 // one round trip: when the context of BeginTx carries a pin, the BEGIN that
 // pgx sends is "BEGIN; SELECT set_config(...)...". That saves one of the
-// four round trips of a scoped request (BEGIN, pin, query, COMMIT): about
-// 10% of a latency-bound point read, and it leaves no moment in which the
-// transaction exists unpinned (README, "Request path"). Everything else
+// four round trips of a scoped request (BEGIN, pin, query, COMMIT), a
+// tenth to a quarter of a latency-bound point read in the runs README's
+// "Request path" reports, and it leaves no moment in which the transaction
+// exists unpinned. Everything else
 // (queries, commit, rollback, resets) is pgx's stdlib driver unchanged.
 
 // pinKey carries a scope's *pinRequest in a context.

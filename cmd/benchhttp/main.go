@@ -5,8 +5,9 @@
 //	(b) the same Gin + GORM item handlers over one plain table: no tenancy,
 //	    no JWT, no transaction of ours
 //	(c) a Gin handler doing one plain pgx statement: the floor
-//	(d) the seed's approach: per request a session-level SET search_path,
-//	    then the query, through one pooled GORM handle
+//	(d) the approach of the service tenantry replaces: per request a
+//	    session-level SET search_path, then the query, through one pooled
+//	    GORM handle
 //
 // Every server is a child process, so its CPU time is read apart from the
 // load generator's. Variants run interleaved (a b c d a b c d ...) for

@@ -31,7 +31,7 @@ func seedServer(ctx context.Context, url string, pool int, secret []byte, logTo 
 	if err != nil {
 		return nil, err
 	}
-	// The tenant registry, read once: the seed looked tenants up too, and
+	// The tenant registry, read once: that service looked tenants up too, and
 	// a cached lookup keeps the comparison about the scope, not the
 	// registry. Only schema names found here ever reach SQL, quoted.
 	var rows []struct{ Name, SchemaName string }
