@@ -114,26 +114,24 @@ func Migrate(ctx context.Context, dir *tenancy.Directory, o Options) (Summary, e
 	if err != nil {
 		return Summary{}, fmt.Errorf("list tenants: %w", err)
 	}
-	s := Summary{Target: to, DryRun: o.DryRun, Tenants: len(all)}
 	targets, err := selectTargets(all, o.Tenants, to)
 	if err != nil {
 		return Summary{}, err
 	}
-	s.Skipped, s.Current = 0, len(all)-len(targets)
-	if len(o.Tenants) > 0 {
-		named := map[string]bool{}
-		for _, t := range targets {
-			named[t.Name] = true
-		}
-		s.Current = 0
-		for _, t := range all {
-			switch {
-			case named[t.Name]:
-			case t.SchemaVersion == to:
-				s.Current++
-			default:
-				s.Skipped++
-			}
+	s := Summary{Target: to, DryRun: o.DryRun, Tenants: len(all)}
+	// Tenants the run does not visit are current when the registry says
+	// they are at the target; the others were left out by Tenants.
+	visited := make(map[string]bool, len(targets))
+	for _, t := range targets {
+		visited[t.Name] = true
+	}
+	for _, t := range all {
+		switch {
+		case visited[t.Name]:
+		case t.SchemaVersion == to:
+			s.Current++
+		default:
+			s.Skipped++
 		}
 	}
 	s.Results = run(ctx, dir, targets, to, o)
