@@ -2,6 +2,7 @@ package fleet_test
 
 import (
 	"context"
+	"sort"
 	"strings"
 	"testing"
 
@@ -97,5 +98,65 @@ func TestInspectReportsEveryKindOfDrift(t *testing.T) {
 	}
 	if len(st) != 4 {
 		t.Fatalf("%d reports for 4 tenants", len(st))
+	}
+}
+
+// formerFingerprintSQL is the per-schema query the drift check used before
+// it read the whole fleet at once; TestFleetFingerprintsMatchTheFormerQuery
+// keeps the two in agreement.
+const formerFingerprintSQL = `
+SELECT string_agg(line, E'\n' ORDER BY line) FROM (
+	SELECT 'table ' || c.relname || ' ' || c.relkind::text AS line
+	FROM pg_class c WHERE c.relnamespace = to_regnamespace($1) AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
+	UNION ALL
+	SELECT 'column ' || c.relname || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
+		|| CASE WHEN a.attnotnull THEN ' not null' ELSE '' END
+		|| coalesce(' default ' || pg_get_expr(d.adbin, d.adrelid), '')
+		|| CASE WHEN a.attidentity <> '' THEN ' identity ' || a.attidentity::text ELSE '' END
+	FROM pg_attribute a
+	JOIN pg_class c ON c.oid = a.attrelid
+	LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+	WHERE c.relnamespace = to_regnamespace($1) AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
+	UNION ALL
+	SELECT 'index ' || indexname || ' ' || indexdef FROM pg_indexes WHERE schemaname = $2
+	UNION ALL
+	SELECT 'constraint ' || c.relname || '.' || k.conname || ' ' || pg_get_constraintdef(k.oid)
+	FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
+	WHERE k.connamespace = to_regnamespace($1)
+) lines`
+
+// The fleet query sees what the former per-schema query saw, line for line
+// (once both drop the schema's own name and sort), on clean and drifted
+// schemas alike.
+func TestFleetFingerprintsMatchTheFormerQuery(t *testing.T) {
+	e := newEnv(t, tenancy.DefaultPool)
+	ctx := context.Background()
+	e.onboard(t, "clean", "drifted")
+	e.admin(t, `ALTER TABLE t_drifted.items ADD COLUMN rogue integer NOT NULL DEFAULT 7;
+		CREATE UNIQUE INDEX rogue_idx ON t_drifted.items (lower(name));
+		CREATE TABLE t_drifted.child (id bigint PRIMARY KEY, item_id bigint REFERENCES t_drifted.items (id));
+		CREATE VIEW t_drifted.v AS SELECT id FROM t_drifted.items`)
+	ts, err := e.dir.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fleetFPs, unreadable, err := e.dir.Fingerprints(ctx, ts)
+	if err != nil || len(unreadable) != 0 {
+		t.Fatalf("fingerprints: %v, unreadable %v", err, unreadable)
+	}
+	for _, ten := range ts {
+		s := ten.SchemaName
+		var former *string
+		err := tenancy.InSchema(ctx, e.ddl, s, tenancy.DDLLimits, func(tx *gorm.DB) error {
+			return tx.Raw(formerFingerprintSQL, `"`+s+`"`, s).Scan(&former).Error
+		})
+		if err != nil || former == nil {
+			t.Fatalf("%s: the former query: %v (%v)", s, err, former)
+		}
+		lines := strings.Split(strings.NewReplacer(`"`+s+`".`, "", s+".", "").Replace(*former), "\n")
+		sort.Strings(lines)
+		if got, want := fleetFPs[s], strings.Join(lines, "\n"); got != want {
+			t.Errorf("%s: the fleet query and the former one disagree:\nfleet:\n%s\nformer:\n%s", s, got, want)
+		}
 	}
 }

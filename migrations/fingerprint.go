@@ -9,32 +9,43 @@ import (
 
 // fingerprintSQL describes the tables, columns, types, defaults, indexes
 // and constraints of every schema named in $1, one row per schema and line.
-// It reads each catalog once for the whole list: none of them has an index
-// on the namespace alone, so a query per schema would scan pg_class and
-// pg_constraint once per tenant and a fleet's check would grow with the
-// square of its size. The ledger's rows are data, not shape, and stay out.
+// It reads each catalog once for the whole list and joins it to the listed
+// namespaces by hash: no catalog has an index on the namespace alone, so a
+// query per schema would scan pg_class and pg_constraint once per tenant,
+// and a filter such as relnamespace = ANY($1) would compare every row with
+// every listed schema; either way a fleet's check would grow with the
+// square of its size. The index lines are what the pg_indexes view shows
+// (indexes of tables, by the table's schema). The ledger's rows are data,
+// not shape, and stay out.
 const fingerprintSQL = `
-SELECT n.nspname AS schema, 'table ' || c.relname || ' ' || c.relkind::text AS line
-FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = ANY($1) AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
+WITH ns AS MATERIALIZED (
+	SELECT n.oid, n.nspname FROM unnest($1::text[]) AS s(name) JOIN pg_namespace n ON n.nspname = s.name
+)
+SELECT ns.nspname AS schema, 'table ' || c.relname || ' ' || c.relkind::text AS line
+FROM pg_class c JOIN ns ON ns.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S')
 UNION ALL
-SELECT n.nspname, 'column ' || c.relname || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
+SELECT ns.nspname, 'column ' || c.relname || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
 	|| CASE WHEN a.attnotnull THEN ' not null' ELSE '' END
 	|| coalesce(' default ' || pg_get_expr(d.adbin, d.adrelid), '')
 	|| CASE WHEN a.attidentity <> '' THEN ' identity ' || a.attidentity::text ELSE '' END
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
-JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN ns ON ns.oid = c.relnamespace
 LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-WHERE n.nspname = ANY($1) AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
+WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
 UNION ALL
-SELECT i.schemaname, 'index ' || i.indexname || ' ' || i.indexdef FROM pg_indexes i WHERE i.schemaname = ANY($1)
+SELECT ns.nspname, 'index ' || i.relname || ' ' || pg_get_indexdef(i.oid)
+FROM pg_index x
+JOIN pg_class c ON c.oid = x.indrelid
+JOIN pg_class i ON i.oid = x.indexrelid
+JOIN ns ON ns.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'm', 'p') AND i.relkind IN ('i', 'I')
 UNION ALL
-SELECT n.nspname, 'constraint ' || c.relname || '.' || k.conname || ' ' || pg_get_constraintdef(k.oid)
+SELECT ns.nspname, 'constraint ' || c.relname || '.' || k.conname || ' ' || pg_get_constraintdef(k.oid)
 FROM pg_constraint k
 JOIN pg_class c ON c.oid = k.conrelid
-JOIN pg_namespace n ON n.oid = k.connamespace
-WHERE n.nspname = ANY($1)`
+JOIN ns ON ns.oid = k.connamespace`
 
 // Fingerprints returns the shape of each schema in schemas as text, keyed
 // by schema name: sorted lines with the schema's own name removed where
