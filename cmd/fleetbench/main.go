@@ -34,13 +34,14 @@ func main() {
 	sample := flag.Int("automigrate-sample", 25, "tenants timed for an AutoMigrate no-op run")
 	out := flag.String("out", "", "also write the report to this file")
 	statusOnly := flag.Bool("status-only", false, "onboard the tenants and time only `migrate status`")
+	statusGrow := flag.Int("status-grow", 0, "with -status-only: then onboard up to this many tenants and time fleet.Inspect again")
 	flag.Parse()
-	if err := run(context.Background(), *n, *rows, *sample, *out, *statusOnly); err != nil {
+	if err := run(context.Background(), *n, *rows, *sample, *out, *statusOnly, *statusGrow); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(ctx context.Context, n, rows, sample int, outPath string, statusOnly bool) error {
+func run(ctx context.Context, n, rows, sample int, outPath string, statusOnly bool, statusGrow int) error {
 	dir, err := os.MkdirTemp("", "tenantry-bench-")
 	if err != nil {
 		return err
@@ -73,13 +74,27 @@ func run(ctx context.Context, n, rows, sample int, outPath string, statusOnly bo
 	fastDir := tenancy.NewDirectory(fast, tenancy.WithTTL(0))
 	slowDir := tenancy.NewDirectory(slow, tenancy.WithTTL(0), tenancy.WithAutoMigrate())
 	if statusOnly {
-		for i := range n {
-			if _, err := fastDir.Onboard(ctx, fmt.Sprintf("tenant%05d", i)); err != nil {
+		onboard := func(from, to int) error {
+			for i := from; i < to; i++ {
+				if _, err := fastDir.Onboard(ctx, fmt.Sprintf("tenant%05d", i)); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		if err := onboard(0, n); err != nil {
+			return err
+		}
+		if err := benchStatus(ctx, w, fast, fastDir, 3, true); err != nil {
+			return err
+		}
+		if statusGrow > n {
+			if err := onboard(n, statusGrow); err != nil {
 				return err
 			}
-		}
-		if err := benchStatus(ctx, w, fast, fastDir, 3); err != nil {
-			return err
+			if err := benchStatus(ctx, w, fast, fastDir, 3, false); err != nil {
+				return err
+			}
 		}
 		return writeReport(outPath, report.String())
 	}
@@ -188,7 +203,7 @@ func run(ctx context.Context, n, rows, sample int, outPath string, statusOnly bo
 	am := time.Since(start)
 	fmt.Fprintf(w, "| GORM AutoMigrate no-op, %d tenants sampled, sequential | %.3f | %.1f |\n", k, am.Seconds(), ms(am)/float64(k))
 	fmt.Fprintf(w, "\nper tenant, AutoMigrate's no-op costs %.0f× a ledger visit\n", (ms(am)/float64(k))/(ms(visit)/float64(n)))
-	if err := benchStatus(ctx, w, fast, mig, 3); err != nil {
+	if err := benchStatus(ctx, w, fast, mig, 3, true); err != nil {
 		return err
 	}
 	return writeReport(outPath, report.String())
