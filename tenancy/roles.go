@@ -112,7 +112,7 @@ func (d *Directory) EnsureRoles(ctx context.Context, requestRole string) error {
 			grants += ";\nGRANT USAGE ON SCHEMA " + quoteIdent(migrations.SharedSchema) + " TO " + req +
 				";\nGRANT SELECT ON " + migrations.TenantsTable + ", " + migrations.DeploymentTable + " TO " + req
 		}
-		return tx.Exec(grants).Error
+		return execEach(tx, grants)
 	})
 	if err != nil {
 		return classify(fmt.Errorf("grant the request role %q: %w", requestRole, err))
@@ -128,7 +128,10 @@ func (d *Directory) EnsureRoles(ctx context.Context, requestRole string) error {
 		}
 		d.Forget(t.Name)
 	}
-	return d.renameNamedRoles(ctx, dep)
+	if err := d.renameNamedRoles(ctx, dep); err != nil {
+		return err
+	}
+	return d.ensureWorkerLogins(ctx)
 }
 
 // renameNamedRoles renames roles made when tenant roles were named after
@@ -171,7 +174,7 @@ func (d *Directory) renameNamedRoles(ctx context.Context, dep string) error {
 			if res.Error != nil || res.RowsAffected == 0 {
 				return res.Error // another runner renamed them while this one waited
 			}
-			return tx.Exec(strings.Join(sql, ";\n")).Error
+			return execEach(tx, strings.Join(sql, ";\n"))
 		})
 		if err != nil {
 			return classify(fmt.Errorf("rename roles of tenant %q: %w", t.Name, err))
@@ -224,7 +227,7 @@ func (d *Directory) backfillRoles(ctx context.Context, dep, group string, t mode
 		if ledger {
 			grants += ";\n" + revokeLedgerSQL(t.SchemaName, r)
 		}
-		if err := tx.Exec(grants).Error; err != nil {
+		if err := execEach(tx, grants); err != nil {
 			return err
 		}
 		res := tx.Table(migrations.TenantsTable).Where("id = ? AND db_role = ''", t.ID).

@@ -1,0 +1,107 @@
+package migrations
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestSplitStatementsCutsOnlyTopLevelSemicolons(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want []string
+	}{
+		{"one", "SELECT 1", []string{"SELECT 1"}},
+		{"two with blanks", " SELECT 1 ;\n\n SELECT 2 ;; ", []string{"SELECT 1", "SELECT 2"}},
+		{"empty", " ; ;\n", nil},
+		{"string", "SELECT 'a;b'; SELECT 2", []string{"SELECT 'a;b'", "SELECT 2"}},
+		{"doubled quote", "SELECT 'it''s; here'; SELECT 2", []string{"SELECT 'it''s; here'", "SELECT 2"}},
+		{"backslash is plain in a standard string", `SELECT 'a\'; SELECT 2`, []string{`SELECT 'a\'`, "SELECT 2"}},
+		{"escape string", `SELECT E'a\'; b'; SELECT 2`, []string{`SELECT E'a\'; b'`, "SELECT 2"}},
+		{"lower-case escape string", `SELECT e'\\'; SELECT 2`, []string{`SELECT e'\\'`, "SELECT 2"}},
+		{"word ending in e is no escape prefix", `SELECT 1 AS some'x\'; SELECT 2`, []string{`SELECT 1 AS some'x\'`, "SELECT 2"}},
+		{"quoted identifier", `CREATE TABLE "a;b" (x int); SELECT 2`, []string{`CREATE TABLE "a;b" (x int)`, "SELECT 2"}},
+		{"doubled identifier quote", `SELECT 1 AS "a"";"; SELECT 2`, []string{`SELECT 1 AS "a"";"`, "SELECT 2"}},
+		{"line comment", "SELECT 1 -- a; b\n; SELECT 2", []string{"SELECT 1 -- a; b", "SELECT 2"}},
+		{"comment-only statement dropped", "SELECT 1; -- done;\n", []string{"SELECT 1"}},
+		{"block comment", "SELECT /* ; */ 1; SELECT 2", []string{"SELECT /* ; */ 1", "SELECT 2"}},
+		{"nested block comment", "SELECT /* a /* ; */ ; */ 1; SELECT 2", []string{"SELECT /* a /* ; */ ; */ 1", "SELECT 2"}},
+		{"dollar quote", "DO $$ BEGIN PERFORM 1; END $$; SELECT 2", []string{"DO $$ BEGIN PERFORM 1; END $$", "SELECT 2"}},
+		{"tagged dollar quote", "DO $f$ BEGIN RAISE NOTICE '$$;'; END $f$; SELECT 2", []string{"DO $f$ BEGIN RAISE NOTICE '$$;'; END $f$", "SELECT 2"}},
+		{"other tag inside", "SELECT $a$ $b$; $a$; SELECT 2", []string{"SELECT $a$ $b$; $a$", "SELECT 2"}},
+		{"parameter is no dollar quote", "SELECT $1; SELECT $2", []string{"SELECT $1", "SELECT $2"}},
+		{"dollar inside identifier", "SELECT a$b$ FROM t; SELECT $x$;$x$", []string{"SELECT a$b$ FROM t", "SELECT $x$;$x$"}},
+		{"unterminated string stays whole", "SELECT 'a; SELECT 2", []string{"SELECT 'a; SELECT 2"}},
+		{"unterminated dollar quote stays whole", "DO $$ BEGIN; END", []string{"DO $$ BEGIN; END"}},
+		{"the shipped tenant step", Tenant.Steps[0].Up, []string{
+			`CREATE TABLE IF NOT EXISTS "items" ("id" bigserial,"name" varchar(200) NOT NULL,"description" varchar(2000) NOT NULL DEFAULT '',"created_at" timestamptz,"updated_at" timestamptz,PRIMARY KEY ("id"))`,
+			`CREATE INDEX IF NOT EXISTS "idx_items_name" ON "items" ("name")`,
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, SplitStatements(tt.in)); diff != "" {
+				t.Errorf("SplitStatements(%q) (-want +got):\n%s", tt.in, diff)
+			}
+		})
+	}
+}
+
+// TestSplitStatementsOfTheSharedPlan pins the cut of the shipped shared
+// steps, whose step 3 holds a DO block with semicolons and a comment.
+func TestSplitStatementsOfTheSharedPlan(t *testing.T) {
+	var got []int
+	for _, s := range Shared.Steps {
+		got = append(got, len(SplitStatements(s.Up)))
+	}
+	if diff := cmp.Diff([]int{1, 2, 5}, got); diff != "" {
+		t.Fatalf("statements per shared step (-want +got):\n%s", diff)
+	}
+	do := SplitStatements(Shared.Steps[2].Up)[3]
+	if !strings.HasPrefix(do, "DO $$") || !strings.HasSuffix(do, "END $$") {
+		t.Fatalf("the DO block was cut: %q", do)
+	}
+}
+
+// FuzzSplitStatements checks what must hold for any input: the statements
+// appear in the input in order, what lies between them is only blanks,
+// semicolons and comments, and cutting a statement again gives itself.
+func FuzzSplitStatements(f *testing.F) {
+	for _, s := range []string{
+		"SELECT 1; SELECT 2", "SELECT 'a;b'", `E'\';'`, `"a;""b"`, "DO $t$ ; $t$;", "/* /* ; */ */;",
+		"-- x;\nSELECT 1", "SELECT $1;", "a$b$;$b$", Tenant.Steps[0].Up, Shared.Steps[2].Up,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		stmts := SplitStatements(in)
+		rest := in
+		for _, s := range stmts {
+			if s == "" || s != strings.TrimSpace(s) {
+				t.Fatalf("statement %q is empty or untrimmed", s)
+			}
+			i := strings.Index(rest, s)
+			if i < 0 {
+				t.Fatalf("statement %q is not in the rest of the input %q", s, rest)
+			}
+			if gap := rest[:i]; !separatorOnly(gap) {
+				t.Fatalf("between statements lies %q", gap)
+			}
+			rest = rest[i+len(s):]
+			if again := SplitStatements(s); len(again) != 1 || again[0] != s {
+				t.Fatalf("SplitStatements(%q) = %q, want itself", s, again)
+			}
+		}
+		if !separatorOnly(rest) {
+			t.Fatalf("after the last statement lies %q", rest)
+		}
+	})
+}
+
+// separatorOnly reports whether s holds only semicolons, blanks and
+// comments.
+func separatorOnly(s string) bool {
+	return onlyComments(strings.ReplaceAll(s, ";", " "))
+}
