@@ -261,7 +261,9 @@ type Node struct {
 	Port int    `json:"port"`
 }
 
-func (n Node) String() string { return fmt.Sprintf("%s (node %d)", net.JoinHostPort(n.Host, strconv.Itoa(n.Port)), n.ID) }
+func (n Node) String() string {
+	return fmt.Sprintf("%s (node %d)", net.JoinHostPort(n.Host, strconv.Itoa(n.Port)), n.ID)
+}
 
 // nodeRef is a node as a user names it: an id, or a host and port.
 type nodeRef struct {
