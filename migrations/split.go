@@ -13,9 +13,9 @@ import "strings"
 // commands into a prepared statement"). Steps and onboarding scripts are
 // therefore sent one statement at a time there. The lexing follows
 // PostgreSQL's scanner for everything that can hide a semicolon:
-// 'strings' (with ” inside), E'strings' (with backslash escapes),
-// "identifiers", $tag$dollar quotes$tag$, -- line comments and nested
-// /* block comments */. A parameter such as $1, and a $ inside an
+// 'strings' (a doubled quote inside stands for one), E'strings' (with
+// backslash escapes), "identifiers", $tag$dollar quotes$tag$, -- line
+// comments and nested /* block comments */. A parameter such as $1, and a $ inside an
 // identifier (a$b), start no dollar quote. An unterminated quote or comment
 // runs to the end of the text, which then stays one statement, and the
 // server reports the syntax error as it would have for the whole script.
@@ -97,7 +97,7 @@ func onlyComments(s string) bool {
 	return true
 }
 
-// escapeString reports whether the quote at i opens an E” string: the
+// escapeString reports whether the quote at i opens an escape string: the
 // quote follows a lone E or e (not the end of a longer word such as
 // "name'...", which is a syntax error anyway but must not change how the
 // rest is cut).
