@@ -6,7 +6,7 @@
 //	tenantry dev                        local database + demo tenants + serve
 //	tenantry migrate [--concurrency N]  migrate the shared schema and every tenant
 //	tenantry tenants create|list|delete|suspend|resume|read-only [NAME]
-//	tenantry tenants move NAME --to SERVER
+//	tenantry tenants move NAME --to SERVER|NODE  another server, or on Citus a worker (node id or host:port)
 //	tenantry token --tenant NAME [--no-lookup] | --admin [--ttl 1h]
 //	tenantry healthcheck                probe /healthz (Docker HEALTHCHECK)
 package main
@@ -51,7 +51,7 @@ func main() {
 	}
 }
 
-var errUsage = errors.New("usage: tenantry serve | dev | migrate | tenants create|list|delete|suspend|resume|read-only [NAME] | tenants move NAME --to SERVER | token --tenant NAME|--admin [--ttl 1h] | healthcheck")
+var errUsage = errors.New("usage: tenantry serve | dev | migrate | tenants create|list|delete|suspend|resume|read-only [NAME] | tenants move NAME --to SERVER|NODE | token --tenant NAME|--admin [--ttl 1h] | healthcheck")
 
 const (
 	// devDatabaseURL is where `tenantry dev` (make run) puts its local
@@ -398,6 +398,9 @@ func serve(ctx context.Context, cfg config, stdout io.Writer, ready func(addr st
 		log.Warn("METRICS_TENANT_LABEL_CAP is set but /metrics is anonymous: tenant series are hidden until METRICS_TOKEN or METRICS_ADDR is set")
 	}
 	dir := h.directory()
+	if err := logCluster(ctx, dir, log); err != nil {
+		return err
+	}
 	if err := checkRoles(ctx, cfg, h, dir, log); err != nil {
 		return err
 	}

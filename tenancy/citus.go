@@ -281,17 +281,17 @@ const maxHostLen = 253
 func parseNode(s string) (nodeRef, error) {
 	if id, err := strconv.Atoi(s); err == nil {
 		if id < 1 {
-			return nodeRef{}, models.Invalid("node", "a node id is a positive integer")
+			return nodeRef{}, models.Invalid("node", "id must be a positive integer")
 		}
 		return nodeRef{id: id}, nil
 	}
 	host, port, err := net.SplitHostPort(s)
 	if err != nil || host == "" || len(host) > maxHostLen || strings.ContainsAny(host, " \t\r\n\x00/@") {
-		return nodeRef{}, models.Invalid("node", "give a node id or host:port as listed in pg_dist_node")
+		return nodeRef{}, models.Invalid("node", "must be a pg_dist_node id or host:port")
 	}
 	p, err := strconv.Atoi(port)
 	if err != nil || p < 1 || p > 65535 {
-		return nodeRef{}, models.Invalid("node", "the port is a number from 1 to 65535")
+		return nodeRef{}, models.Invalid("node", "port must be a number from 1 to 65535")
 	}
 	return nodeRef{host: host, port: p}, nil
 }
