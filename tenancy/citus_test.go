@@ -193,3 +193,5 @@ func citusOnboardingTakesOverEmptyLeftover(t *testing.T, dir *tenancy.Directory,
 		t.Fatalf("the refused schema's table: %d rows, %v", kept, err)
 	}
 }
+
+func errorsIs(err, target error) bool { return errors.Is(err, target) }

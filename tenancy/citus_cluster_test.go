@@ -1,0 +1,310 @@
+package tenancy_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tenantry/tenantry/migrations"
+	"github.com/tenantry/tenantry/models"
+	"github.com/tenantry/tenantry/tenancy"
+	"gorm.io/gorm"
+)
+
+// The tests below need a Citus cluster: TEST_CITUS_URL names a database on
+// its coordinator (citus installed on every node, two or more workers
+// added, wal_level = logical for moves) and a role that may create schemas
+// and roles there (the DDL role; a superuser is not needed). Without it they
+// skip. Every tenant they make has a random name and is offboarded at the
+// end, so the database can be reused.
+
+// citusEnv is a directory on the Citus coordinator, in the one-URL setup.
+type citusEnv struct {
+	db  *gorm.DB
+	dir *tenancy.Directory
+	tag string
+}
+
+func newCitusEnv(t *testing.T) *citusEnv {
+	t.Helper()
+	url := os.Getenv("TEST_CITUS_URL")
+	if url == "" {
+		t.Skip("TEST_CITUS_URL is not set (a Citus coordinator database)")
+	}
+	ctx := context.Background()
+	db, err := tenancy.Open(ctx, url, tenancy.PoolConfig{MaxOpen: 16, MaxIdle: 8, MaxLifetime: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if s, err := db.DB(); err == nil {
+			s.Close()
+		}
+	})
+	if err := migrations.ApplyShared(ctx, db); err != nil {
+		t.Fatalf("shared migrations on Citus: %v", err)
+	}
+	var role string
+	if err := db.Raw("SELECT current_user").Scan(&role).Error; err != nil {
+		t.Fatal(err)
+	}
+	dir := tenancy.NewDirectory(db, tenancy.WithTTL(0))
+	if err := dir.EnsureRoles(ctx, role); err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 3)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return &citusEnv{db: db, dir: dir, tag: "c" + hex.EncodeToString(b)}
+}
+
+// name returns a tenant name unique to this run, offboarded at the end.
+func (e *citusEnv) name(t *testing.T, base string) string {
+	t.Helper()
+	n := e.tag + "-" + base
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := e.dir.Offboard(ctx, n); err != nil && !isNotFound(err) {
+			t.Errorf("offboard %s: %v", n, err)
+		}
+	})
+	return n
+}
+
+func isNotFound(err error) bool { return err != nil && errorsIs(err, models.ErrNotFound) }
+
+// onWorkers counts the workers that have schema.
+func (e *citusEnv) onWorkers(t *testing.T) func(schema string) int {
+	return func(schema string) int {
+		t.Helper()
+		var n int
+		err := e.db.Raw(`SELECT count(*) FROM run_command_on_workers(
+			format('SELECT count(*) FROM pg_namespace WHERE nspname = %L', $1::text)) WHERE NOT success OR result <> '0'`, schema).Scan(&n).Error
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+}
+
+func TestCitusClusterKeepsTheRegistryOnTheCoordinator(t *testing.T) {
+	e := newCitusEnv(t)
+	c, err := e.dir.Cluster(context.Background())
+	if err != nil || !c.Citus || c.Workers < 2 {
+		t.Fatalf("Cluster() = %+v, %v; want Citus with two workers or more", c, err)
+	}
+	var dist struct{ Schema, Tables int }
+	if err := e.db.Raw(`SELECT (SELECT count(*) FROM pg_dist_schema WHERE schemaid = 'tenantry'::regnamespace) AS schema,
+		(SELECT count(*) FROM pg_dist_partition p JOIN pg_class c ON c.oid = p.logicalrelid
+			WHERE c.relnamespace = 'tenantry'::regnamespace) AS tables`).Scan(&dist).Error; err != nil {
+		t.Fatal(err)
+	}
+	if dist.Schema != 0 || dist.Tables != 0 {
+		t.Fatalf("the registry is distributed: %+v", dist)
+	}
+}
+
+func TestCitusClusterDistributesEveryTenantOverTheWorkers(t *testing.T) {
+	e := newCitusEnv(t)
+	ctx := context.Background()
+	var names []string
+	for i := range 6 {
+		names = append(names, e.name(t, fmt.Sprint("t", i)))
+	}
+	start := time.Now()
+	ts := citusOnboardingServes(t, e.dir, e.db, names...)
+	t.Logf("onboarded and served %d tenants in %v", len(ts), time.Since(start).Round(time.Millisecond))
+	nodes := map[int]int{}
+	for _, ten := range ts {
+		var distributed int
+		if err := e.db.Raw("SELECT count(*) FROM pg_dist_schema WHERE schemaid = to_regnamespace($1)", ten.SchemaName).Scan(&distributed).Error; err != nil {
+			t.Fatal(err)
+		}
+		p, err := e.dir.Placement(ctx, ten.Name)
+		if err != nil || distributed != 1 || len(p) != 1 {
+			t.Fatalf("%s: distributed %d, placement %v, %v", ten.Name, distributed, p, err)
+		}
+		nodes[p[0].ID]++
+	}
+	if len(nodes) < 2 {
+		t.Fatalf("every tenant is on one worker: %v", nodes)
+	}
+	t.Logf("tenants per node id: %v", nodes)
+}
+
+func TestCitusClusterOnboardingFailureMidwayLeavesNothing(t *testing.T) {
+	e := newCitusEnv(t)
+	citusOnboardingFailureLeavesNothing(t, e.dir, e.db, e.name(t, "fail"), e.onWorkers(t))
+}
+
+func TestCitusClusterOnboardingTakesOverOnlyAnEmptyLeftover(t *testing.T) {
+	e := newCitusEnv(t)
+	citusOnboardingTakesOverEmptyLeftover(t, e.dir, e.db, e.name(t, "empty"), e.name(t, "full"))
+}
+
+// TestCitusClusterMigratesAStepAcrossTheFleet runs a real step (a column
+// and an index) on tenants spread over the workers, then checks the drift
+// report and that the new column takes writes in a tenant scope.
+func TestCitusClusterMigratesAStepAcrossTheFleet(t *testing.T) {
+	e := newCitusEnv(t)
+	ctx := context.Background()
+	var names []string
+	for i := range 4 {
+		names = append(names, e.name(t, fmt.Sprint("m", i)))
+	}
+	citusOnboardingServes(t, e.dir, e.db, names...)
+	plan := migrations.Plan{Steps: append(append([]migrations.Step(nil), migrations.Tenant.Steps...), migrations.Step{
+		Version: len(migrations.Tenant.Steps) + 1, Name: "item notes", Up: `
+ALTER TABLE items ADD COLUMN note text NOT NULL DEFAULT '';
+-- an index too; its statement must reach the worker alone
+CREATE INDEX idx_items_note ON items (note)`,
+	})}
+	next := tenancy.NewDirectory(e.db, tenancy.WithTTL(0), tenancy.WithPlan(plan))
+	start := time.Now()
+	res, err := next.Migrate(ctx, tenancy.MigrateOptions{Options: migrations.Options{Plan: plan, Concurrency: 2}, Tenants: names})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		if r.Err != nil || r.To != plan.Latest() {
+			t.Fatalf("%s: %+v", r.Tenant, r)
+		}
+	}
+	t.Logf("migrated %d tenants one step in %v", len(res), time.Since(start).Round(time.Millisecond))
+	st, err := next.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mine := map[string]bool{}
+	for _, n := range names {
+		mine[n] = true
+	}
+	for _, s := range st {
+		if mine[s.Tenant] && (s.Drift != "" || s.Version != plan.Latest()) {
+			t.Fatalf("status of %s: %+v", s.Tenant, s)
+		}
+	}
+	for _, n := range names {
+		ten, err := e.dir.Get(ctx, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var note string
+		err = tenancy.WithTx(ctx, e.db, ten, func(tx *gorm.DB) error {
+			if err := tx.Exec("INSERT INTO items (name, note) VALUES ('n', 'on the worker')").Error; err != nil {
+				return err
+			}
+			return tx.Raw("SELECT note FROM items WHERE name = 'n'").Scan(&note).Error
+		})
+		if err != nil || note != "on the worker" {
+			t.Fatalf("%s: note %q, %v", n, note, err)
+		}
+	}
+}
+
+// TestCitusClusterMovesATenantUnderLoad moves a tenant to the other worker
+// while writers keep inserting, and checks that every acknowledged write is
+// there afterwards. It reports the failed writes and the longest gap
+// between two acknowledged writes (the move's write pause, at most).
+func TestCitusClusterMovesATenantUnderLoad(t *testing.T) {
+	e := newCitusEnv(t)
+	ctx := context.Background()
+	name := e.name(t, "mover")
+	ten := citusOnboardingServes(t, e.dir, e.db, name)[0]
+	from, err := e.dir.Placement(ctx, name)
+	if err != nil || len(from) != 1 {
+		t.Fatalf("placement %v, %v", from, err)
+	}
+	var nodes []tenancy.Node
+	if err := e.db.Raw(`SELECT nodeid AS id, nodename AS host, nodeport AS port FROM pg_dist_node
+		WHERE groupid <> 0 AND isactive AND shouldhaveshards AND nodeid <> $1 ORDER BY nodeid`, from[0].ID).Scan(&nodes).Error; err != nil || len(nodes) == 0 {
+		t.Fatalf("another worker: %v, %v", nodes, err)
+	}
+	to := nodes[0]
+	for _, bad := range []string{"1", "999999", "127.0.0.1:1"} {
+		if _, err := e.dir.MoveToNode(ctx, name, bad); !errorsIs(err, models.ErrInvalid) {
+			t.Errorf("move to %s: %v, want ErrInvalid", bad, err)
+		}
+	}
+
+	var (
+		stop    atomic.Bool
+		failed  atomic.Int64
+		mu      sync.Mutex
+		acked   []int64
+		stamps  []time.Time
+		wg      sync.WaitGroup
+		writers = 4
+	)
+	for range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !stop.Load() {
+				var it models.Item
+				err := tenancy.WithTx(ctx, e.db, ten, func(tx *gorm.DB) error {
+					var err error
+					it, err = models.CreateItem(tx, models.ItemInput{Name: "w"})
+					return err
+				})
+				if err != nil {
+					failed.Add(1)
+					time.Sleep(10 * time.Millisecond)
+					continue
+				}
+				mu.Lock()
+				acked = append(acked, it.ID)
+				stamps = append(stamps, time.Now())
+				mu.Unlock()
+			}
+		}()
+	}
+	time.Sleep(500 * time.Millisecond)
+	start := time.Now()
+	got, err := e.dir.MoveToNode(ctx, name, fmt.Sprintf("%s:%d", to.Host, to.Port))
+	took := time.Since(start)
+	time.Sleep(500 * time.Millisecond)
+	stop.Store(true)
+	wg.Wait()
+	if err != nil || got.ID != to.ID {
+		t.Fatalf("move: %v, %v", got, err)
+	}
+	after, err := e.dir.Placement(ctx, name)
+	if err != nil || len(after) != 1 || after[0].ID != to.ID {
+		t.Fatalf("placement after the move %v, %v; want %v", after, err, to)
+	}
+	sort.Slice(stamps, func(i, j int) bool { return stamps[i].Before(stamps[j]) })
+	var gap time.Duration
+	for i := 1; i < len(stamps); i++ {
+		gap = max(gap, stamps[i].Sub(stamps[i-1]))
+	}
+	var ids []int64
+	if err := tenancy.WithTx(ctx, e.db, ten, func(tx *gorm.DB) error {
+		return tx.Raw("SELECT id FROM items").Scan(&ids).Error
+	}); err != nil {
+		t.Fatal(err)
+	}
+	have := map[int64]bool{}
+	for _, id := range ids {
+		have[id] = true
+	}
+	for _, id := range acked {
+		if !have[id] {
+			t.Fatalf("acknowledged item %d is gone after the move", id)
+		}
+	}
+	t.Logf("moved %s from node %d to node %d in %v under %d writers: %d writes acknowledged (all present), %d failed, longest gap between acknowledged writes %v",
+		name, from[0].ID, to.ID, took.Round(time.Millisecond), writers, len(acked), failed.Load(), gap.Round(time.Millisecond))
+	if len(acked) == 0 {
+		t.Fatal("no write was acknowledged")
+	}
+}
