@@ -308,3 +308,112 @@ func TestCitusClusterMovesATenantUnderLoad(t *testing.T) {
 		t.Fatal("no write was acknowledged")
 	}
 }
+
+// TestCitusClusterFleetFigures measures a fleet of TEST_CITUS_FLEET tenants
+// (unset: skipped) with 4 concurrent clients: onboarding, one write and one
+// read per tenant across the workers, a one-step migration of the fleet and
+// its drift report, and offboarding. It asserts only that everything
+// succeeded; the figures are logged (docs/SCALE.md, "Citus").
+func TestCitusClusterFleetFigures(t *testing.T) {
+	n := 0
+	if _, err := fmt.Sscan(os.Getenv("TEST_CITUS_FLEET"), &n); err != nil || n < 1 {
+		t.Skip("TEST_CITUS_FLEET is not set (how many tenants to measure)")
+	}
+	e := newCitusEnv(t)
+	ctx := context.Background()
+	names := make([]string, n)
+	for i := range names {
+		names[i] = e.name(t, fmt.Sprint("f", i))
+	}
+	const clients = 4
+	each := func(what string, fn func(name string) error) time.Duration {
+		t.Helper()
+		start := time.Now()
+		jobs := make(chan string)
+		var wg sync.WaitGroup
+		var first atomic.Value
+		for range clients {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for name := range jobs {
+					if err := fn(name); err != nil {
+						first.CompareAndSwap(nil, fmt.Errorf("%s %s: %w", what, name, err))
+					}
+				}
+			}()
+		}
+		for _, name := range names {
+			jobs <- name
+		}
+		close(jobs)
+		wg.Wait()
+		if err, _ := first.Load().(error); err != nil {
+			t.Fatal(err)
+		}
+		took := time.Since(start)
+		t.Logf("%s: %d tenants in %v, %.1f tenants/s", what, n, took.Round(time.Millisecond), float64(n)/took.Seconds())
+		return took
+	}
+	each("onboard", func(name string) error { _, err := e.dir.Onboard(ctx, name); return err })
+	perNode := map[int]int{}
+	var mu sync.Mutex
+	each("write+read (one scope each)", func(name string) error {
+		ten, err := e.dir.Get(ctx, name)
+		if err != nil {
+			return err
+		}
+		return tenancy.WithTx(ctx, e.db, ten, func(tx *gorm.DB) error {
+			it, err := models.CreateItem(tx, models.ItemInput{Name: name})
+			if err != nil {
+				return err
+			}
+			got, err := models.GetItem(tx, it.ID)
+			if err == nil && got.Name != name {
+				err = fmt.Errorf("read %q back", got.Name)
+			}
+			return err
+		})
+	})
+	for _, name := range names {
+		p, err := e.dir.Placement(ctx, name)
+		if err != nil || len(p) != 1 {
+			t.Fatalf("%s: %v, %v", name, p, err)
+		}
+		mu.Lock()
+		perNode[p[0].ID]++
+		mu.Unlock()
+	}
+	t.Logf("tenants per node id: %v", perNode)
+	plan := migrations.Plan{Steps: append(append([]migrations.Step(nil), migrations.Tenant.Steps...), migrations.Step{
+		Version: len(migrations.Tenant.Steps) + 1, Name: "item notes",
+		Up: "ALTER TABLE items ADD COLUMN note text NOT NULL DEFAULT '';\nCREATE INDEX idx_items_note ON items (note)"})}
+	next := tenancy.NewDirectory(e.db, tenancy.WithTTL(0), tenancy.WithPlan(plan))
+	start := time.Now()
+	res, err := next.Migrate(ctx, tenancy.MigrateOptions{Options: migrations.Options{Plan: plan, Concurrency: clients}, Tenants: names})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		if r.Err != nil {
+			t.Fatalf("migrate %s: %v", r.Tenant, r.Err)
+		}
+	}
+	t.Logf("migrate one step (column + index), concurrency %d: %d tenants in %v", clients, n, time.Since(start).Round(time.Millisecond))
+	start = time.Now()
+	st, err := next.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	drifted := 0
+	for _, s := range st {
+		if s.Drift != "" && s.Version == plan.Latest() {
+			drifted++
+		}
+	}
+	if drifted != 0 {
+		t.Fatalf("%d migrated tenants drifted", drifted)
+	}
+	t.Logf("migrate status (drift check) of %d tenants in the database: %v", len(st), time.Since(start).Round(time.Millisecond))
+	each("offboard", func(name string) error { return e.dir.Offboard(ctx, name) })
+}
