@@ -35,6 +35,16 @@ SELECT string_agg(line, E'\n' ORDER BY line) FROM (
 // Column positions do not count: a column added by a step and the same
 // column made by AutoMigrate may sit at different places.
 func Fingerprint(tx *gorm.DB, schema string) (string, error) {
+	// On a Citus coordinator every scan of pg_class is filtered through a
+	// per-row check that hides shards, and it costs more than the rest of
+	// the fingerprint (about 180 ms a schema with 200 tenants on our test
+	// cluster, growing with the catalog). The coordinator holds no tenant
+	// shards (its group takes none), so the check is turned off, LOCAL to
+	// tx; on plain PostgreSQL the setting is an unused placeholder. It must
+	// be its own statement: the check is planned in.
+	if err := tx.Exec("SELECT set_config('citus.override_table_visibility', 'off', true)").Error; err != nil {
+		return "", err
+	}
 	var fp *string
 	if err := tx.Raw(fingerprintSQL, `"`+schema+`"`, schema).Scan(&fp).Error; err != nil {
 		return "", err

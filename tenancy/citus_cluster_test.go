@@ -358,7 +358,7 @@ func TestCitusClusterFleetFigures(t *testing.T) {
 	each("onboard", func(name string) error { _, err := e.dir.Onboard(ctx, name); return err })
 	perNode := map[int]int{}
 	var mu sync.Mutex
-	each("write+read (one scope each)", func(name string) error {
+	writeRead := func(name string) error {
 		ten, err := e.dir.Get(ctx, name)
 		if err != nil {
 			return err
@@ -374,7 +374,18 @@ func TestCitusClusterFleetFigures(t *testing.T) {
 			}
 			return err
 		})
-	})
+	}
+	// The first scope of a tenant on a pooled connection makes Citus open
+	// a connection to the tenant's worker as the tenant role; the second
+	// pass finds it cached (citus.max_cached_conns_per_worker).
+	each("write+read, first touch (one scope each)", writeRead)
+	each("write+read, warm (one scope each)", writeRead)
+	var workerConns int
+	if err := e.db.Raw(`SELECT coalesce(sum(result::int), 0) FROM run_command_on_workers(
+		$$SELECT count(*) FROM pg_stat_activity WHERE usename LIKE 'tr%'$$)`).Scan(&workerConns).Error; err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("connections on the workers as tenant roles: %d", workerConns)
 	for _, name := range names {
 		p, err := e.dir.Placement(ctx, name)
 		if err != nil || len(p) != 1 {
