@@ -35,7 +35,7 @@ func TestSplitStatementsCutsOnlyTopLevelSemicolons(t *testing.T) {
 		{"dollar inside identifier", "SELECT a$b$ FROM t; SELECT $x$;$x$", []string{"SELECT a$b$ FROM t", "SELECT $x$;$x$"}},
 		{"unterminated string stays whole", "SELECT 'a; SELECT 2", []string{"SELECT 'a; SELECT 2"}},
 		{"unterminated dollar quote stays whole", "DO $$ BEGIN; END", []string{"DO $$ BEGIN; END"}},
-		{"the shipped tenant step", Tenant.Steps[0].Up, []string{
+		{"the shipped tenant step", Items.Steps[0].Up, []string{
 			`CREATE TABLE IF NOT EXISTS "items" ("id" bigserial,"name" varchar(200) NOT NULL,"description" varchar(2000) NOT NULL DEFAULT '',"created_at" timestamptz,"updated_at" timestamptz,PRIMARY KEY ("id"))`,
 			`CREATE INDEX IF NOT EXISTS "idx_items_name" ON "items" ("name")`,
 		}},
@@ -71,7 +71,7 @@ func TestSplitStatementsOfTheSharedPlan(t *testing.T) {
 func FuzzSplitStatements(f *testing.F) {
 	for _, s := range []string{
 		"SELECT 1; SELECT 2", "SELECT 'a;b'", `E'\';'`, `"a;""b"`, "DO $t$ ; $t$;", "/* /* ; */ */;",
-		"-- x;\nSELECT 1", "SELECT $1;", "a$b$;$b$", Tenant.Steps[0].Up, Shared.Steps[2].Up,
+		"-- x;\nSELECT 1", "SELECT $1;", "a$b$;$b$", Items.Steps[0].Up, Shared.Steps[2].Up,
 	} {
 		f.Add(s)
 	}

@@ -162,8 +162,8 @@ func TestCitusClusterMigratesAStepAcrossTheFleet(t *testing.T) {
 		names = append(names, e.name(t, fmt.Sprint("m", i)))
 	}
 	citusOnboardingServes(t, e.dir, e.db, names...)
-	plan := migrations.Plan{Steps: append(append([]migrations.Step(nil), migrations.Tenant.Steps...), migrations.Step{
-		Version: len(migrations.Tenant.Steps) + 1, Name: "item notes", Up: `
+	plan := migrations.Plan{Models: migrations.Items.Models, Steps: append(append([]migrations.Step(nil), migrations.Items.Steps...), migrations.Step{
+		Version: len(migrations.Items.Steps) + 1, Name: "item notes", Up: `
 ALTER TABLE items ADD COLUMN note text NOT NULL DEFAULT '';
 -- an index too; its statement must reach the worker alone
 CREATE INDEX idx_items_note ON items (note)`,
@@ -194,12 +194,12 @@ CREATE INDEX idx_items_note ON items (note)`,
 		}
 	}
 	for _, n := range names {
-		ten, err := e.dir.Get(ctx, n)
+		r, err := next.Active(ctx, n)
 		if err != nil {
 			t.Fatal(err)
 		}
 		var note string
-		err = tenancy.WithTx(ctx, e.db, ten, func(tx *gorm.DB) error {
+		err = tenancy.WithTx(ctx, r, func(tx *gorm.DB) error {
 			if err := tx.Exec("INSERT INTO items (name, note) VALUES ('n', 'on the worker')").Error; err != nil {
 				return err
 			}
@@ -219,7 +219,11 @@ func TestCitusClusterMovesATenantUnderLoad(t *testing.T) {
 	e := newCitusEnv(t)
 	ctx := context.Background()
 	name := e.name(t, "mover")
-	ten := citusOnboardingServes(t, e.dir, e.db, name)[0]
+	citusOnboardingServes(t, e.dir, e.db, name)
+	ten, err := e.dir.Active(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
 	from, err := e.dir.Placement(ctx, name)
 	if err != nil || len(from) != 1 {
 		t.Fatalf("placement %v, %v", from, err)
@@ -251,7 +255,7 @@ func TestCitusClusterMovesATenantUnderLoad(t *testing.T) {
 			defer wg.Done()
 			for !stop.Load() {
 				var it models.Item
-				err := tenancy.WithTx(ctx, e.db, ten, func(tx *gorm.DB) error {
+				err := tenancy.WithTx(ctx, ten, func(tx *gorm.DB) error {
 					var err error
 					it, err = models.CreateItem(tx, models.ItemInput{Name: "w"})
 					return err
@@ -288,7 +292,7 @@ func TestCitusClusterMovesATenantUnderLoad(t *testing.T) {
 		gap = max(gap, stamps[i].Sub(stamps[i-1]))
 	}
 	var ids []int64
-	if err := tenancy.WithTx(ctx, e.db, ten, func(tx *gorm.DB) error {
+	if err := tenancy.WithTx(ctx, ten, func(tx *gorm.DB) error {
 		return tx.Raw("SELECT id FROM items").Scan(&ids).Error
 	}); err != nil {
 		t.Fatal(err)
@@ -359,11 +363,11 @@ func TestCitusClusterFleetFigures(t *testing.T) {
 	perNode := map[int]int{}
 	var mu sync.Mutex
 	writeRead := func(name string) error {
-		ten, err := e.dir.Get(ctx, name)
+		ten, err := e.dir.Active(ctx, name)
 		if err != nil {
 			return err
 		}
-		return tenancy.WithTx(ctx, e.db, ten, func(tx *gorm.DB) error {
+		return tenancy.WithTx(ctx, ten, func(tx *gorm.DB) error {
 			it, err := models.CreateItem(tx, models.ItemInput{Name: name})
 			if err != nil {
 				return err
@@ -396,8 +400,8 @@ func TestCitusClusterFleetFigures(t *testing.T) {
 		mu.Unlock()
 	}
 	t.Logf("tenants per node id: %v", perNode)
-	plan := migrations.Plan{Steps: append(append([]migrations.Step(nil), migrations.Tenant.Steps...), migrations.Step{
-		Version: len(migrations.Tenant.Steps) + 1, Name: "item notes",
+	plan := migrations.Plan{Models: migrations.Items.Models, Steps: append(append([]migrations.Step(nil), migrations.Items.Steps...), migrations.Step{
+		Version: len(migrations.Items.Steps) + 1, Name: "item notes",
 		Up: "ALTER TABLE items ADD COLUMN note text NOT NULL DEFAULT '';\nCREATE INDEX idx_items_note ON items (note)"})}
 	next := tenancy.NewDirectory(e.db, tenancy.WithTTL(0), tenancy.WithPlan(plan))
 	start := time.Now()

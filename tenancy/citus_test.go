@@ -81,8 +81,12 @@ func citusOnboardingServes(t *testing.T, dir *tenancy.Directory, ddl *gorm.DB, n
 		if login != 2 {
 			t.Fatalf("%s: %d of its 2 roles may log in", n, login)
 		}
+		r, err := dir.Active(ctx, n)
+		if err != nil {
+			t.Fatalf("resolve %s: %v", n, err)
+		}
 		var got []models.Item
-		err = tenancy.WithTx(ctx, tenancy.RequestHandle(dir), ten, func(tx *gorm.DB) error {
+		err = tenancy.WithTx(ctx, r, func(tx *gorm.DB) error {
 			if _, err := models.CreateItem(tx, models.ItemInput{Name: "item of " + n}); err != nil {
 				return err
 			}

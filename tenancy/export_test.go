@@ -1,7 +1,5 @@
 package tenancy
 
-import "gorm.io/gorm"
-
 // ForceCitusMode makes d take its Citus code paths (the two-step onboarding,
 // statements one at a time, tenant roles that may log in) on plain
 // PostgreSQL, where the Citus settings they make are unused placeholders, so
@@ -11,6 +9,3 @@ func ForceCitusMode(d *Directory) {
 	d.cluster = &Cluster{Citus: true, Version: "forced by a test"}
 	d.clusterMu.Unlock()
 }
-
-// RequestHandle returns the handle d reads the registry and opens scopes on.
-func RequestHandle(d *Directory) *gorm.DB { return d.db }
