@@ -35,6 +35,7 @@ FUZZ_TARGETS ?= \
 	./tenancy:FuzzPinSQL \
 	./tenancy:FuzzRolesFor \
 	./tenancy:FuzzValidRole \
+	./migrations:FuzzSplitStatements \
 	./token:FuzzTokenProfile \
 	./token:FuzzCheckJSON \
 	./api:FuzzItemBody \

@@ -20,13 +20,27 @@ import "strings"
 // runs to the end of the text, which then stays one statement, and the
 // server reports the syntax error as it would have for the whole script.
 func SplitStatements(sql string) []string {
-	var out []string
+	spans := statementSpans(sql)
+	out := make([]string, 0, len(spans))
+	for _, sp := range spans {
+		out = append(out, sql[sp[0]:sp[1]])
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// statementSpans returns where each statement of sql starts and ends,
+// trimmed of blanks.
+func statementSpans(sql string) [][2]int {
+	var out [][2]int
 	start := 0
 	for i := 0; i < len(sql); {
 		c := sql[i]
 		switch {
 		case c == ';':
-			out = appendStatement(out, sql[start:i])
+			out = appendSpan(out, sql, start, i)
 			i++
 			start = i
 		case c == '\'':
@@ -64,17 +78,24 @@ func SplitStatements(sql string) []string {
 			i++
 		}
 	}
-	return appendStatement(out, sql[start:])
+	return appendSpan(out, sql, start, len(sql))
 }
 
-// appendStatement adds stmt unless it holds nothing but blanks and comments.
-func appendStatement(out []string, stmt string) []string {
-	stmt = strings.TrimSpace(stmt)
-	if onlyComments(stmt) {
+// appendSpan adds sql[start:end], trimmed, unless it holds nothing but
+// blanks and comments.
+func appendSpan(out [][2]int, sql string, start, end int) [][2]int {
+	stmt := sql[start:end]
+	trimmed := strings.TrimLeft(stmt, blanks)
+	start += len(stmt) - len(trimmed)
+	trimmed = strings.TrimRight(trimmed, blanks)
+	if onlyComments(trimmed) {
 		return out
 	}
-	return append(out, stmt)
+	return append(out, [2]int{start, start + len(trimmed)})
 }
+
+// blanks are what PostgreSQL's scanner skips between tokens.
+const blanks = " \t\n\r\f\v"
 
 // onlyComments reports whether s is empty once comments and blanks go.
 func onlyComments(s string) bool {
