@@ -432,3 +432,8 @@ func TestCitusClusterFleetFigures(t *testing.T) {
 	t.Logf("migrate status (drift check) of %d tenants in the database: %v", len(st), time.Since(start).Round(time.Millisecond))
 	each("offboard", func(name string) error { return e.dir.Offboard(ctx, name) })
 }
+
+func TestCitusClusterConcurrentOnboardingsOfOneNameGiveOneTenant(t *testing.T) {
+	e := newCitusEnv(t)
+	citusConcurrentOnboardings(t, e.dir, e.db, e.name(t, "race"))
+}

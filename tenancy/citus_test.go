@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/tenantry/tenantry/models"
@@ -199,3 +200,52 @@ func citusOnboardingTakesOverEmptyLeftover(t *testing.T, dir *tenancy.Directory,
 }
 
 func errorsIs(err, target error) bool { return errors.Is(err, target) }
+
+func TestCitusConcurrentOnboardingsOfOneNameGiveOneTenant(t *testing.T) {
+	e := newEnv(t, tenancy.DefaultPool)
+	tenancy.ForceCitusMode(e.dir)
+	citusConcurrentOnboardings(t, e.dir, e.ddl, "acme")
+}
+
+// citusConcurrentOnboardings starts four onboardings of name at once: one
+// succeeds, the others get ErrConflict, and the schema is the winner's.
+func citusConcurrentOnboardings(t *testing.T, dir *tenancy.Directory, ddl *gorm.DB, name string) {
+	t.Helper()
+	const n = 4
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := dir.Onboard(context.Background(), name)
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	ok, conflicts := 0, 0
+	for err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case errors.Is(err, models.ErrConflict):
+			conflicts++
+		default:
+			t.Errorf("onboard %s: %v", name, err)
+		}
+	}
+	if ok != 1 || conflicts != n-1 {
+		t.Fatalf("%d onboardings succeeded and %d conflicted, want 1 and %d", ok, conflicts, n-1)
+	}
+	r, err := dir.Active(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tenancy.WithTx(context.Background(), r, func(tx *gorm.DB) error {
+		_, err := models.ListItems(tx, 1, 0)
+		return err
+	}); err != nil {
+		t.Fatalf("the winner's schema: %v", err)
+	}
+}
