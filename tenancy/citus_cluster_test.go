@@ -437,3 +437,33 @@ func TestCitusClusterConcurrentOnboardingsOfOneNameGiveOneTenant(t *testing.T) {
 	e := newCitusEnv(t)
 	citusConcurrentOnboardings(t, e.dir, e.db, e.name(t, "race"))
 }
+
+// TestCitusClusterKeepsAProgramsSharedTablesOnTheCoordinator applies a
+// program's shared plan (migrations.App) and checks that its schema, like
+// the registry, is not a distributed schema and its table no Citus table.
+func TestCitusClusterKeepsAProgramsSharedTablesOnTheCoordinator(t *testing.T) {
+	e := newCitusEnv(t)
+	ctx := context.Background()
+	schema := "s" + e.tag
+	t.Cleanup(func() {
+		if err := e.db.Exec(`DROP SCHEMA IF EXISTS "` + schema + `" CASCADE`).Error; err != nil {
+			t.Error(err)
+		}
+	})
+	app := migrations.App{Tenant: migrations.Items, SharedSchema: schema, Shared: migrations.Plan{Steps: []migrations.Step{
+		{Version: 1, Name: "plans", Up: "CREATE TABLE plans (id bigserial PRIMARY KEY, name text NOT NULL);\nCREATE INDEX plans_name ON plans (name)"},
+	}}}
+	dir := tenancy.NewDirectory(e.db, tenancy.WithTTL(0), tenancy.WithApp(app))
+	if err := dir.ApplyShared(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var dist struct{ Schema, Tables int }
+	if err := e.db.Raw(`SELECT (SELECT count(*) FROM pg_dist_schema WHERE schemaid = to_regnamespace($1)) AS schema,
+		(SELECT count(*) FROM pg_dist_partition p JOIN pg_class c ON c.oid = p.logicalrelid
+			WHERE c.relnamespace = to_regnamespace($1)) AS tables`, schema).Scan(&dist).Error; err != nil {
+		t.Fatal(err)
+	}
+	if dist.Schema != 0 || dist.Tables != 0 {
+		t.Fatalf("the program's shared schema is distributed: %+v", dist)
+	}
+}
