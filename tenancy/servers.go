@@ -67,7 +67,7 @@ func ParseServerURLs(spec string) (map[string]string, error) {
 		return out, nil
 	}
 	var cur string
-	for _, part := range strings.Split(spec, ",") {
+	for i, part := range strings.Split(spec, ",") {
 		name, rest, ok := strings.Cut(part, "=")
 		if ok && serverNameRE.MatchString(strings.TrimSpace(name)) && strings.Contains(rest, "://") && !strings.Contains(name, "/") {
 			cur = strings.TrimSpace(name)
@@ -81,7 +81,13 @@ func ParseServerURLs(spec string) (map[string]string, error) {
 			continue
 		}
 		if cur == "" {
-			return nil, models.Invalid("server", fmt.Sprintf("%q is not name=postgres://...", part))
+			// The entry is not echoed: it is a URL that may hold a
+			// password, and this error reaches stderr and logs.
+			what := fmt.Sprintf("entry %d", i+1)
+			if ok && !strings.ContainsAny(name, ":/@") {
+				what += fmt.Sprintf(" (name %q)", strings.TrimSpace(name))
+			}
+			return nil, models.Invalid("server", what+" is not name=postgres://... with a lowercase name")
 		}
 		out[cur] += "," + part
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -116,6 +117,14 @@ func TestParseServerURLsKeepsMultiHostURLsWhole(t *testing.T) {
 		"a234567890123456789012345678901234=postgres://x/y"} {
 		if _, err := tenancy.ParseServerURLs(bad); !errors.Is(err, models.ErrInvalid) {
 			t.Errorf("ParseServerURLs(%q) = %v, want ErrInvalid", bad, err)
+		}
+	}
+	// A malformed entry is named by position, never echoed: it may hold a
+	// password.
+	for _, bad := range []string{"B=postgres://u:s3cret@h/db", "postgres://u:s3cret@h/db"} {
+		_, err := tenancy.ParseServerURLs(bad)
+		if err == nil || strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("ParseServerURLs(%q) = %v, want an error without the password", bad, err)
 		}
 	}
 	if err := tenancy.CheckServers([]tenancy.Server{{Name: tenancy.HomeServer, URL: "postgres://x/y"}}); !errors.Is(err, models.ErrInvalid) {
