@@ -252,8 +252,19 @@ func (d *Directory) Move(ctx context.Context, name, to string, o MoveOptions) (M
 			Where("id = ? AND server = ?", t.ID, t.Server).Update("server", to)
 		if res.Error != nil {
 			// The commit's outcome is unknown: the registry decides.
-			now, gerr := d.Get(context.WithoutCancel(ctx), name)
-			if gerr != nil || now.Server != to {
+			gctx, gcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			now, gerr := d.Get(gctx, name)
+			gcancel()
+			if gerr != nil {
+				// The registry may name the target already: dropping the
+				// target's copy could lose the live one. Keep both and the
+				// replication; the operator reads the registry and drops
+				// the copy it does not name.
+				undo = nil
+				return fmt.Errorf("switch the registry: outcome unknown (reading it back: %v); kept the schema on both %q and %q and the publication and subscription %s: %w",
+					gerr, t.Server, to, repl, res.Error)
+			}
+			if now.Server != to {
 				return fmt.Errorf("switch the registry: %w", res.Error)
 			}
 		} else if res.RowsAffected != 1 {
