@@ -347,7 +347,13 @@ func (d *Directory) Onboard(ctx context.Context, name string) (models.Tenant, er
 	}
 	if err != nil {
 		if built.Write != "" {
-			if uerr := dropRemote(context.WithoutCancel(ctx), remote, schema, built); uerr != nil {
+			// Bounded: the request's deadline may be the reason for the
+			// failure, and a server that stopped answering must not hang
+			// the caller (30 s is the move's clean-up bound too).
+			uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			uerr := dropRemote(uctx, remote, schema, built)
+			cancel()
+			if uerr != nil {
 				err = errors.Join(err, fmt.Errorf("undo the schema on server %q: %w", srv, uerr))
 			}
 		}
