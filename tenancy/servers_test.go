@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sort"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"github.com/tenantry/tenantry/migrations"
 	"github.com/tenantry/tenantry/models"
 	"github.com/tenantry/tenantry/tenancy"
+	"github.com/tenantry/tenantry/tenancy/tenancytest"
 	"gorm.io/gorm"
 )
 
@@ -527,5 +529,72 @@ func TestFailedMoveLeavesTheTenantWholeOnTheSource(t *testing.T) {
 	t.Logf("move from b refused: %v", err)
 	if hasSchema(t, f.home, other.SchemaName) || !hasSchema(t, f.b, other.SchemaName) {
 		t.Error("the refused move changed where onb's schema is")
+	}
+}
+
+// TestRequestsQueuedBehindASilentServerFailAtTheirOwnDeadline: while one
+// caller waits to open the pool of a server that accepts connections and
+// never answers (a dead network path), another caller with a short
+// deadline must fail at that deadline, not wait out the first one's
+// connect. The bound below is many times the short deadline and far under
+// the first caller's wait, so it tests the queueing, not the machine.
+func TestRequestsQueuedBehindASilentServerFailAtTheirOwnDeadline(t *testing.T) {
+	db, _ := tenancytest.Open(t, fleetPool)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := make(chan struct{}, 16)
+	var held []net.Conn
+	var heldMu sync.Mutex
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			heldMu.Lock()
+			held = append(held, c)
+			heldMu.Unlock()
+			accepted <- struct{}{}
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		heldMu.Lock()
+		defer heldMu.Unlock()
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	url := fmt.Sprintf("postgres://app:pw@%s/db?connect_timeout=10&sslmode=disable", ln.Addr())
+	dir := tenancy.NewDirectory(db, tenancy.WithServers([]tenancy.Server{{Name: "b", URL: url}}, fleetPool))
+	t.Cleanup(func() { _ = dir.Close() })
+
+	const firstWait = 8 * time.Second
+	first := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), firstWait)
+		defer cancel()
+		first <- dir.Ping(ctx)["b"]
+	}()
+	select {
+	case <-accepted: // the first caller is opening b's pool now
+	case <-time.After(firstWait):
+		t.Fatal("the first caller never connected to the silent server")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err = dir.Ping(ctx)["b"]
+	waited := time.Since(start)
+	if !errors.Is(err, models.ErrUnavailable) {
+		t.Errorf("second caller: got %v, want ErrUnavailable", err)
+	}
+	if waited > 3*time.Second {
+		t.Errorf("second caller with a 300ms deadline waited %v behind the first caller's open", waited)
+	}
+	if err := <-first; !errors.Is(err, models.ErrUnavailable) {
+		t.Errorf("first caller: got %v, want ErrUnavailable", err)
 	}
 }
