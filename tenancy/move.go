@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -194,6 +195,9 @@ func (d *Directory) Move(ctx context.Context, name, to string, o MoveOptions) (M
 		if err != nil {
 			return err
 		}
+		if err := replicaIdentities(stx, t.SchemaName); err != nil {
+			return err
+		}
 		// 1. The target schema at the tenant's version.
 		if err := buildTarget(ctx, dstAdmin, t.SchemaName, roles, group, d.plan, version); err != nil {
 			return fmt.Errorf("build on the target: %w", err)
@@ -370,6 +374,27 @@ func sourceVersion(stx *gorm.DB, schema string, p migrations.Plan) (int, error) 
 		return 0, fmt.Errorf("schema %s is at version %d, this binary knows 1 to %d; run tenantry migrate first: %w", schema, v, p.Latest(), ErrMoveUnsupported)
 	}
 	return v, nil
+}
+
+// replicaIdentities refuses a move of a schema with a table that has
+// neither a primary key nor a replica identity: once it is published,
+// PostgreSQL fails every UPDATE and DELETE on it (55000) for as long as the
+// copy and catch-up last. A program's own models may lack a primary key.
+func replicaIdentities(stx *gorm.DB, schema string) error {
+	var bare []string
+	err := stx.Raw(`SELECT c.relname::text FROM pg_class c
+		WHERE c.relnamespace = to_regnamespace($1) AND c.relkind = 'r'
+		AND (c.relreplident = 'n' OR (c.relreplident = 'd'
+			AND NOT EXISTS (SELECT FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)))
+		ORDER BY 1`, quoteIdent(schema)).Scan(&bare).Error
+	if err != nil {
+		return fmt.Errorf("check replica identities: %w", err)
+	}
+	if len(bare) > 0 {
+		return fmt.Errorf("schema %s: tables %s have no primary key or replica identity, so their updates and deletes would fail while they are published; add one (ALTER TABLE ... REPLICA IDENTITY FULL at least): %w",
+			schema, strings.Join(bare, ", "), ErrMoveUnsupported)
+	}
+	return nil
 }
 
 // buildTarget makes the schema, its tables at version and its roles on the

@@ -516,6 +516,20 @@ func TestFailedMoveLeavesTheTenantWholeOnTheSource(t *testing.T) {
 	if _, err := f.insert(ctx, "keeper", "after"); err != nil {
 		t.Fatalf("write after the failed move: %v", err)
 	}
+	// A table without a primary key or replica identity would fail its
+	// updates and deletes once published: the move refuses before it
+	// publishes or builds anything.
+	query(t, f.home, "CREATE TABLE "+pgx.Identifier{tn.SchemaName, "notes"}.Sanitize()+" (body text)")
+	_, err = f.dir.Move(ctx, "keeper", "b", tenancy.MoveOptions{})
+	if !errors.Is(err, tenancy.ErrMoveUnsupported) || !strings.Contains(err.Error(), "notes") {
+		t.Fatalf("move with a table lacking a replica identity: got %v, want ErrMoveUnsupported naming notes", err)
+	}
+	if hasSchema(t, f.b, tn.SchemaName) {
+		t.Error("the refused move built the schema on b")
+	}
+	if got := query(t, f.home, "SELECT pubname::text FROM pg_publication"); len(got) != 0 {
+		t.Errorf("the refused move left publication %v on home", got)
+	}
 	// b runs with wal_level=replica: a move from it says so, and changes
 	// nothing.
 	other, err := f.dir.Onboard(ctx, "onb")
