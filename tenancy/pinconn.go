@@ -28,8 +28,9 @@ type pinKey struct{}
 // sent it. A handle not opened by Open has no pinConn: nothing sets done,
 // and the scope pins with a statement of its own instead (InSchema).
 type pinRequest struct {
-	begin string
-	done  bool
+	begin  string
+	schema string
+	done   bool
 }
 
 // withPin returns ctx carrying the statement that begins a transaction
@@ -39,13 +40,14 @@ func withPin(ctx context.Context, p pinSpec) (context.Context, *pinRequest, erro
 	if err != nil {
 		return ctx, nil, err
 	}
-	req := &pinRequest{begin: "BEGIN; " + sel}
+	req := &pinRequest{begin: "BEGIN; " + sel, schema: p.Schema}
 	return context.WithValue(ctx, pinKey{}, req), req, nil
 }
 
 // connector wraps pgx's stdlib connector so its connections honour pins.
 type connector struct {
 	driver.Connector
+	limits connLimits // recycle.go
 }
 
 func (c connector) Connect(ctx context.Context) (driver.Conn, error) {
@@ -58,17 +60,19 @@ func (c connector) Connect(ctx context.Context) (driver.Conn, error) {
 		conn.Close()
 		return nil, errors.New("tenancy: unexpected driver connection type")
 	}
-	return &pinConn{Conn: sc}, nil
+	return &pinConn{Conn: sc, budget: c.limits.budget()}, nil
 }
 
 // pinConn is a stdlib connection whose BeginTx sends a scope's pin with
 // its BEGIN.
 type pinConn struct {
 	*stdlib.Conn
+	budget *connBudget // recycle.go; nil without limits
 }
 
 func (c *pinConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
 	req, ok := ctx.Value(pinKey{}).(*pinRequest)
+	c.budget.began(req)
 	if !ok || req.done {
 		// No scope, or a second transaction begun with a scope's context
 		// (one pin per scope): a plain BEGIN.
