@@ -409,6 +409,9 @@ func serve(ctx context.Context, cfg config, stdout io.Writer, ready func(addr st
 	if err := checkRoles(ctx, cfg, h, dir, log); err != nil {
 		return err
 	}
+	if advice := backupAdvice(ctx, h.admin); advice != "" {
+		log.Warn(advice)
+	}
 	// Capture the onboarding blueprint now: the first onboarding does not
 	// pay for it, and a binary whose models disagree with its migration
 	// steps stops here rather than at its first onboarding.
@@ -714,6 +717,9 @@ func migrateStatus(ctx context.Context, cfg config, args []string, stdout io.Wri
 			fmt.Fprintf(stdout, "%-48s %7d  %-10s %s\n", s.Tenant, s.Version, fmt.Sprint(s.Pending), s.Drift)
 		}
 		fmt.Fprintf(stdout, "%d tenants, latest version %d, %d drifted\n", len(st), migrations.Items.Latest(), drifted)
+		if advice := backupAdvice(ctx, h.admin); advice != "" {
+			fmt.Fprintln(stdout, "warning:", advice)
+		}
 	}
 	if drifted > 0 {
 		return fmt.Errorf("%d tenant schemas drifted", drifted)

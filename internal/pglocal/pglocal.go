@@ -35,6 +35,9 @@ type Options struct {
 	// Logical sets wal_level=logical, which publishing for logical
 	// replication (a tenant move's source) needs.
 	Logical bool
+	// Settings are extra server settings ("name=value"), applied after
+	// the defaults here, which they override.
+	Settings []string
 }
 
 // Cluster is a running server.
@@ -124,6 +127,9 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 	}
 	if !o.Durable {
 		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
+	}
+	for _, s := range o.Settings {
+		args = append(args, "-c", s)
 	}
 	logf, err := os.OpenFile(filepath.Join(o.Dir, "postgres.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
