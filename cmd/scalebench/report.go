@@ -1,0 +1,142 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tenantry/tenantry/tenancy"
+)
+
+// report is one run's figures.
+type report struct {
+	Tenants     int
+	Checkpoints []int
+	PG, Go      string
+	CPUs        int
+	Date        string
+	Commit      string
+
+	Onboard       time.Duration
+	OnboardBlocks []float64 // tenants/s of each thousand in turn
+
+	Memory     map[string][]memPoint        // variant → one per checkpoint
+	Pool       map[string]memPoint          // variant → after the throughput rounds
+	Throughput map[string]map[int][]float64 // variant → tenants → req/s per round
+
+	MigrateNoop, MigrateStep time.Duration
+	Status                   time.Duration
+	StatusOut, StatusErr     string
+
+	DumpOne                           []time.Duration
+	Before, After                     tenancy.LockBudget
+	DumpAllBefore, DumpAllAfter       time.Duration
+	DumpAllBeforeErr, DumpAllAfterErr string
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// ratios returns a[i]/b[i] for each round, with their median, min and max.
+func ratios(a, b []float64) (med, lo, hi float64) {
+	var r []float64
+	for i := range min(len(a), len(b)) {
+		if b[i] > 0 {
+			r = append(r, a[i]/b[i])
+		}
+	}
+	if len(r) == 0 {
+		return 0, 0, 0
+	}
+	return median(r), slices.Min(r), slices.Max(r)
+}
+
+func (r *report) markdown() string {
+	var b strings.Builder
+	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
+	off, on := variants[0].name, variants[1].name
+	w("Measured by `make bench-scale` (`go run ./cmd/scalebench`) on %s: %d tenants on one PostgreSQL %s (fsync on, max_connections 200), %s, %d CPUs shared with other work; tenantry at `%s`.\n\n",
+		r.Date, r.Tenants, r.PG, r.Go, r.CPUs, r.Commit)
+
+	w("**Onboarding** (`POST /admin/tenants`, concurrent clients): %d tenants in %.1f s, **%.0f tenants/s over the whole run**",
+		r.Tenants, r.Onboard.Seconds(), float64(r.Tenants)/r.Onboard.Seconds())
+	if n := len(r.OnboardBlocks); n > 1 {
+		w("; first thousand %.0f/s, last thousand %.0f/s, slowest thousand %.0f/s", r.OnboardBlocks[0], r.OnboardBlocks[n-1], slices.Min(r.OnboardBlocks))
+	}
+	w(".\n\n")
+
+	w("**Backend memory**: private resident memory (RssAnon) of the request pool's backends after one client touched the first N tenants in turn (`GET /items`), so one backend serves them all: the worst case of a pool whose every connection meets every tenant.\n\n")
+	w("| tenants touched | %s: largest backend | %s: largest backend |\n|---|---|---|\n", off, on)
+	for i, k := range r.Checkpoints {
+		w("| %d | %.1f MB | %.1f MB |\n", k, at(r.Memory[off], i).MaxMB, at(r.Memory[on], i).MaxMB)
+	}
+	po, pn := r.Pool[off], r.Pool[on]
+	w("\nAfter the throughput runs below (all %d tenants, 16 requests in flight, the default 20-connection pool): %s, %d backends, %.0f MB in all, largest %.1f MB; %s, %d backends, %.0f MB in all, largest %.1f MB (two of each pool's backends are the monitor's, which touch no tenant).\n\n",
+		r.Tenants, off, po.Backends, po.SumMB, po.MaxMB, on, pn.Backends, pn.SumMB, pn.MaxMB)
+
+	w("**Throughput** (`GET /items/{id}` of a tenant drawn at random, closed loop; median req/s over interleaved rounds, ratios per round with their range):\n\n")
+	w("| configuration | 100 tenants | %d tenants | %d / 100 |\n|---|---|---|---|\n", r.Tenants, r.Tenants)
+	for _, v := range []string{off, on} {
+		t := r.Throughput[v]
+		m, lo, hi := ratios(t[r.Tenants], t[100])
+		w("| %s | %.0f | %.0f | **%.2f×** (%.2f–%.2f) |\n", v, median(t[100]), median(t[r.Tenants]), m, lo, hi)
+	}
+	for _, k := range []int{100, r.Tenants} {
+		m, lo, hi := ratios(r.Throughput[on][k], r.Throughput[off][k])
+		w("\nRecycling's cost at %d tenants: %s / %s = **%.2f×** (%.2f–%.2f).", k, on, off, m, lo, hi)
+	}
+	w(" At 100 tenants no connection reaches %d schemas, so nothing is recycled: that ratio is the run's noise floor.", tenancy.DefaultConnMaxSchemas)
+	w("\n\n**Fleet commands** over %d tenants:\n\n| command | seconds | ms per tenant |\n|---|---|---|\n", r.Tenants)
+	w("| `tenantry migrate`, nothing to do | %.2f | %.3f |\n", r.MigrateNoop.Seconds(), ms(r.MigrateNoop)/float64(r.Tenants))
+	if r.Status > 0 {
+		status := fmt.Sprintf("%.1f", r.Status.Seconds())
+		if r.StatusErr != "" {
+			status += " (" + r.StatusErr + ")"
+		}
+		w("| `tenantry migrate status` | %s | %.2f |\n", status, ms(r.Status)/float64(r.Tenants))
+	}
+	w("| `tenantry migrate`, a real step (add a column, backfill, index; concurrency 4) | %.1f | %.2f |\n", r.MigrateStep.Seconds(), ms(r.MigrateStep)/float64(r.Tenants))
+	if r.StatusOut != "" {
+		w("\n`migrate status` ended with:\n\n```\n%s\n```\n", r.StatusOut)
+	}
+
+	w("\n**Backups**: `pg_dump -n` of one tenant (the first, middle and last onboarded): ")
+	for i, d := range r.DumpOne {
+		if i > 0 {
+			w(", ")
+		}
+		w("%.2f s", d.Seconds())
+	}
+	w(". A whole-database `pg_dump` must lock %d tables and sequences:\n\n", r.Before.Relations)
+	w("| max_locks_per_transaction | lock table | pg_dump | seconds |\n|---|---|---|---|\n")
+	for _, x := range []struct {
+		b   tenancy.LockBudget
+		d   time.Duration
+		err string
+	}{{r.Before, r.DumpAllBefore, r.DumpAllBeforeErr}, {r.After, r.DumpAllAfter, r.DumpAllAfterErr}} {
+		res := "succeeded"
+		if x.err != "" {
+			res = "failed: `" + x.err + "`"
+		}
+		w("| %d | %d | %s | %.1f |\n", x.b.MaxLocks, x.b.Slots(), res, x.d.Seconds())
+	}
+	w("\nAt the first setting tenantry warned (serve's log, `migrate status`): %q. The second row is that advice applied.\n", r.Before.Advice())
+	return b.String()
+}
+
+func at(ms []memPoint, i int) memPoint {
+	if i < len(ms) {
+		return ms[i]
+	}
+	return memPoint{}
+}
