@@ -59,7 +59,7 @@ bench:
 bench-http:
 	$(GO) run ./cmd/benchhttp -out docs/PERFORMANCE.md $(BENCHHTTP_FLAGS)
 
-## bench-scale: 10,000 tenants on one durable PostgreSQL: onboarding, backend memory with and without connection recycling, throughput at 10,000 vs 100 tenants, fleet commands, backups (about 30 min, tens of GB free memory not needed: ~3 GB of disk); rewrites its block of docs/SCALE.md
+## bench-scale: 10,000 tenants on one durable PostgreSQL: onboarding, backend memory with and without connection recycling, throughput at 10,000 vs 100 tenants, fleet commands, backups (about 20 min on an idle machine); rewrites its block of docs/SCALE.md
 bench-scale:
 	$(GO) run ./cmd/scalebench -out docs/SCALE.md $(BENCHSCALE_FLAGS)
 
