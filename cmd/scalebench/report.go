@@ -24,6 +24,7 @@ type report struct {
 	Memory     map[string][]memPoint        // variant → one per checkpoint
 	Pool       map[string]memPoint          // variant → after the throughput rounds
 	Throughput map[string]map[int][]float64 // variant → tenants → req/s per round
+	Walks      map[string][2]time.Duration   // variant → one client's first and second walk over every tenant
 
 	MigrateNoop, MigrateStep time.Duration
 	Status                   time.Duration
@@ -84,6 +85,15 @@ func (r *report) markdown() string {
 	w("\nAfter the throughput runs below (all %d tenants, 16 requests in flight, the default 20-connection pool): %s, %d backends, %.0f MB in all, largest %.1f MB; %s, %d backends, %.0f MB in all, largest %.1f MB (two of each pool's backends are the monitor's, which touch no tenant).\n\n",
 		r.Tenants, off, po.Backends, po.SumMB, po.MaxMB, on, pn.Backends, pn.SumMB, pn.MaxMB)
 
+	wo, wn := r.Walks[off], r.Walks[on]
+	perReq := func(d time.Duration) float64 { return ms(d) / float64(r.Tenants) }
+	w("**One client walking every tenant in turn**, twice (ms per request; the second walk is the steady state of traffic spread evenly over all tenants: without recycling the backend has every tenant cached, with it only its last few hundred):\n\n")
+	w("| configuration | first walk (all first touches) | second walk |\n|---|---|---|\n")
+	w("| %s | %.2f | %.2f |\n| %s | %.2f | %.2f |\n", off, perReq(wo[0]), perReq(wo[1]), on, perReq(wn[0]), perReq(wn[1]))
+	if wo[1] > 0 && wn[1] > 0 && wo[0] > 0 {
+		w("\nA first touch costs %.2f× a warm request (first / second walk, recycling off); in the second walk recycling costs %.2f× the time of none.\n\n",
+			float64(wo[0])/float64(wo[1]), float64(wn[1])/float64(wo[1]))
+	}
 	w("**Throughput** (`GET /items/{id}` of a tenant drawn at random, closed loop; median req/s over interleaved rounds, ratios per round with their range):\n\n")
 	w("| configuration | 100 tenants | %d tenants | %d / 100 |\n|---|---|---|---|\n", r.Tenants, r.Tenants)
 	for _, v := range []string{off, on} {
