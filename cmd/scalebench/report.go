@@ -24,7 +24,7 @@ type report struct {
 	Memory     map[string][]memPoint        // variant → one per checkpoint
 	Pool       map[string]memPoint          // variant → after the throughput rounds
 	Throughput map[string]map[int][]float64 // variant → tenants → req/s per round
-	Walks      map[string][2]time.Duration   // variant → one client's first and second walk over every tenant
+	Walks      map[string][2]time.Duration  // variant → one client's first and second walk over every tenant
 
 	MigrateNoop, MigrateStep time.Duration
 	Status                   time.Duration
