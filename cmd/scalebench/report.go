@@ -13,6 +13,8 @@ import (
 type report struct {
 	Tenants     int
 	Checkpoints []int
+	Concurrency int
+	Rounds      int
 	PG, Go      string
 	CPUs        int
 	Date        string
@@ -65,7 +67,7 @@ func ratios(a, b []float64) (med, lo, hi float64) {
 func (r *report) markdown() string {
 	var b strings.Builder
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
-	off, on := variants[0].name, variants[1].name
+	off := variants[0].name
 	w("Measured by `make bench-scale` (`go run ./cmd/scalebench`) on %s: %d tenants on one PostgreSQL %s (fsync on, max_connections 200), %s, %d CPUs shared with other work; tenantry at `%s`.\n\n",
 		r.Date, r.Tenants, r.PG, r.Go, r.CPUs, r.Commit)
 
@@ -77,35 +79,42 @@ func (r *report) markdown() string {
 	w(".\n\n")
 
 	w("**Backend memory**: private resident memory (RssAnon) of the request pool's backends after one client touched the first N tenants in turn (`GET /items`), so one backend serves them all: the worst case of a pool whose every connection meets every tenant.\n\n")
-	w("| tenants touched | %s: largest backend | %s: largest backend |\n|---|---|---|\n", off, on)
+	w("| tenants touched |")
+	for _, v := range variants {
+		w(" %s: largest backend |", v.name)
+	}
+	w("\n|---|%s\n", strings.Repeat("---|", len(variants)))
 	for i, k := range r.Checkpoints {
-		w("| %d | %.1f MB | %.1f MB |\n", k, at(r.Memory[off], i).MaxMB, at(r.Memory[on], i).MaxMB)
+		w("| %d |", k)
+		for _, v := range variants {
+			w(" %.1f MB |", at(r.Memory[v.name], i).MaxMB)
+		}
+		w("\n")
 	}
-	po, pn := r.Pool[off], r.Pool[on]
-	w("\nAfter the throughput runs below (all %d tenants, 16 requests in flight, the default 20-connection pool): %s, %d backends, %.0f MB in all, largest %.1f MB; %s, %d backends, %.0f MB in all, largest %.1f MB (two of each pool's backends are the monitor's, which touch no tenant).\n\n",
-		r.Tenants, off, po.Backends, po.SumMB, po.MaxMB, on, pn.Backends, pn.SumMB, pn.MaxMB)
+	w("\nAfter the throughput runs below (all %d tenants, %d requests in flight, the default 20-connection pool), the request pool's backends (two of them the monitor's, which touch no tenant):\n\n", r.Tenants, r.Concurrency)
+	w("| configuration | backends | MB in all | largest |\n|---|---|---|---|\n")
+	for _, v := range variants {
+		p := r.Pool[v.name]
+		w("| %s | %d | %.0f | %.1f MB |\n", v.name, p.Backends, p.SumMB, p.MaxMB)
+	}
 
-	wo, wn := r.Walks[off], r.Walks[on]
 	perReq := func(d time.Duration) float64 { return ms(d) / float64(r.Tenants) }
-	w("**One client walking every tenant in turn**, twice (ms per request; the second walk is the steady state of traffic spread evenly over all tenants: without recycling the backend has every tenant cached, with it only its last few hundred):\n\n")
-	w("| configuration | first walk (all first touches) | second walk |\n|---|---|---|\n")
-	w("| %s | %.2f | %.2f |\n| %s | %.2f | %.2f |\n", off, perReq(wo[0]), perReq(wo[1]), on, perReq(wn[0]), perReq(wn[1]))
-	if wo[1] > 0 && wn[1] > 0 && wo[0] > 0 {
-		w("\nA first touch costs %.2f× a warm request (first / second walk, recycling off); in the second walk recycling costs %.2f× the time of none.\n\n",
-			float64(wo[0])/float64(wo[1]), float64(wn[1])/float64(wo[1]))
+	w("\n**One client walking every tenant in turn**, twice (ms per request). The second walk is the steady state of traffic spread evenly over all tenants: without recycling the backend has every tenant cached; with it, only the tenants since its last renewal, and each renewal is a new backend whose first request also checks its membership of every tenant role (see below).\n\n")
+	w("| configuration | first walk | second walk | second walk / %s |\n|---|---|---|---|\n", off)
+	for _, v := range variants {
+		wv := r.Walks[v.name]
+		w("| %s | %.2f | %.2f | %.2f× |\n", v.name, perReq(wv[0]), perReq(wv[1]), float64(wv[1])/float64(max(1, r.Walks[off][1])))
 	}
-	w("**Throughput** (`GET /items/{id}` of a tenant drawn at random, closed loop; median req/s over interleaved rounds, ratios per round with their range):\n\n")
-	w("| configuration | 100 tenants | %d tenants | %d / 100 |\n|---|---|---|---|\n", r.Tenants, r.Tenants)
-	for _, v := range []string{off, on} {
-		t := r.Throughput[v]
+
+	w("\n**Throughput** (`GET /items/{id}` of a tenant drawn at random, closed loop, %d in flight; median req/s over %d interleaved rounds, ratios per round with their range):\n\n", r.Concurrency, r.Rounds)
+	w("| configuration | 100 tenants | %d tenants | %d / 100 | vs %s at %d |\n|---|---|---|---|---|\n", r.Tenants, r.Tenants, off, r.Tenants)
+	for _, v := range variants {
+		t := r.Throughput[v.name]
 		m, lo, hi := ratios(t[r.Tenants], t[100])
-		w("| %s | %.0f | %.0f | **%.2f×** (%.2f–%.2f) |\n", v, median(t[100]), median(t[r.Tenants]), m, lo, hi)
+		c, clo, chi := ratios(t[r.Tenants], r.Throughput[off][r.Tenants])
+		w("| %s | %.0f | %.0f | **%.2f×** (%.2f–%.2f) | %.2f× (%.2f–%.2f) |\n", v.name, median(t[100]), median(t[r.Tenants]), m, lo, hi, c, clo, chi)
 	}
-	for _, k := range []int{100, r.Tenants} {
-		m, lo, hi := ratios(r.Throughput[on][k], r.Throughput[off][k])
-		w("\nRecycling's cost at %d tenants: %s / %s = **%.2f×** (%.2f–%.2f).", k, on, off, m, lo, hi)
-	}
-	w(" At 100 tenants no connection reaches %d schemas, so nothing is recycled: that ratio is the run's noise floor.", tenancy.DefaultConnMaxSchemas)
+	w("\nAt 100 tenants no connection reaches a schema limit, so the configurations differ only by noise there.")
 	w("\n\n**Fleet commands** over %d tenants:\n\n| command | seconds | ms per tenant |\n|---|---|---|\n", r.Tenants)
 	w("| `tenantry migrate`, nothing to do | %.2f | %.3f |\n", r.MigrateNoop.Seconds(), ms(r.MigrateNoop)/float64(r.Tenants))
 	if r.Status > 0 {

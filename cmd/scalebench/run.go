@@ -26,11 +26,12 @@ import (
 	"github.com/tenantry/tenantry/tenancy"
 )
 
-// variants are the two configurations compared: connection recycling off,
-// and at tenantry's default (DB_CONN_MAX_SCHEMAS unset).
+// variants are the configurations compared: connection recycling off, and
+// two schema limits.
 var variants = []struct{ name, env string }{
 	{"recycling off", "DB_CONN_MAX_SCHEMAS=0"},
-	{"recycling at the default", ""},
+	{"DB_CONN_MAX_SCHEMAS=500", "DB_CONN_MAX_SCHEMAS=500"},
+	{"DB_CONN_MAX_SCHEMAS=2000", "DB_CONN_MAX_SCHEMAS=2000"},
 }
 
 // env is one run's state.
@@ -55,7 +56,7 @@ func run(ctx context.Context, o options) (*report, error) {
 		return nil, err
 	}
 	e := &env{o: o, dir: dir, secret: []byte(fmt.Sprintf("scalebench-%x", rand.Uint64()) + strings.Repeat("k", 24)),
-		rep: &report{Tenants: o.tenants, Checkpoints: o.checkpoints, Memory: map[string][]memPoint{}, Pool: map[string]memPoint{},
+		rep: &report{Tenants: o.tenants, Checkpoints: o.checkpoints, Concurrency: o.concurrency, Rounds: o.rounds, Memory: map[string][]memPoint{}, Pool: map[string]memPoint{},
 			Throughput: map[string]map[int][]float64{}, Walks: map[string][2]time.Duration{}}}
 	ok := false
 	defer func() {
@@ -89,6 +90,14 @@ func run(ctx context.Context, o options) (*report, error) {
 
 func (e *env) url() string { return e.cluster.URL("scale") }
 
+// requestRole is the login of serve's request pool.
+const requestRole = "scale_app"
+
+// requestURL is the request role's URL with an application_name.
+func (e *env) requestURL(app string) string {
+	return strings.Replace(e.urlAs(app), "://"+pglocal.User+"@", "://"+requestRole+"@", 1)
+}
+
 // urlAs is the database URL with an application_name, by which the
 // benchmark finds one pool's backends in pg_stat_activity.
 func (e *env) urlAs(app string) string { return e.url() + "&application_name=" + app }
@@ -104,8 +113,14 @@ func (e *env) setup(ctx context.Context) error {
 		return err
 	}
 	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE scale"); err != nil {
-		return err
+	// The request role as in production: a login that owns nothing, is
+	// no superuser and inherits nothing (serve's start-up makes it a
+	// member of the deployment's group role). Only the DDL role is the
+	// superuser here.
+	for _, q := range []string{"CREATE DATABASE scale", "CREATE ROLE " + requestRole + " LOGIN NOINHERIT"} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			return err
+		}
 	}
 	if err := conn.QueryRow(ctx, "SHOW server_version").Scan(&e.rep.PG); err != nil {
 		return err
@@ -149,7 +164,7 @@ func (e *env) serve(ctx context.Context, app string, extra ...string) (*server, 
 	if err != nil {
 		return nil, err
 	}
-	envv := []string{"DATABASE_URL=" + e.urlAs(app), "MIGRATION_DATABASE_URL=" + e.urlAs(app+"-ddl"),
+	envv := []string{"DATABASE_URL=" + e.requestURL(app), "MIGRATION_DATABASE_URL=" + e.urlAs(app+"-ddl"),
 		"JWT_SECRET=" + string(e.secret), "ADDR=" + addr, "TENANTRY_ENV=dev", "TENANT_RATE=0", "SHUTDOWN_DELAY=0s"}
 	for _, x := range extra {
 		if x != "" {
