@@ -43,7 +43,7 @@ type options struct {
 	repo          string
 	statusTimeout time.Duration
 	keep          bool
-	statusOnly    string
+	after         string
 }
 
 func main() {
@@ -58,7 +58,7 @@ func main() {
 	flag.StringVar(&o.repo, "repo", ".", "repository root to build tenantry from")
 	flag.DurationVar(&o.statusTimeout, "status-timeout", 15*time.Minute, "give up on `tenantry migrate status` after this long; 0 skips it (time it later with -keep and -status-only)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (cluster, logs) for -status-only")
-	flag.StringVar(&o.statusOnly, "status-only", "", "only time `tenantry migrate status` (built from -repo) on the cluster a -keep run left in this directory")
+	flag.StringVar(&o.after, "after", "", "on the cluster a -keep run left in this directory, only: time `tenantry migrate status` (built from -repo), onboarding there against a fresh database, and role switches")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
 	log.SetPrefix("scalebench: ")
@@ -74,8 +74,8 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if o.statusOnly != "" {
-		if err := statusOnly(ctx, o); err != nil {
+	if o.after != "" {
+		if err := after(ctx, o); err != nil {
 			log.Fatal(err)
 		}
 		return

@@ -382,29 +382,6 @@ func (e *env) status(ctx context.Context, bin string) (time.Duration, string, st
 	return d, tailOut, ""
 }
 
-// statusOnly times migrate status, built from o.repo, on a kept cluster.
-func statusOnly(ctx context.Context, o options) error {
-	c, err := pglocal.Start(ctx, pglocal.Options{Dir: filepath.Join(o.statusOnly, "pg"), Durable: true})
-	if err != nil {
-		return err
-	}
-	defer c.Stop()
-	dir, err := os.MkdirTemp("", "tenantry-scalebench-bin-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	bin, err := build(ctx, o.repo, dir)
-	if err != nil {
-		return err
-	}
-	e := &env{o: o, cluster: c}
-	d, out, errText := e.status(ctx, bin)
-	fmt.Printf("| `tenantry migrate status` at %s | %.1f s | %.2f ms per tenant | %s %s |\n", gitHead(o.repo), d.Seconds(),
-		ms(d)/float64(o.tenants), strings.ReplaceAll(out, "\n", "; "), errText)
-	return nil
-}
-
 // backups times one tenant's pg_dump -n, then a whole-database pg_dump
 // under the cluster's lock table and under the one BackupLocks advises.
 func (e *env) backups(ctx context.Context) error {
