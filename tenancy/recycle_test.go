@@ -19,7 +19,7 @@ func backendIn(t *testing.T, e *env, tenant string) int {
 		t.Fatal(err)
 	}
 	var pid int
-	err = tenancy.WithTx(ctx, e.db, ten, func(tx *gorm.DB) error {
+	err = tenancy.WithTx(ctx, ten, func(tx *gorm.DB) error {
 		return tx.Raw("SELECT pg_backend_pid()").Scan(&pid).Error
 	})
 	if err != nil {
