@@ -44,6 +44,8 @@ type options struct {
 	statusTimeout time.Duration
 	keep          bool
 	after         string
+	resume        string
+	superuser     bool
 }
 
 func main() {
@@ -59,6 +61,8 @@ func main() {
 	flag.DurationVar(&o.statusTimeout, "status-timeout", 15*time.Minute, "give up on `tenantry migrate status` after this long; 0 skips it (time it later with -keep and -status-only)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (cluster, logs) for -status-only")
 	flag.StringVar(&o.after, "after", "", "on the cluster a -keep run left in this directory, only: time `tenantry migrate status` (built from -repo), onboarding there against a fresh database, and role switches")
+	flag.StringVar(&o.resume, "resume", "", "skip onboarding: measure the fleet a -keep run left in this directory (its onboarding figures are in that run's log)")
+	flag.BoolVar(&o.superuser, "superuser-requests", false, "serve's request pool logs in as the superuser, which skips role membership checks (isolates the catalog cache's cost)")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
 	log.SetPrefix("scalebench: ")

@@ -19,6 +19,7 @@ type report struct {
 	CPUs        int
 	Date        string
 	Commit      string
+	RequestRole string
 
 	Onboard       time.Duration
 	OnboardBlocks []float64 // tenants/s of each thousand in turn
@@ -71,12 +72,15 @@ func (r *report) markdown() string {
 	w("Measured by `make bench-scale` (`go run ./cmd/scalebench`) on %s: %d tenants on one PostgreSQL %s (fsync on, max_connections 200), %s, %d CPUs shared with other work; tenantry at `%s`.\n\n",
 		r.Date, r.Tenants, r.PG, r.Go, r.CPUs, r.Commit)
 
-	w("**Onboarding** (`POST /admin/tenants`, concurrent clients): %d tenants in %.1f s, **%.0f tenants/s over the whole run**",
-		r.Tenants, r.Onboard.Seconds(), float64(r.Tenants)/r.Onboard.Seconds())
-	if n := len(r.OnboardBlocks); n > 1 {
-		w("; first thousand %.0f/s, last thousand %.0f/s, slowest thousand %.0f/s", r.OnboardBlocks[0], r.OnboardBlocks[n-1], slices.Min(r.OnboardBlocks))
+	w("Serve's request pool logged in as %s.\n\n", r.RequestRole)
+	if r.Onboard > 0 {
+		w("**Onboarding** (`POST /admin/tenants`, concurrent clients): %d tenants in %.1f s, **%.0f tenants/s over the whole run**",
+			r.Tenants, r.Onboard.Seconds(), float64(r.Tenants)/r.Onboard.Seconds())
+		if n := len(r.OnboardBlocks); n > 1 {
+			w("; first thousand %.0f/s, last thousand %.0f/s, slowest thousand %.0f/s", r.OnboardBlocks[0], r.OnboardBlocks[n-1], slices.Min(r.OnboardBlocks))
+		}
+		w(".\n\n")
 	}
-	w(".\n\n")
 
 	w("**Backend memory**: private resident memory (RssAnon) of the request pool's backends after one client touched the first N tenants in turn (`GET /items`), so one backend serves them all: the worst case of a pool whose every connection meets every tenant.\n\n")
 	w("| tenants touched |")

@@ -48,6 +48,9 @@ type env struct {
 
 func run(ctx context.Context, o options) (*report, error) {
 	dir, err := os.MkdirTemp("", "tenantry-scalebench-")
+	if o.resume != "" {
+		dir, err, o.keep = o.resume, nil, true
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -72,7 +75,15 @@ func run(ctx context.Context, o options) (*report, error) {
 	if err := e.setup(ctx); err != nil {
 		return nil, err
 	}
-	if err := e.onboard(ctx); err != nil {
+	if o.resume == "" {
+		err = e.onboard(ctx)
+	} else {
+		err = e.fleetTokens(ctx)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := e.seedItems(ctx); err != nil {
 		return nil, err
 	}
 	if err := e.requests(ctx); err != nil {
@@ -118,9 +129,16 @@ func (e *env) setup(ctx context.Context) error {
 	// member of the deployment's group role). Only the DDL role is the
 	// superuser here.
 	for _, q := range []string{"CREATE DATABASE scale", "CREATE ROLE " + requestRole + " LOGIN NOINHERIT"} {
+		if e.o.resume != "" {
+			break
+		}
 		if _, err := conn.Exec(ctx, q); err != nil {
 			return err
 		}
+	}
+	e.rep.RequestRole = requestRole + " (NOINHERIT, a member of the deployment's group role)"
+	if e.o.superuser {
+		e.rep.RequestRole = "the superuser (no role membership checks)"
 	}
 	if err := conn.QueryRow(ctx, "SHOW server_version").Scan(&e.rep.PG); err != nil {
 		return err
@@ -164,7 +182,11 @@ func (e *env) serve(ctx context.Context, app string, extra ...string) (*server, 
 	if err != nil {
 		return nil, err
 	}
-	envv := []string{"DATABASE_URL=" + e.requestURL(app), "MIGRATION_DATABASE_URL=" + e.urlAs(app+"-ddl"),
+	reqURL := e.requestURL(app)
+	if e.o.superuser {
+		reqURL = e.urlAs(app)
+	}
+	envv := []string{"DATABASE_URL=" + reqURL, "MIGRATION_DATABASE_URL=" + e.urlAs(app+"-ddl"),
 		"JWT_SECRET=" + string(e.secret), "ADDR=" + addr, "TENANTRY_ENV=dev", "TENANT_RATE=0", "SHUTDOWN_DELAY=0s"}
 	for _, x := range extra {
 		if x != "" {
@@ -237,11 +259,58 @@ func (e *env) onboard(ctx context.Context) error {
 			e.rep.OnboardBlocks = append(e.rep.OnboardBlocks, 1000/(m-prev).Seconds())
 		}
 	}
-	log.Printf("onboarded %d tenants in %s; one item each", n, e.rep.Onboard.Round(time.Millisecond))
-	return parallel(ctx, 16, n, func(i int) error {
+	log.Printf("onboarded %d tenants in %s", n, e.rep.Onboard.Round(time.Millisecond))
+	return nil
+}
+
+// fleetTokens mints the tokens of a fleet onboarded by an earlier run.
+func (e *env) fleetTokens(ctx context.Context) error {
+	conn, err := pgx.Connect(ctx, e.url())
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, "SELECT id, name, schema_name FROM "+migrations.TenantsTable+" WHERE name LIKE 't%' ORDER BY id LIMIT $1", e.o.tenants)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var name, schema string
+		if err := rows.Scan(&id, &name, &schema); err != nil {
+			return err
+		}
+		tok, err := e.mint(jwt.MapClaims{"tenant": name, "tenant_id": id})
+		if err != nil {
+			return err
+		}
+		e.tokens, e.schemas = append(e.tokens, tok), append(e.schemas, schema)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if len(e.tokens) != e.o.tenants {
+		return fmt.Errorf("the kept fleet has %d tenants, want -tenants %d", len(e.tokens), e.o.tenants)
+	}
+	return nil
+}
+
+// seedItems gives every tenant an item (GET /items/1 reads it).
+func (e *env) seedItems(ctx context.Context) error {
+	s, err := e.serve(ctx, "scale-seed")
+	if err != nil {
+		return err
+	}
+	defer s.stop()
+	client := newClient(16)
+	start := time.Now()
+	err = parallel(ctx, 16, len(e.tokens), func(i int) error {
 		var it map[string]any
 		return postJSON(ctx, client, s.base+"/items", e.tokens[i], `{"name":"first","description":"scalebench"}`, http.StatusCreated, &it)
 	})
+	log.Printf("one item for each tenant in %s", time.Since(start).Round(time.Millisecond))
+	return err
 }
 
 // requests runs both variants: the memory walk (one client touching the
