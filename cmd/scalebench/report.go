@@ -82,7 +82,7 @@ func (r *report) markdown() string {
 		w(".\n\n")
 	}
 
-	w("**Backend memory**: private resident memory (RssAnon) of the request pool's backends after one client touched the first N tenants in turn (`GET /items`), so one backend serves them all: the worst case of a pool whose every connection meets every tenant.\n\n")
+	w("**Backend memory**: private resident memory (RssAnon) of the request pool's backends after one client touched the first N tenants in turn (`GET /items`), so one backend serves them all: the worst case of a pool whose every connection meets every tenant. Each figure is the largest backend seen so far (sampled every 50 tenants).\n\n")
 	w("| tenants touched |")
 	for _, v := range variants {
 		w(" %s: largest backend |", v.name)
