@@ -56,7 +56,7 @@ const DefaultTenantWait = time.Second
 
 // DefaultPool suits one instance on a small server: 20 connections, at most
 // 5 of them (the default quarter) for any one tenant, each renewed after it
-// has served 500 tenant schemas (DefaultConnMaxSchemas).
+// has served 2,000 tenant schemas (DefaultConnMaxSchemas).
 var DefaultPool = PoolConfig{MaxOpen: 20, MaxIdle: 10, MaxLifetime: 30 * time.Minute,
 	ConnMaxSchemas: DefaultConnMaxSchemas}
 
