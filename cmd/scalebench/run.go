@@ -494,10 +494,11 @@ func (e *env) backups(ctx context.Context) error {
 	}
 	log.Printf("whole pg_dump at max_locks_per_transaction %d: %s, %v %s", e.rep.Before.MaxLocks, d.Round(time.Millisecond), err, e.rep.DumpAllBeforeErr)
 
-	if err := e.cluster.Stop(); err != nil {
+	err = e.cluster.Stop()
+	e.cluster = nil
+	if err != nil {
 		return err
 	}
-	e.cluster = nil
 	if e.cluster, err = pglocal.Start(ctx, pglocal.Options{Dir: filepath.Join(e.dir, "pg"), Durable: true,
 		Settings: []string{fmt.Sprintf("max_locks_per_transaction=%d", e.rep.Before.Needed())}}); err != nil {
 		return err

@@ -179,7 +179,9 @@ func (c *Cluster) wait(ctx context.Context, limit time.Duration) error {
 }
 
 // Stop shuts the server down (fast mode: open sessions are ended) and waits
-// for it to exit.
+// for it to exit. The wait allows for the shutdown checkpoint, which syncs
+// every file the server wrote: 50 s for a cluster of 10,000 tenants (40,000
+// files) on a busy machine.
 func (c *Cluster) Stop() error {
 	if c.cmd.Process == nil {
 		return nil
@@ -188,10 +190,10 @@ func (c *Cluster) Stop() error {
 	select {
 	case <-c.done:
 		return nil
-	case <-time.After(30 * time.Second):
+	case <-time.After(3 * time.Minute):
 		_ = c.cmd.Process.Kill()
 		<-c.done
-		return errors.New("pglocal: postgres did not stop in 30s; killed")
+		return errors.New("pglocal: postgres did not stop in 3 min; killed")
 	}
 }
 
