@@ -47,9 +47,11 @@ type env struct {
 }
 
 func run(ctx context.Context, o options) (*report, error) {
-	dir, err := os.MkdirTemp("", "tenantry-scalebench-")
-	if o.resume != "" {
-		dir, err, o.keep = o.resume, nil, true
+	dir, err := o.resume, error(nil)
+	if dir == "" {
+		dir, err = os.MkdirTemp("", "tenantry-scalebench-")
+	} else {
+		o.keep = true
 	}
 	if err != nil {
 		return nil, err
