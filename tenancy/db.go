@@ -107,7 +107,7 @@ func Open(ctx context.Context, url string, pool PoolConfig) (*gorm.DB, error) {
 		}
 	}
 	cfg.DialFunc = dialer(cfg.ConnectTimeout).DialContext
-	sqlDB := sql.OpenDB(connector{Connector: stdlib.GetConnector(*cfg),
+	sqlDB := sql.OpenDB(connector{Connector: stdlib.GetConnector(*cfg, stdlib.OptionBeforeConnect(attachPipe)),
 		limits: connLimits{schemas: pool.ConnMaxSchemas, transactions: pool.ConnMaxTransactions}})
 	sqlDB.SetMaxOpenConns(pool.MaxOpen)
 	sqlDB.SetMaxIdleConns(pool.MaxIdle)

@@ -31,6 +31,9 @@ type pinRequest struct {
 	begin  string
 	schema string
 	done   bool
+	// pinErr is the error the pin drew when it went out with the scope's
+	// first statement (pipeline.go); the statement failed with it.
+	pinErr error
 }
 
 // withPin returns ctx carrying the statement that begins a transaction
@@ -51,7 +54,8 @@ type connector struct {
 }
 
 func (c connector) Connect(ctx context.Context) (driver.Conn, error) {
-	conn, err := c.Connector.Connect(ctx)
+	p := new(pipe)
+	conn, err := c.Connector.Connect(context.WithValue(ctx, pipeKey{}, p))
 	if err != nil {
 		return nil, err
 	}
@@ -60,14 +64,20 @@ func (c connector) Connect(ctx context.Context) (driver.Conn, error) {
 		conn.Close()
 		return nil, errors.New("tenancy: unexpected driver connection type")
 	}
-	return &pinConn{Conn: sc, budget: c.limits.budget()}, nil
+	pc := &pinConn{Conn: sc, budget: c.limits.budget()}
+	if p.w != nil {
+		pc.pipe = p
+	}
+	return pc, nil
 }
 
 // pinConn is a stdlib connection whose BeginTx sends a scope's pin with
-// its BEGIN.
+// its BEGIN, or with its first statement when it reads and writes through
+// a pipe (pipeline.go).
 type pinConn struct {
 	*stdlib.Conn
 	budget *connBudget // recycle.go; nil without limits
+	pipe   *pipe
 }
 
 func (c *pinConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
@@ -84,6 +94,9 @@ func (c *pinConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx
 	}
 	if sql.IsolationLevel(opts.Isolation) != sql.LevelDefault || opts.ReadOnly {
 		return nil, errors.New("tenancy: a scoped transaction takes the default options")
+	}
+	if c.pipe != nil {
+		return c.beginDeferred(ctx, req)
 	}
 	pc := c.Conn.Conn()
 	if pc.IsClosed() {
