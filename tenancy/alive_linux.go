@@ -25,12 +25,14 @@ func idleAlive(c net.Conn) bool {
 	if err != nil {
 		return true
 	}
+	// Control, not Read: the peek never blocks, and pgconn's background
+	// reader may still sit in a blocking read of this socket from an
+	// earlier write (holding the descriptor's read lock until bytes come).
 	alive := true
-	err = rc.Read(func(fd uintptr) bool {
+	err = rc.Control(func(fd uintptr) {
 		var b [1]byte
 		_, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
 		alive = err == unix.EAGAIN || err == unix.EINTR
-		return true
 	})
 	return alive && err == nil
 }

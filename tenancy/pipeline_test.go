@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/tenantry/tenantry/models"
@@ -113,4 +115,48 @@ func TestFailedPinLeavesTheConnectionInStep(t *testing.T) {
 			t.Fatalf("round %d: backend %d, then %d: the connection was replaced, not kept in step", round, pid, again)
 		}
 	}
+}
+
+// Concurrent writing scopes on a busy pool never stall: each finishes
+// within its deadline, or the test's own timeout reports the stall with
+// every goroutine's stack. (pgconn's background reader may hold a socket's
+// read lock between uses; the BEGIN's liveness peek must not wait for it.)
+func TestConcurrentScopesNeverStall(t *testing.T) {
+	e := newEnv(t, tenancy.DefaultPool)
+	var names []string
+	for i := range 20 {
+		n := fmt.Sprintf("s%02d", i)
+		e.onboard(t, n)
+		names = append(names, n)
+	}
+	var tens []models.Tenant
+	for _, n := range names {
+		ten, err := e.dir.Active(context.Background(), n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tens = append(tens, ten)
+	}
+	var wg sync.WaitGroup
+	stop := time.Now().Add(4 * time.Second)
+	for g := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; time.Now().Before(stop); i++ {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				ten := tens[(g*7+i)%len(tens)]
+				err := tenancy.WithTx(ctx, e.db, ten, func(tx *gorm.DB) error {
+					_, err := models.CreateItem(tx, models.ItemInput{Name: "x"})
+					return err
+				})
+				cancel()
+				if err != nil {
+					t.Errorf("g%d i%d: %v", g, i, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
