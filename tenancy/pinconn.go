@@ -34,6 +34,8 @@ type pinRequest struct {
 	// pinErr is the error the pin drew when it went out with the scope's
 	// first statement (pipeline.go); the statement failed with it.
 	pinErr error
+	// once: a ReadOnce scope, whose COMMIT follows its one statement.
+	once bool
 }
 
 // withPin returns ctx carrying the statement that begins a transaction
@@ -44,6 +46,9 @@ func withPin(ctx context.Context, p pinSpec) (context.Context, *pinRequest, erro
 		return ctx, nil, err
 	}
 	req := &pinRequest{begin: "BEGIN; " + sel, schema: p.Schema}
+	if readOnce(ctx) {
+		req.begin, req.once = "BEGIN READ ONLY; "+sel, true
+	}
 	return context.WithValue(ctx, pinKey{}, req), req, nil
 }
 

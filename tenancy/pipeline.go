@@ -53,6 +53,11 @@ type pipe struct {
 	armed []byte
 	// req is the scope whose pin is armed or awaiting its replies.
 	req *pinRequest
+	// suffix is the COMMIT of a ReadOnce scope, to go out right behind its
+	// statement; sealed: it went out, and nothing more may be written
+	// until the scope ends.
+	suffix []byte
+	sealed bool
 	// skipping: the messages being read answer the BEGIN and pin.
 	skipping bool
 	// pinErr is the ErrorResponse the pin drew, held until pgx reads the
@@ -98,23 +103,37 @@ func (p *pipe) arm(req *pinRequest) error {
 	if err != nil {
 		return err
 	}
-	p.armed, p.req = msg, req
+	p.armed, p.req, p.suffix = msg, req, nil
+	if req.once {
+		p.suffix = commitMsg
+	}
 	return nil
 }
+
+// commitMsg is the encoded Query message "COMMIT".
+var commitMsg, _ = (&pgproto3.Query{String: "COMMIT"}).Encode(nil)
 
 // settle forgets the scope when its transaction ends, whatever state the
 // replies were in (a connection that died mid-reply is closed anyway).
 func (p *pipe) settle() {
 	p.armed, p.req, p.pinErr, p.skipping = nil, nil, nil, false
+	p.suffix, p.sealed = nil, false
 }
 
 func (p *pipe) Write(b []byte) (int, error) {
 	if p.armed == nil {
+		if p.sealed {
+			// A ReadOnce scope's second statement: its COMMIT is
+			// already on the wire, so this would run outside it.
+			return 0, ErrReadOnce
+		}
 		return p.w.Write(b)
 	}
 	buf := append(append(p.wbuf[:0], p.armed...), b...)
+	buf = append(buf, p.suffix...)
 	prefix := len(p.armed)
 	p.armed, p.skipping, p.pinErr = nil, true, nil
+	p.sealed, p.suffix = p.suffix != nil, nil
 	n, err := p.w.Write(buf)
 	if cap(buf) <= maxKeptBuffer {
 		p.wbuf = buf[:0]
@@ -294,6 +313,10 @@ type deferredTx struct {
 func (t *deferredTx) Commit() error {
 	p, pc := t.conn.pipe, t.conn.Conn.Conn()
 	defer p.settle()
+	if p.sealed {
+		return t.settleSealed(t.ctx)
+	}
+	p.suffix = nil // a ReadOnce scope that ran nothing commits as any other
 	tag, err := pc.Exec(t.ctx, "COMMIT")
 	if err != nil {
 		if !pc.IsClosed() && pc.PgConn().TxStatus() != 'I' {
@@ -324,6 +347,12 @@ func (t *deferredTx) Rollback() error {
 	}
 	ctx, cancel := rollbackContext(t.ctx)
 	defer cancel()
+	if p.sealed {
+		// The COMMIT went out behind the one statement, a read in a
+		// READ ONLY transaction: committing it undoes nothing that a
+		// rollback would have kept.
+		return t.settleSealed(ctx)
+	}
 	if _, err := pc.Exec(ctx, "ROLLBACK"); err != nil {
 		// The connection's state is unknown: it must not be reused.
 		_ = pc.Close(ctx)
@@ -343,4 +372,64 @@ func attachPipe(ctx context.Context, cfg *pgx.ConnConfig) error {
 		cfg.BuildFrontend = p.frontend
 	}
 	return nil
+}
+
+// settleSealed reads the replies to the COMMIT that went out behind a
+// ReadOnce scope's statement; they are usually in the connection's buffer
+// already, read with the statement's. A connection whose replies cannot be
+// read is closed: its state is unknown.
+func (t *deferredTx) settleSealed(ctx context.Context) error {
+	pc := t.conn.Conn.Conn()
+	var tag string
+	var pgErr error
+	for {
+		msg, err := pc.PgConn().ReceiveMessage(ctx)
+		if err != nil {
+			_ = pc.Close(ctx)
+			return err
+		}
+		switch m := msg.(type) {
+		case *pgproto3.CommandComplete:
+			tag = string(m.CommandTag)
+		case *pgproto3.ErrorResponse:
+			pgErr = pgconn.ErrorResponseToPgError(m)
+		case *pgproto3.ReadyForQuery:
+			switch {
+			case pgErr != nil:
+				return pgErr
+			case tag == "ROLLBACK" && t.req.pinErr != nil:
+				return t.req.pinErr
+			case tag == "ROLLBACK":
+				return pgx.ErrTxCommitRollback
+			}
+			return nil
+		}
+	}
+}
+
+// A ReadOnce scope's second statement is refused here, before pgx sees it,
+// so the connection stays whole (its COMMIT's replies still to be read);
+// the pipe's Write refuses it too, should a path reach pgx another way.
+
+func (c *pinConn) sealed() bool { return c.pipe != nil && c.pipe.sealed }
+
+func (c *pinConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	if c.sealed() {
+		return nil, ErrReadOnce
+	}
+	return c.Conn.ExecContext(ctx, query, args)
+}
+
+func (c *pinConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	if c.sealed() {
+		return nil, ErrReadOnce
+	}
+	return c.Conn.QueryContext(ctx, query, args)
+}
+
+func (c *pinConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
+	if c.sealed() {
+		return nil, ErrReadOnce
+	}
+	return c.Conn.PrepareContext(ctx, query)
 }

@@ -23,7 +23,7 @@ func readWithPID(ctx context.Context, e *env, tenant string, id int64) (models.I
 	}
 	var it models.Item
 	var pid int
-	err = tenancy.WithTx(ctx, e.db, ten, func(tx *gorm.DB) error {
+	err = tenancy.WithTx(ctx, ten, func(tx *gorm.DB) error {
 		if it, err = models.GetItem(tx, id); err != nil {
 			return err
 		}
@@ -55,7 +55,7 @@ func TestShapeChangeBetweenRequestsOnOneConnection(t *testing.T) {
 		"ALTER TABLE %s.items ALTER COLUMN description TYPE varchar(2000)",
 		"ALTER TABLE %s.items DROP COLUMN sku",
 	} {
-		e.admin(t, fmt.Sprintf(change, `"`+ten.SchemaName+`"`))
+		e.admin(t, fmt.Sprintf(change, `"`+ten.Row().SchemaName+`"`))
 		got, again, err := readWithPID(ctx, e, "acme", 1)
 		if err != nil {
 			t.Fatalf("after %q: %v", change, err)
@@ -92,10 +92,10 @@ func TestFailedPinLeavesTheConnectionInStep(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.admin(t, `DROP SCHEMA "`+gone.SchemaName+`" CASCADE`)
+	e.admin(t, `DROP SCHEMA "`+gone.Row().SchemaName+`" CASCADE`)
 	for round := range 3 {
 		var stmtErr error
-		err = tenancy.WithTx(ctx, e.db, gone, func(tx *gorm.DB) error {
+		err = tenancy.WithTx(ctx, gone, func(tx *gorm.DB) error {
 			_, stmtErr = models.GetItem(tx, 1)
 			return stmtErr
 		})
@@ -103,7 +103,7 @@ func TestFailedPinLeavesTheConnectionInStep(t *testing.T) {
 			t.Fatalf("round %d, scope on the dropped schema: %v (statement: %v), want 3F000, unavailable", round, err, stmtErr)
 		}
 		// No statement: the pin goes out with the COMMIT, and fails it.
-		err = tenancy.WithTx(ctx, e.db, gone, func(*gorm.DB) error { return nil })
+		err = tenancy.WithTx(ctx, gone, func(*gorm.DB) error { return nil })
 		if !errors.Is(err, models.ErrUnavailable) || !isState(err, "3F000") {
 			t.Fatalf("round %d, empty scope on the dropped schema: %v, want 3F000, unavailable", round, err)
 		}
@@ -129,7 +129,7 @@ func TestConcurrentScopesNeverStall(t *testing.T) {
 		e.onboard(t, n)
 		names = append(names, n)
 	}
-	var tens []models.Tenant
+	var tens []tenancy.Resolved
 	for _, n := range names {
 		ten, err := e.dir.Active(context.Background(), n)
 		if err != nil {
@@ -146,7 +146,7 @@ func TestConcurrentScopesNeverStall(t *testing.T) {
 			for i := 0; time.Now().Before(stop); i++ {
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				ten := tens[(g*7+i)%len(tens)]
-				err := tenancy.WithTx(ctx, e.db, ten, func(tx *gorm.DB) error {
+				err := tenancy.WithTx(ctx, ten, func(tx *gorm.DB) error {
 					_, err := models.CreateItem(tx, models.ItemInput{Name: "x"})
 					return err
 				})
@@ -159,4 +159,71 @@ func TestConcurrentScopesNeverStall(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// A ReadOnce scope reads its tenant's rows in one write. A second
+// statement is refused unsent, a write is refused by PostgreSQL, and on a
+// pool of one the connection goes back with no search_path and serves the
+// next scope.
+func TestReadOnceRunsOneReadOnly(t *testing.T) {
+	e := newEnv(t, tenancy.PoolConfig{MaxOpen: 1, MaxIdle: 1})
+	e.onboard(t, "acme", "globex")
+	createItem(t, e, "acme", "acme's")
+	createItem(t, e, "globex", "globex's")
+	ctx := context.Background()
+	acme, err := e.dir.Active(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		var it models.Item
+		err := tenancy.ReadOnce(ctx, acme, func(tx *gorm.DB) error {
+			it, err = models.GetItem(tx, 1)
+			return err
+		})
+		if err != nil || it.Name != "acme's" {
+			t.Fatalf("read: %+v, %v", it, err)
+		}
+		if sp := rawSearchPath(t, e.db); sp != `""` && sp != "" {
+			t.Fatalf("search_path %q after a ReadOnce scope", sp)
+		}
+	}
+	var second error
+	err = tenancy.ReadOnce(ctx, acme, func(tx *gorm.DB) error {
+		if _, err := models.GetItem(tx, 1); err != nil {
+			return err
+		}
+		second = tx.Exec("SELECT 1").Error
+		return second
+	})
+	if !errors.Is(second, tenancy.ErrReadOnce) || !errors.Is(err, tenancy.ErrReadOnce) {
+		t.Fatalf("second statement: %v, scope: %v; want ErrReadOnce", second, err)
+	}
+	err = tenancy.ReadOnce(ctx, acme, func(tx *gorm.DB) error {
+		_, err := models.CreateItem(tx, models.ItemInput{Name: "written"})
+		return err
+	})
+	if !isState(err, "25006") {
+		t.Fatalf("write in a ReadOnce scope: %v, want 25006 (read-only transaction)", err)
+	}
+	items, err := listItems(ctx, e, "acme")
+	if err != nil || len(items) != 1 {
+		t.Fatalf("acme's items after the refused write: %+v, %v", items, err)
+	}
+	// No statement at all: the pin still runs, and still fails closed.
+	if err := tenancy.ReadOnce(ctx, acme, func(*gorm.DB) error { return nil }); err != nil {
+		t.Fatalf("empty ReadOnce scope: %v", err)
+	}
+	globex, err := e.dir.Active(ctx, "globex")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var it models.Item
+	err = tenancy.ReadOnce(ctx, globex, func(tx *gorm.DB) error {
+		it, err = models.GetItem(tx, 1)
+		return err
+	})
+	if err != nil || it.Name != "globex's" {
+		t.Fatalf("the next tenant's read on the same pool: %+v, %v", it, err)
+	}
 }
