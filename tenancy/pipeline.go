@@ -5,6 +5,7 @@ import (
 	"database/sql/driver"
 	"encoding/binary"
 	"io"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -47,6 +48,11 @@ import (
 type pipe struct {
 	r io.Reader
 	w io.Writer
+
+	// mu guards the fields below: pgconn closes a broken connection from
+	// a goroutine of its own, whose farewell write may meet the scope's
+	// end (settle) running in the request's goroutine.
+	mu sync.Mutex
 
 	// armed is the encoded BEGIN-and-pin Query message that goes out with
 	// the next write; nil when nothing is deferred.
@@ -103,6 +109,8 @@ func (p *pipe) arm(req *pinRequest) error {
 	if err != nil {
 		return err
 	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.armed, p.req, p.suffix = msg, req, nil
 	if req.once {
 		p.suffix = commitMsg
@@ -116,13 +124,18 @@ var commitMsg, _ = (&pgproto3.Query{String: "COMMIT"}).Encode(nil)
 // settle forgets the scope when its transaction ends, whatever state the
 // replies were in (a connection that died mid-reply is closed anyway).
 func (p *pipe) settle() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.armed, p.req, p.pinErr, p.skipping = nil, nil, nil, false
 	p.suffix, p.sealed = nil, false
 }
 
 func (p *pipe) Write(b []byte) (int, error) {
+	p.mu.Lock()
 	if p.armed == nil {
-		if p.sealed {
+		sealed := p.sealed
+		p.mu.Unlock()
+		if sealed {
 			// A ReadOnce scope's second statement: its COMMIT is
 			// already on the wire, so this would run outside it.
 			return 0, ErrReadOnce
@@ -132,16 +145,37 @@ func (p *pipe) Write(b []byte) (int, error) {
 	buf := append(append(p.wbuf[:0], p.armed...), b...)
 	buf = append(buf, p.suffix...)
 	prefix := len(p.armed)
-	p.armed, p.skipping, p.pinErr = nil, true, nil
+	p.armed, p.skipping, p.pinErr, p.wbuf = nil, true, nil, nil
 	p.sealed, p.suffix = p.suffix != nil, nil
+	p.mu.Unlock()
 	n, err := p.w.Write(buf)
 	if cap(buf) <= maxKeptBuffer {
+		p.mu.Lock()
 		p.wbuf = buf[:0]
+		p.mu.Unlock()
 	}
 	return min(max(n-prefix, 0), len(b)), err
 }
 
+// state reports, under the lock, whether a deferred BEGIN is still armed
+// and whether a ReadOnce scope's COMMIT went out.
+func (p *pipe) state() (armed, sealed bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.armed != nil, p.sealed
+}
+
+// disarmSuffix drops a ReadOnce scope's COMMIT before its statement went
+// out (the scope commits the ordinary way).
+func (p *pipe) disarmSuffix() {
+	p.mu.Lock()
+	p.suffix = nil
+	p.mu.Unlock()
+}
+
 func (p *pipe) Read(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	for {
 		if p.outOff < len(p.out) {
 			n := copy(b, p.out[p.outOff:])
@@ -157,15 +191,20 @@ func (p *pipe) Read(b []byte) (int, error) {
 		if !p.skipping && p.pinErr == nil {
 			// Nothing to take out: pgx reads straight into its buffer,
 			// and the reader only keeps its place among the messages.
+			p.mu.Unlock()
 			n, err := p.r.Read(b)
+			p.mu.Lock()
 			p.track(b[:n])
 			return n, err
 		}
 		if p.rbuf == nil {
 			p.rbuf = make([]byte, 8192)
 		}
-		n, err := p.r.Read(p.rbuf)
-		p.filter(p.rbuf[:n])
+		rbuf := p.rbuf
+		p.mu.Unlock()
+		n, err := p.r.Read(rbuf)
+		p.mu.Lock()
+		p.filter(rbuf[:n])
 		if err != nil {
 			if p.pinErr != nil {
 				// The connection ended before pgx saw the pin's error
@@ -313,10 +352,10 @@ type deferredTx struct {
 func (t *deferredTx) Commit() error {
 	p, pc := t.conn.pipe, t.conn.Conn.Conn()
 	defer p.settle()
-	if p.sealed {
+	if _, sealed := p.state(); sealed {
 		return t.settleSealed(t.ctx)
 	}
-	p.suffix = nil // a ReadOnce scope that ran nothing commits as any other
+	p.disarmSuffix() // a ReadOnce scope that ran nothing commits as any other
 	tag, err := pc.Exec(t.ctx, "COMMIT")
 	if err != nil {
 		if !pc.IsClosed() && pc.PgConn().TxStatus() != 'I' {
@@ -339,7 +378,8 @@ func (t *deferredTx) Commit() error {
 func (t *deferredTx) Rollback() error {
 	p, pc := t.conn.pipe, t.conn.Conn.Conn()
 	defer p.settle()
-	if p.armed != nil {
+	armed, sealed := p.state()
+	if armed {
 		return nil
 	}
 	if pc.IsClosed() {
@@ -347,7 +387,7 @@ func (t *deferredTx) Rollback() error {
 	}
 	ctx, cancel := rollbackContext(t.ctx)
 	defer cancel()
-	if p.sealed {
+	if sealed {
 		// The COMMIT went out behind the one statement, a read in a
 		// READ ONLY transaction: committing it undoes nothing that a
 		// rollback would have kept.
@@ -411,7 +451,13 @@ func (t *deferredTx) settleSealed(ctx context.Context) error {
 // so the connection stays whole (its COMMIT's replies still to be read);
 // the pipe's Write refuses it too, should a path reach pgx another way.
 
-func (c *pinConn) sealed() bool { return c.pipe != nil && c.pipe.sealed }
+func (c *pinConn) sealed() bool {
+	if c.pipe == nil {
+		return false
+	}
+	_, sealed := c.pipe.state()
+	return sealed
+}
 
 func (c *pinConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
 	if c.sealed() {
