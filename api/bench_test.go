@@ -109,8 +109,7 @@ func BenchmarkRequestPath(b *testing.B) {
 	b.Run("read-once", func(b *testing.B) {
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				t := ts[rand.IntN(tenants)]
-				err := tenancy.ReadOnce(ctx, s.db, t, func(tx *gorm.DB) error {
+				err := tenancy.ReadOnce(ctx, rs[rand.IntN(tenants)], func(tx *gorm.DB) error {
 					_, err := models.GetItem(tx, int64(1+rand.IntN(items)))
 					return err
 				})
