@@ -48,7 +48,7 @@ func TestCitusScriptsAreOneStatementEach(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	grants, err := tenantRolesSQL("t_acme", r, "tr0123456789_app", true)
+	grants, err := tenantRolesSQL("t_acme", r, "tr0123456789_app", true, true)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -371,30 +371,35 @@ func (d *Directory) Onboard(ctx context.Context, name string) (models.Tenant, er
 // already, the DDL goes one statement at a time and the roles may log in
 // (citus.go).
 func (d *Directory) buildSchema(tx *gorm.DB, schema string, roles TenantRoles, group, pinned string, bp migrations.Blueprint, citus bool) error {
-	grants, err := tenantRolesSQL(schema, roles, group, true)
+	// On plain PostgreSQL the roles and their default privileges come
+	// before the tables, which the defaults then cover (tenantRolesSQL says
+	// why). On Citus the grants follow the tables, as they were verified on
+	// a cluster: the shards on the workers take the tables' own grants.
+	grants, err := tenantRolesSQL(schema, roles, group, true, citus)
 	if err != nil {
 		return err
 	}
+	before, after := grants+";\n", ""
 	create := "CREATE SCHEMA " + quoteIdent(schema) + ";\n" + pinned + ";\n"
 	run := func(script string) error { return tx.Exec(script).Error }
 	if citus {
-		grants += ";\n" + workerLoginSQL(roles)
+		before, after = "", grants+";\n"+workerLoginSQL(roles)+";\n"
 		create = pinned + ";\n"
 		run = func(script string) error { return execEach(tx, script) }
 	}
 	if !d.autoMigrate {
-		if err := run(create + bp.SQL + ";\n" + grants + ";\n" + revokeLedgerSQL(schema, roles) + ";\n" + unpinSQL); err != nil {
+		if err := run(create + before + bp.SQL + ";\n" + after + revokeLedgerSQL(schema, roles) + ";\n" + unpinSQL); err != nil {
 			return fmt.Errorf("build schema: %w", err)
 		}
 		return nil
 	}
-	if err := run(create); err != nil {
+	if err := run(create + before); err != nil {
 		return fmt.Errorf("build schema: %w", err)
 	}
 	if err := migrations.AutoMigrate(tx, d.plan); err != nil {
 		return err
 	}
-	return run(grants + ";\n" + revokeLedgerSQL(schema, roles) + ";\n" + unpinSQL)
+	return run(after + revokeLedgerSQL(schema, roles) + ";\n" + unpinSQL)
 }
 
 // dropRemote drops a tenant's schema and roles on a server other than

@@ -404,7 +404,7 @@ func buildTarget(ctx context.Context, admin *gorm.DB, schema string, roles Tenan
 	if err != nil {
 		return err
 	}
-	grants, err := tenantRolesSQL(schema, roles, group, true)
+	grants, err := tenantRolesSQL(schema, roles, group, true, true)
 	if err != nil {
 		return err
 	}
