@@ -2,7 +2,7 @@
 GO        ?= go
 BIN       ?= bin/tenantry
 
-.PHONY: run test lint build e2e bench bench-http chaos images clean
+.PHONY: run test lint build e2e bench bench-http bench-scale chaos images clean
 
 ## run: local PostgreSQL under ./.data (when DATABASE_URL is unset), two demo tenants, tokens, serve on :8080
 run:
@@ -35,6 +35,7 @@ FUZZ_TARGETS ?= \
 	./tenancy:FuzzPinSQL \
 	./tenancy:FuzzRolesFor \
 	./tenancy:FuzzValidRole \
+	./migrations:FuzzSplitStatements \
 	./token:FuzzTokenProfile \
 	./token:FuzzCheckJSON \
 	./api:FuzzItemBody \
@@ -57,6 +58,10 @@ bench:
 ## (a smoke run that writes no file: go run ./cmd/benchhttp -rounds 1 -duration 1s -tenants 1,10)
 bench-http:
 	$(GO) run ./cmd/benchhttp -out docs/PERFORMANCE.md $(BENCHHTTP_FLAGS)
+
+## bench-scale: 10,000 tenants on one durable PostgreSQL: onboarding, backend memory with and without connection recycling, throughput at 10,000 vs 100 tenants, fleet commands, backups (about 20 min on an idle machine); rewrites its block of docs/SCALE.md
+bench-scale:
+	$(GO) run ./cmd/scalebench -out docs/SCALE.md $(BENCHSCALE_FLAGS)
 
 ## images: base images from Debian's packages for machines without a registry (root, Docker, debootstrap)
 images:

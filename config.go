@@ -201,6 +201,11 @@ func loadLimits(getenv func(string) string) (tenancy.PoolConfig, api.RateLimit, 
 		}
 		return err
 	})
+	// DB_CONN_MAX_SCHEMAS and DB_CONN_MAX_TRANSACTIONS renew a pooled
+	// connection after that many distinct tenant schemas or transactions
+	// (tenancy.PoolConfig.ConnMaxSchemas); 0 turns a limit off.
+	num("DB_CONN_MAX_SCHEMAS", integer(&pool.ConnMaxSchemas, 0))
+	num("DB_CONN_MAX_TRANSACTIONS", integer(&pool.ConnMaxTransactions, 0))
 	num("TENANT_RATE", func(v string) (err error) {
 		if rl.PerSecond, err = strconv.ParseFloat(v, 64); err == nil && (rl.PerSecond < 0 || math.IsNaN(rl.PerSecond) || math.IsInf(rl.PerSecond, 0)) {
 			err = errors.New("must be 0 (off) or a positive number")

@@ -72,7 +72,7 @@ var commands = []command{
 		run: func(ctx context.Context, inv invocation, args []string) error {
 			return migrate(ctx, inv.cfg, args, inv.stdout, inv.stderr)
 		}},
-	{name: "tenants", args: tenantsSynopsis(), summary: "onboard, list, offboard or change the status of tenants",
+	{name: "tenants", args: tenantsSynopsis(), summary: "onboard, list, offboard, move or change the status of tenants",
 		run: tenants},
 	{name: "token", args: "--tenant NAME [--no-lookup] | --admin [--ttl 1h]", summary: "mint a development token",
 		run: func(ctx context.Context, inv invocation, args []string) error {

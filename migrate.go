@@ -148,6 +148,9 @@ func migrateStatus(ctx context.Context, cfg config, args []string, stdout, stder
 			fmt.Fprintf(stdout, "%-48s %7d  %-10s %s\n", s.Tenant, s.Version, fmt.Sprint(s.Pending), s.Drift)
 		}
 		fmt.Fprintf(stdout, "%d tenants, latest version %d, %d drifted\n", len(st), latest, drifted)
+		if advice := backupAdvice(ctx, h.admin); advice != "" {
+			fmt.Fprintln(stdout, "warning:", advice)
+		}
 	}
 	if drifted > 0 {
 		return fmt.Errorf("%d tenant schemas drifted", drifted)

@@ -59,8 +59,14 @@ func serve(ctx context.Context, cfg config, stdout io.Writer, ready func(addr st
 		log.Warn("METRICS_TENANT_LABEL_CAP is set but /metrics is anonymous: tenant series are hidden until METRICS_TOKEN or METRICS_ADDR is set")
 	}
 	dir := h.directory()
+	if err := logCluster(ctx, dir, log); err != nil {
+		return err
+	}
 	if err := checkRoles(ctx, cfg, h, dir, log); err != nil {
 		return err
+	}
+	if advice := backupAdvice(ctx, h.admin); advice != "" {
+		log.Warn(advice)
 	}
 	// Capture the onboarding blueprint now: the first onboarding does not
 	// pay for it, and a binary whose models disagree with its migration

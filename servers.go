@@ -103,6 +103,13 @@ func tenantsMove(ctx context.Context, dir *tenancy.Directory, args []string, std
 	if *to == "" || fs.NArg() != 0 {
 		return fmt.Errorf("tenants move needs NAME --to SERVER: %w", errUsage)
 	}
+	c, err := dir.Cluster(ctx)
+	if err != nil {
+		return err
+	}
+	if c.Citus { // --to names a worker node (citus.go)
+		return moveToNode(ctx, dir, name, *to, stdout)
+	}
 	rep, err := dir.Move(ctx, name, *to, tenancy.MoveOptions{SourceConnInfo: *source})
 	if err != nil {
 		return err

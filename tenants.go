@@ -41,7 +41,7 @@ var tenantCommands = []tenantCommand{
 	{name: "suspend", args: "NAME", names: 1, run: setStatus(models.StatusSuspended)},
 	{name: "resume", args: "NAME", names: 1, run: setStatus(models.StatusActive)},
 	{name: "read-only", args: "NAME", names: 1, run: setStatus(models.StatusReadOnly)},
-	{name: "move", args: "NAME --to SERVER", names: -1, run: func(ctx context.Context, inv invocation, dir *tenancy.Directory, args []string) error {
+	{name: "move", args: "NAME --to SERVER|NODE", names: -1, run: func(ctx context.Context, inv invocation, dir *tenancy.Directory, args []string) error {
 		return tenantsMove(ctx, dir, args, inv.stdout)
 	}},
 }

@@ -23,8 +23,11 @@ import (
 //	pgx-qualified: pgxpool, schema-qualified SELECT, no transaction: the floor
 //	gorm-4rt:      the textbook scope: GORM Transaction, then a set_config
 //	               statement, then the read, then COMMIT (4 round trips)
-//	gorm-scope:    tenancy.WithTx + models.GetItem (BEGIN+pin, SELECT, COMMIT)
-//	http:          the router: JWT, cached tenant lookup, scope, JSON
+//	gorm-scope:    tenancy.WithTx + models.GetItem (BEGIN+pin with the
+//	               SELECT, then COMMIT: 2 round trips)
+//	read-once:     tenancy.ReadOnce + models.GetItem (BEGIN+pin, SELECT and
+//	               COMMIT in one write: 1 round trip)
+//	http:          the router: JWT, cached tenant lookup, ReadOnce, JSON
 //
 // Each iteration picks one of 100 tenants at random, as real traffic would.
 // Run: go test ./api -run '^$' -bench RequestPath -cpu 4 -count 5
@@ -93,6 +96,20 @@ func BenchmarkRequestPath(b *testing.B) {
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
 				err := tenancy.WithTx(ctx, rs[rand.IntN(tenants)], func(tx *gorm.DB) error {
+					_, err := models.GetItem(tx, int64(1+rand.IntN(items)))
+					return err
+				})
+				if err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+	b.Run("read-once", func(b *testing.B) {
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				err := tenancy.ReadOnce(ctx, rs[rand.IntN(tenants)], func(tx *gorm.DB) error {
 					_, err := models.GetItem(tx, int64(1+rand.IntN(items)))
 					return err
 				})

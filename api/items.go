@@ -84,7 +84,7 @@ func (s *Server) handleItemList(c *gin.Context) error {
 		return invalid("use either after or offset, not both")
 	}
 	var items []models.Item
-	err = s.withTx(c, func(tx *gorm.DB) error {
+	err = s.readTx(c, func(tx *gorm.DB) error {
 		if keyset {
 			items, err = models.ListItemsAfter(tx, limit, after)
 		} else {
@@ -145,7 +145,7 @@ func (s *Server) handleItemGet(c *gin.Context) error {
 		return err
 	}
 	var it models.Item
-	err = s.withTx(c, func(tx *gorm.DB) error {
+	err = s.readTx(c, func(tx *gorm.DB) error {
 		it, err = models.GetItem(tx, id)
 		return err
 	})

@@ -125,11 +125,22 @@ func (s *Server) Drain() { s.draining.Store(true) }
 
 // withTx runs fn in the request tenant's scope and times the scope.
 func (s *Server) withTx(c *gin.Context, fn func(tx *gorm.DB) error) error {
+	return s.scoped(c, tenancy.WithTx, fn)
+}
+
+// readTx runs fn, which makes exactly one read, in a ReadOnce scope: one
+// round trip for the whole transaction.
+func (s *Server) readTx(c *gin.Context, fn func(tx *gorm.DB) error) error {
+	return s.scoped(c, tenancy.ReadOnce, fn)
+}
+
+func (s *Server) scoped(c *gin.Context, run func(context.Context, tenancy.Resolved, func(*gorm.DB) error) error, fn func(tx *gorm.DB) error) error {
 	start := time.Now()
 	// On tenancy.ErrRoleGone the scope has evicted the stale row, so the
 	// client's retry (503 with Retry-After) resolves the tenant from the
 	// registry and judges the token against the live row.
-	err := ginmw.Tx(c, fn)
+	t, _ := ginmw.Tenant(c) // none: the scope opens nothing (ErrUnresolved), as ginmw.Tx
+	err := run(c.Request.Context(), t, fn)
 	s.metrics.scope.WithLabelValues(outcome(err)).Observe(time.Since(start).Seconds())
 	return err
 }

@@ -56,6 +56,16 @@ JOIN ns ON ns.oid = k.connamespace`
 // not count: a column added by a step and the same column made by
 // AutoMigrate may sit at different places.
 func Fingerprints(tx *gorm.DB, schemas []string) (map[string]string, error) {
+	// On a Citus coordinator every scan of pg_class is filtered through a
+	// per-row check that hides shards, and it costs more than the rest of
+	// the fingerprint (about 180 ms a schema with 200 tenants on our test
+	// cluster, growing with the catalog). The coordinator holds no tenant
+	// shards (its group takes none), so the check is turned off, LOCAL to
+	// tx; on plain PostgreSQL the setting is an unused placeholder. It must
+	// be its own statement: the check is planned in.
+	if err := tx.Exec("SELECT set_config('citus.override_table_visibility', 'off', true)").Error; err != nil {
+		return nil, err
+	}
 	var rows []struct {
 		Schema string
 		Line   string

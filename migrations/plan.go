@@ -162,10 +162,8 @@ func migrate(tx *gorm.DB, ledger string, p Plan, to int) (from, now int, err err
 	now = from
 	for _, s := range p.Pending(from, to) {
 		if to > from {
-			if strings.TrimSpace(s.Up) != "" {
-				if err := tx.Exec(s.Up).Error; err != nil {
-					return from, now, fmt.Errorf("step %d (%s): %w", s.Version, s.Name, err)
-				}
+			if err := execScript(tx, s.Up); err != nil {
+				return from, now, fmt.Errorf("step %d (%s): %w", s.Version, s.Name, err)
 			}
 			if s.Go != nil {
 				if err := s.Go(tx); err != nil {
@@ -182,7 +180,7 @@ func migrate(tx *gorm.DB, ledger string, p Plan, to int) (from, now int, err err
 		if strings.TrimSpace(s.Down) == "" {
 			return from, now, fmt.Errorf("step %d (%s): %w", s.Version, s.Name, ErrNoDown)
 		}
-		if err := tx.Exec(s.Down).Error; err != nil {
+		if err := execScript(tx, s.Down); err != nil {
 			return from, now, fmt.Errorf("undo step %d (%s): %w", s.Version, s.Name, err)
 		}
 		if err := tx.Exec("DELETE FROM "+ledger+" WHERE version = $1", s.Version).Error; err != nil {
@@ -191,4 +189,16 @@ func migrate(tx *gorm.DB, ledger string, p Plan, to int) (from, now int, err err
 		now = s.Version - 1
 	}
 	return from, now, nil
+}
+
+// execScript runs a step's SQL one statement at a time (SplitStatements
+// says why). A step runs inside its schema's transaction, so a failing
+// statement still undoes the whole step.
+func execScript(tx *gorm.DB, script string) error {
+	for _, stmt := range SplitStatements(script) {
+		if err := tx.Exec(stmt).Error; err != nil {
+			return err
+		}
+	}
+	return nil
 }

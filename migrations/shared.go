@@ -87,7 +87,17 @@ func ApplyShared(ctx context.Context, db *gorm.DB) error {
 		if err := tx.Exec("SELECT pg_advisory_xact_lock($1)", sharedLockKey).Error; err != nil {
 			return fmt.Errorf("shared migration lock: %w", err)
 		}
-		if err := tx.Exec("CREATE SCHEMA IF NOT EXISTS " + SharedSchema + "; " + ledgerDDL(SharedLedger)).Error; err != nil {
+		// On Citus with schema-based sharding on, a new schema becomes a
+		// distributed schema whose tables live on one worker. The registry
+		// stays a plain table on the coordinator instead: every request
+		// reads it there, onboarding writes it in the same transaction as
+		// the tenant's schema, and no tenant's schema move may take it
+		// along. The setting is LOCAL; on plain PostgreSQL it is an unused
+		// placeholder.
+		if err := tx.Exec("SELECT set_config('citus.enable_schema_based_sharding', 'off', true)").Error; err != nil {
+			return fmt.Errorf("shared schema: %w", err)
+		}
+		if err := execScript(tx, "CREATE SCHEMA IF NOT EXISTS "+SharedSchema+";\n"+ledgerDDL(SharedLedger)); err != nil {
 			return fmt.Errorf("shared ledger: %w", err)
 		}
 		_, _, err := migrate(tx, SharedLedger, Shared, Shared.Latest())

@@ -52,7 +52,9 @@ func (d *Directory) ApplyShared(ctx context.Context) error {
 		if err := tx.Exec("SELECT pg_advisory_xact_lock($1)", appLockKey).Error; err != nil {
 			return fmt.Errorf("lock: %w", err)
 		}
-		if err := tx.Exec("CREATE SCHEMA IF NOT EXISTS " + quoteIdent(schema) + ";\n" + appPinSQL(schema, DDLLimits)).Error; err != nil {
+		// Like the registry, the program's shared tables stay on a Citus
+		// coordinator, outside the tenant distribution (citus.go).
+		if err := execEach(tx, localSchemaSQL+";\nCREATE SCHEMA IF NOT EXISTS "+quoteIdent(schema)+";\n"+appPinSQL(schema, DDLLimits)); err != nil {
 			return err
 		}
 		_, _, err := migrations.MigrateTo(tx, p, p.Latest())

@@ -60,6 +60,9 @@ type Directory struct {
 	homeMoveURL string
 	servers     *servers
 	serversErr  error
+
+	clusterMu sync.Mutex
+	cluster   *Cluster
 }
 
 type cached struct {
@@ -266,6 +269,10 @@ func (d *Directory) Onboard(ctx context.Context, name string) (models.Tenant, er
 	if err != nil {
 		return models.Tenant{}, err
 	}
+	cluster, err := d.Cluster(ctx)
+	if err != nil {
+		return models.Tenant{}, err
+	}
 	pinned, err := pinSQL(pinSpec{Schema: schema, Limits: DDLLimits})
 	if err != nil {
 		return models.Tenant{}, err
@@ -285,7 +292,7 @@ func (d *Directory) Onboard(ctx context.Context, name string) (models.Tenant, er
 	}
 	t := models.Tenant{Name: name, SchemaName: schema, Status: models.StatusActive, SchemaVersion: d.plan.Latest(), Server: srv}
 	var built TenantRoles // set once a remote server committed the schema
-	err = d.admin.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	build := func(tx *gorm.DB) error {
 		if err := tx.Exec(limitsSQL+", pg_advisory_xact_lock($4, hashtext($5))",
 			ms(DDLLimits.Statement), ms(DDLLimits.Lock), ms(DDLLimits.Idle), lockClass, schema).Error; err != nil {
 			return fmt.Errorf("lock: %w", err)
@@ -311,7 +318,7 @@ func (d *Directory) Onboard(ctx context.Context, name string) (models.Tenant, er
 		}
 		t.ID, t.DBRole, t.DBRoleRead = next.ID, roles.Write, roles.Read
 		if remote == nil {
-			if err := d.buildSchema(tx, schema, roles, group, pinned, bp); err != nil {
+			if err := d.buildSchema(tx, schema, roles, group, pinned, bp, cluster.Citus); err != nil {
 				return err
 			}
 			return tx.Table(migrations.TenantsTable).Create(&t).Error
@@ -325,17 +332,28 @@ func (d *Directory) Onboard(ctx context.Context, name string) (models.Tenant, er
 				ms(DDLLimits.Statement), ms(DDLLimits.Lock), ms(DDLLimits.Idle), lockClass, schema).Error; err != nil {
 				return fmt.Errorf("lock on server %q: %w", srv, err)
 			}
-			return d.buildSchema(rtx, schema, roles, group, pinned, bp)
+			return d.buildSchema(rtx, schema, roles, group, pinned, bp, false)
 		})
 		if err != nil {
 			return fmt.Errorf("server %q: %w", srv, err)
 		}
 		built = roles
 		return tx.Table(migrations.TenantsTable).Create(&t).Error
-	})
+	}
+	if cluster.Citus && remote == nil {
+		err = d.onboardCitus(ctx, name, schema, build)
+	} else {
+		err = d.admin.WithContext(ctx).Transaction(build)
+	}
 	if err != nil {
 		if built.Write != "" {
-			if uerr := dropRemote(context.WithoutCancel(ctx), remote, schema, built); uerr != nil {
+			// Bounded: the request's deadline may be the reason for the
+			// failure, and a server that stopped answering must not hang
+			// the caller (30 s is the move's clean-up bound too).
+			uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			uerr := dropRemote(uctx, remote, schema, built)
+			cancel()
+			if uerr != nil {
 				err = errors.Join(err, fmt.Errorf("undo the schema on server %q: %w", srv, uerr))
 			}
 		}
@@ -349,26 +367,39 @@ func (d *Directory) Onboard(ctx context.Context, name string) (models.Tenant, er
 // blueprint in one round trip, or with AutoMigrate. Every name in it was
 // validated and quoted by the pin builder's helpers. A role that exists
 // already (a collision) fails the whole transaction with duplicate_object,
-// a conflict.
-func (d *Directory) buildSchema(tx *gorm.DB, schema string, roles TenantRoles, group, pinned string, bp migrations.Blueprint) error {
-	grants, err := tenantRolesSQL(schema, roles, group, true)
+// a conflict. On Citus (citus), onboardCitus made the distributed schema
+// already, the DDL goes one statement at a time and the roles may log in
+// (citus.go).
+func (d *Directory) buildSchema(tx *gorm.DB, schema string, roles TenantRoles, group, pinned string, bp migrations.Blueprint, citus bool) error {
+	// On plain PostgreSQL the roles and their default privileges come
+	// before the tables, which the defaults then cover (tenantRolesSQL says
+	// why). On Citus the grants follow the tables, as they were verified on
+	// a cluster: the shards on the workers take the tables' own grants.
+	grants, err := tenantRolesSQL(schema, roles, group, true, citus)
 	if err != nil {
 		return err
 	}
+	before, after := grants+";\n", ""
 	create := "CREATE SCHEMA " + quoteIdent(schema) + ";\n" + pinned + ";\n"
+	run := func(script string) error { return tx.Exec(script).Error }
+	if citus {
+		before, after = "", grants+";\n"+workerLoginSQL(roles)+";\n"
+		create = pinned + ";\n"
+		run = func(script string) error { return execEach(tx, script) }
+	}
 	if !d.autoMigrate {
-		if err := tx.Exec(create + bp.SQL + ";\n" + grants + ";\n" + revokeLedgerSQL(schema, roles) + ";\n" + unpinSQL).Error; err != nil {
+		if err := run(create + before + bp.SQL + ";\n" + after + revokeLedgerSQL(schema, roles) + ";\n" + unpinSQL); err != nil {
 			return fmt.Errorf("build schema: %w", err)
 		}
 		return nil
 	}
-	if err := tx.Exec(create).Error; err != nil {
+	if err := run(create + before); err != nil {
 		return fmt.Errorf("build schema: %w", err)
 	}
 	if err := migrations.AutoMigrate(tx, d.plan); err != nil {
 		return err
 	}
-	return tx.Exec(grants + ";\n" + revokeLedgerSQL(schema, roles) + ";\n" + unpinSQL).Error
+	return run(after + revokeLedgerSQL(schema, roles) + ";\n" + unpinSQL)
 }
 
 // dropRemote drops a tenant's schema and roles on a server other than
@@ -525,7 +556,7 @@ func dropTenant(ctx context.Context, tx, remote *gorm.DB, name, schema, dep stri
 // tables. The roles go in the same transaction: no half-offboarded tenant
 // keeps roles that a later tenant of the same name would collide with.
 func dropSchema(tx *gorm.DB, schema string, roles TenantRoles) error {
-	return tx.Exec("DROP SCHEMA IF EXISTS " + quoteIdent(schema) + " CASCADE;\n" + dropRolesSQL(roles)).Error
+	return execEach(tx, "DROP SCHEMA IF EXISTS "+quoteIdent(schema)+" CASCADE;\n"+dropRolesSQL(roles))
 }
 
 // lockTables takes every table of schema in ACCESS EXCLUSIVE mode, in name

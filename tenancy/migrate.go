@@ -150,7 +150,7 @@ func scratchPin(tx *gorm.DB, schema string) error {
 	if err != nil {
 		return err
 	}
-	return tx.Exec("CREATE SCHEMA " + quoteIdent(schema) + ";\n" + sel).Error
+	return execEach(tx, localSchemaSQL+";\nCREATE SCHEMA "+quoteIdent(schema)+";\n"+sel)
 }
 
 // referenceSchema is longer than any derived schema name (at most 50

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -194,6 +195,9 @@ func (d *Directory) Move(ctx context.Context, name, to string, o MoveOptions) (M
 		if err != nil {
 			return err
 		}
+		if err := replicaIdentities(stx, t.SchemaName); err != nil {
+			return err
+		}
 		// 1. The target schema at the tenant's version.
 		if err := buildTarget(ctx, dstAdmin, t.SchemaName, roles, group, d.plan, version); err != nil {
 			return fmt.Errorf("build on the target: %w", err)
@@ -252,8 +256,19 @@ func (d *Directory) Move(ctx context.Context, name, to string, o MoveOptions) (M
 			Where("id = ? AND server = ?", t.ID, t.Server).Update("server", to)
 		if res.Error != nil {
 			// The commit's outcome is unknown: the registry decides.
-			now, gerr := d.Get(context.WithoutCancel(ctx), name)
-			if gerr != nil || now.Server != to {
+			gctx, gcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			now, gerr := d.Get(gctx, name)
+			gcancel()
+			if gerr != nil {
+				// The registry may name the target already: dropping the
+				// target's copy could lose the live one. Keep both and the
+				// replication; the operator reads the registry and drops
+				// the copy it does not name.
+				undo = nil
+				return fmt.Errorf("switch the registry: outcome unknown (reading it back: %v); kept the schema on both %q and %q and the publication and subscription %s: %w",
+					gerr, t.Server, to, repl, res.Error)
+			}
+			if now.Server != to {
 				return fmt.Errorf("switch the registry: %w", res.Error)
 			}
 		} else if res.RowsAffected != 1 {
@@ -361,6 +376,27 @@ func sourceVersion(stx *gorm.DB, schema string, p migrations.Plan) (int, error) 
 	return v, nil
 }
 
+// replicaIdentities refuses a move of a schema with a table that has
+// neither a primary key nor a replica identity: once it is published,
+// PostgreSQL fails every UPDATE and DELETE on it (55000) for as long as the
+// copy and catch-up last. A program's own models may lack a primary key.
+func replicaIdentities(stx *gorm.DB, schema string) error {
+	var bare []string
+	err := stx.Raw(`SELECT c.relname::text FROM pg_class c
+		WHERE c.relnamespace = to_regnamespace($1) AND c.relkind = 'r'
+		AND (c.relreplident = 'n' OR (c.relreplident = 'd'
+			AND NOT EXISTS (SELECT FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)))
+		ORDER BY 1`, quoteIdent(schema)).Scan(&bare).Error
+	if err != nil {
+		return fmt.Errorf("check replica identities: %w", err)
+	}
+	if len(bare) > 0 {
+		return fmt.Errorf("schema %s: tables %s have no primary key or replica identity, so their updates and deletes would fail while they are published; add one (ALTER TABLE ... REPLICA IDENTITY FULL at least): %w",
+			schema, strings.Join(bare, ", "), ErrMoveUnsupported)
+	}
+	return nil
+}
+
 // buildTarget makes the schema, its tables at version and its roles on the
 // target, with an empty ledger: the copy brings the source's rows.
 func buildTarget(ctx context.Context, admin *gorm.DB, schema string, roles TenantRoles, group string, p migrations.Plan, version int) error {
@@ -368,7 +404,7 @@ func buildTarget(ctx context.Context, admin *gorm.DB, schema string, roles Tenan
 	if err != nil {
 		return err
 	}
-	grants, err := tenantRolesSQL(schema, roles, group, true)
+	grants, err := tenantRolesSQL(schema, roles, group, true, true)
 	if err != nil {
 		return err
 	}

@@ -29,8 +29,14 @@ type pinKey struct{}
 // sent it. A handle not opened by Open has no pinConn: nothing sets done,
 // and the scope pins with a statement of its own instead (InSchema).
 type pinRequest struct {
-	begin string
-	done  bool
+	begin  string
+	schema string
+	done   bool
+	// pinErr is the error the pin drew when it went out with the scope's
+	// first statement (pipeline.go); the statement failed with it.
+	pinErr error
+	// once: a ReadOnce scope, whose COMMIT follows its one statement.
+	once bool
 }
 
 // withPin returns ctx carrying the statement that begins a transaction
@@ -40,17 +46,22 @@ func withPin(ctx context.Context, p pinSpec) (context.Context, *pinRequest, erro
 	if err != nil {
 		return ctx, nil, err
 	}
-	req := &pinRequest{begin: "BEGIN; " + sel}
+	req := &pinRequest{begin: "BEGIN; " + sel, schema: p.Schema}
+	if readOnce(ctx) {
+		req.begin, req.once = "BEGIN READ ONLY; "+sel, true
+	}
 	return context.WithValue(ctx, pinKey{}, req), req, nil
 }
 
 // connector wraps pgx's stdlib connector so its connections honour pins.
 type connector struct {
 	driver.Connector
+	limits connLimits // recycle.go
 }
 
 func (c connector) Connect(ctx context.Context) (driver.Conn, error) {
-	conn, err := c.Connector.Connect(ctx)
+	p := new(pipe)
+	conn, err := c.Connector.Connect(context.WithValue(ctx, pipeKey{}, p))
 	if err != nil {
 		return nil, err
 	}
@@ -59,17 +70,25 @@ func (c connector) Connect(ctx context.Context) (driver.Conn, error) {
 		conn.Close()
 		return nil, errors.New("tenancy: unexpected driver connection type")
 	}
-	return &pinConn{Conn: sc}, nil
+	pc := &pinConn{Conn: sc, budget: c.limits.budget()}
+	if p.w != nil {
+		pc.pipe = p
+	}
+	return pc, nil
 }
 
 // pinConn is a stdlib connection whose BeginTx sends a scope's pin with
-// its BEGIN.
+// its BEGIN, or with its first statement when it reads and writes through
+// a pipe (pipeline.go).
 type pinConn struct {
 	*stdlib.Conn
+	budget *connBudget // recycle.go; nil without limits
+	pipe   *pipe
 }
 
 func (c *pinConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
 	req, ok := ctx.Value(pinKey{}).(*pinRequest)
+	c.budget.began(req)
 	if !ok || req.done {
 		// No scope, or a second transaction begun with a scope's context
 		// (one pin per scope): a plain BEGIN.
@@ -81,6 +100,9 @@ func (c *pinConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx
 	}
 	if sql.IsolationLevel(opts.Isolation) != sql.LevelDefault || opts.ReadOnly {
 		return nil, errors.New("tenancy: a scoped transaction takes the default options")
+	}
+	if c.pipe != nil {
+		return c.beginDeferred(ctx, req)
 	}
 	pc := c.Conn.Conn()
 	if pc.IsClosed() {

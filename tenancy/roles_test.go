@@ -449,13 +449,15 @@ func TestScopeOverAStaleIncarnationFailsClosed(t *testing.T) {
 		t.Fatalf("the first incarnation's roles outlived it (%d, %v)", left, err)
 	}
 	for _, stale := range []tenancy.Resolved{old, oldRO} {
-		ran := false
+		// The pin goes out with fn's first statement, so fn is called;
+		// its statement must fail with the pin's error, unrun.
+		var stmtErr error
 		err := tenancy.WithTx(ctx, stale, func(tx *gorm.DB) error {
-			ran = true
-			return tx.Exec(`DELETE FROM items`).Error
+			stmtErr = tx.Exec(`DELETE FROM items`).Error
+			return stmtErr
 		})
-		if !errors.Is(err, tenancy.ErrRoleGone) || !errors.Is(err, models.ErrUnavailable) || ran {
-			t.Fatalf("scope over the stale %s row: %v (ran %v), want ErrRoleGone before fn", stale.Row().Status, err, ran)
+		if !errors.Is(err, tenancy.ErrRoleGone) || !errors.Is(err, models.ErrUnavailable) || stmtErr == nil {
+			t.Fatalf("scope over the stale %s row: %v (statement: %v), want ErrRoleGone from the first statement", stale.Row().Status, err, stmtErr)
 		}
 	}
 	items, err := listItems(ctx, e, "acme")

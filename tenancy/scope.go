@@ -46,12 +46,14 @@ type scopeKey struct{}
 // WithTx runs fn in one transaction scoped to the resolved tenant r, on
 // the pool the directory chose for it, and commits it if fn returns nil.
 // It rolls back if fn fails or panics, or if ctx is cancelled. The
-// transaction's first statement, sent with its BEGIN in one round trip
-// (see pinconn.go), pins search_path LOCAL to the tenant schema alone,
-// switches LOCAL to the tenant's role (its read-only role when the tenant
-// is read-only), sets the limits and fails if the schema is missing. The
-// pin ends with the transaction, so nothing of it can survive on the
-// pooled connection. Inside fn use only tx: the root db is another
+// transaction's first statement, sent with its BEGIN and with fn's first
+// statement in one write (see pipeline.go), pins search_path LOCAL to the
+// tenant schema alone, switches LOCAL to the tenant's role (its read-only
+// role when the tenant is read-only), sets the limits and fails if the
+// schema is missing. The pin ends with the transaction, so nothing of it
+// can survive on the pooled connection. When the pin fails, fn's first
+// statement fails with its error without running. Inside fn use only tx:
+// the root db is another
 // connection with an empty search_path, and unqualified queries fail there.
 //
 // A Resolved that no Directory produced opens nothing (ErrUnresolved). A
@@ -134,7 +136,7 @@ func scope(ctx context.Context, db *gorm.DB, p pinSpec, fn func(tx *gorm.DB) err
 		ran = true
 		return fn(tx)
 	})
-	if !ran && p.Role != "" && isSQLState(err, roleMissingState) {
+	if (!ran || req.pinErr != nil) && p.Role != "" && isSQLState(err, roleMissingState) {
 		return fmt.Errorf("scope %s as %s: %w: %w", p.Schema, p.Role, ErrRoleGone, err)
 	}
 	return classify(err)

@@ -67,7 +67,7 @@ func ParseServerURLs(spec string) (map[string]string, error) {
 		return out, nil
 	}
 	var cur string
-	for _, part := range strings.Split(spec, ",") {
+	for i, part := range strings.Split(spec, ",") {
 		name, rest, ok := strings.Cut(part, "=")
 		if ok && serverNameRE.MatchString(strings.TrimSpace(name)) && strings.Contains(rest, "://") && !strings.Contains(name, "/") {
 			cur = strings.TrimSpace(name)
@@ -81,7 +81,13 @@ func ParseServerURLs(spec string) (map[string]string, error) {
 			continue
 		}
 		if cur == "" {
-			return nil, models.Invalid("server", fmt.Sprintf("%q is not name=postgres://...", part))
+			// The entry is not echoed: it is a URL that may hold a
+			// password, and this error reaches stderr and logs.
+			what := fmt.Sprintf("entry %d", i+1)
+			if ok && !strings.ContainsAny(name, ":/@") {
+				what += fmt.Sprintf(" (name %q)", strings.TrimSpace(name))
+			}
+			return nil, models.Invalid("server", what+" is not name=postgres://... with a lowercase name")
 		}
 		out[cur] += "," + part
 	}
@@ -124,6 +130,12 @@ const downFor = time.Second
 type server struct {
 	spec Server
 	home bool
+
+	// opening admits one pool opener at a time; unlike mu it is left at
+	// the waiter's deadline, so requests queued behind a server that does
+	// not answer fail at their own deadline, not one connect timeout each
+	// after another.
+	opening chan struct{}
 
 	mu        sync.Mutex
 	db, admin *gorm.DB
@@ -182,7 +194,7 @@ func (d *Directory) initServers() error {
 		if sv.Weight < 0 {
 			return models.Invalid("server", fmt.Sprintf("%q has a negative weight", sv.Name))
 		}
-		s.by[sv.Name] = &server{spec: sv}
+		s.by[sv.Name] = &server{spec: sv, opening: make(chan struct{}, 1)}
 	}
 	for n := range s.by {
 		if n != HomeServer {
@@ -226,8 +238,6 @@ func (d *Directory) pool(ctx context.Context, name string, admin bool) (*gorm.DB
 		}
 		return d.db, nil
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	slot, url, cfg := &s.db, s.spec.URL, d.servers.pool
 	if admin {
 		slot, url, cfg = &s.admin, s.spec.AdminURL, serverPoolAdmin
@@ -236,13 +246,34 @@ func (d *Directory) pool(ctx context.Context, name string, admin bool) (*gorm.DB
 			slot, url, cfg = &s.db, s.spec.URL, d.servers.pool
 		}
 	}
-	if *slot != nil {
-		return *slot, nil
+	ready := func() (*gorm.DB, error) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if *slot != nil {
+			return *slot, nil
+		}
+		if d.now().Before(s.downUntil) {
+			return nil, fmt.Errorf("server %q: %w", s.spec.Name, s.lastErr)
+		}
+		return nil, nil
 	}
-	if d.now().Before(s.downUntil) {
-		return nil, fmt.Errorf("server %q: %w", s.spec.Name, s.lastErr)
+	if db, err := ready(); db != nil || err != nil {
+		return db, err
+	}
+	// Opening pings the server (up to its connect timeout): one opener at
+	// a time, outside mu, and the others wait only as long as their ctx.
+	select {
+	case s.opening <- struct{}{}:
+	case <-ctx.Done():
+		return nil, classify(fmt.Errorf("server %q: wait for its pool to open: %w", s.spec.Name, ctx.Err()))
+	}
+	defer func() { <-s.opening }()
+	if db, err := ready(); db != nil || err != nil {
+		return db, err
 	}
 	db, err := Open(ctx, url, cfg)
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if err != nil {
 		s.downUntil, s.lastErr = d.now().Add(downFor), classify(err)
 		return nil, fmt.Errorf("server %q: %w", s.spec.Name, s.lastErr)

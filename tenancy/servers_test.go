@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +18,7 @@ import (
 	"github.com/tenantry/tenantry/migrations"
 	"github.com/tenantry/tenantry/models"
 	"github.com/tenantry/tenantry/tenancy"
+	"github.com/tenantry/tenantry/tenancy/tenancytest"
 	"gorm.io/gorm"
 )
 
@@ -117,6 +120,14 @@ func TestParseServerURLsKeepsMultiHostURLsWhole(t *testing.T) {
 		"a234567890123456789012345678901234=postgres://x/y"} {
 		if _, err := tenancy.ParseServerURLs(bad); !errors.Is(err, models.ErrInvalid) {
 			t.Errorf("ParseServerURLs(%q) = %v, want ErrInvalid", bad, err)
+		}
+	}
+	// A malformed entry is named by position, never echoed: it may hold a
+	// password.
+	for _, bad := range []string{"B=postgres://u:s3cret@h/db", "postgres://u:s3cret@h/db"} {
+		_, err := tenancy.ParseServerURLs(bad)
+		if err == nil || strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("ParseServerURLs(%q) = %v, want an error without the password", bad, err)
 		}
 	}
 	if err := tenancy.CheckServers([]tenancy.Server{{Name: tenancy.HomeServer, URL: "postgres://x/y"}}); !errors.Is(err, models.ErrInvalid) {
@@ -419,13 +430,13 @@ func TestMoveUnderWritesKeepsEveryAcknowledgedWriteExactlyOnce(t *testing.T) {
 	// Writes after the switch continued past the source's ids (the
 	// sequence was carried over): a collision would have failed them.
 	var afterSwitch int
-	for n := range acked {
-		if n[0] == 'w' {
+	for _, at := range ackTimes {
+		if at.After(rep.Released) {
 			afterSwitch++
 		}
 	}
 	if afterSwitch == 0 {
-		t.Fatal("no write was acknowledged during the test")
+		t.Fatal("no concurrent write was acknowledged after the switch: the test proved nothing about writes on b")
 	}
 	post, err := f.insert(ctx, "mover", "after")
 	if err != nil {
@@ -507,6 +518,20 @@ func TestFailedMoveLeavesTheTenantWholeOnTheSource(t *testing.T) {
 	if _, err := f.insert(ctx, "keeper", "after"); err != nil {
 		t.Fatalf("write after the failed move: %v", err)
 	}
+	// A table without a primary key or replica identity would fail its
+	// updates and deletes once published: the move refuses before it
+	// publishes or builds anything.
+	query(t, f.home, "CREATE TABLE "+pgx.Identifier{tn.SchemaName, "notes"}.Sanitize()+" (body text)")
+	_, err = f.dir.Move(ctx, "keeper", "b", tenancy.MoveOptions{})
+	if !errors.Is(err, tenancy.ErrMoveUnsupported) || !strings.Contains(err.Error(), "notes") {
+		t.Fatalf("move with a table lacking a replica identity: got %v, want ErrMoveUnsupported naming notes", err)
+	}
+	if hasSchema(t, f.b, tn.SchemaName) {
+		t.Error("the refused move built the schema on b")
+	}
+	if got := query(t, f.home, "SELECT pubname::text FROM pg_publication"); len(got) != 0 {
+		t.Errorf("the refused move left publication %v on home", got)
+	}
 	// b runs with wal_level=replica: a move from it says so, and changes
 	// nothing.
 	other, err := f.dir.Onboard(ctx, "onb")
@@ -520,5 +545,72 @@ func TestFailedMoveLeavesTheTenantWholeOnTheSource(t *testing.T) {
 	t.Logf("move from b refused: %v", err)
 	if hasSchema(t, f.home, other.SchemaName) || !hasSchema(t, f.b, other.SchemaName) {
 		t.Error("the refused move changed where onb's schema is")
+	}
+}
+
+// TestRequestsQueuedBehindASilentServerFailAtTheirOwnDeadline: while one
+// caller waits to open the pool of a server that accepts connections and
+// never answers (a dead network path), another caller with a short
+// deadline must fail at that deadline, not wait out the first one's
+// connect. The bound below is many times the short deadline and far under
+// the first caller's wait, so it tests the queueing, not the machine.
+func TestRequestsQueuedBehindASilentServerFailAtTheirOwnDeadline(t *testing.T) {
+	db, _ := tenancytest.Open(t, fleetPool)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := make(chan struct{}, 16)
+	var held []net.Conn
+	var heldMu sync.Mutex
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			heldMu.Lock()
+			held = append(held, c)
+			heldMu.Unlock()
+			accepted <- struct{}{}
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		heldMu.Lock()
+		defer heldMu.Unlock()
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	url := fmt.Sprintf("postgres://app:pw@%s/db?connect_timeout=10&sslmode=disable", ln.Addr())
+	dir := tenancy.NewDirectory(db, tenancy.WithServers([]tenancy.Server{{Name: "b", URL: url}}, fleetPool))
+	t.Cleanup(func() { _ = dir.Close() })
+
+	const firstWait = 8 * time.Second
+	first := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), firstWait)
+		defer cancel()
+		first <- dir.Ping(ctx)["b"]
+	}()
+	select {
+	case <-accepted: // the first caller is opening b's pool now
+	case <-time.After(firstWait):
+		t.Fatal("the first caller never connected to the silent server")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err = dir.Ping(ctx)["b"]
+	waited := time.Since(start)
+	if !errors.Is(err, models.ErrUnavailable) {
+		t.Errorf("second caller: got %v, want ErrUnavailable", err)
+	}
+	if waited > 3*time.Second {
+		t.Errorf("second caller with a 300ms deadline waited %v behind the first caller's open", waited)
+	}
+	if err := <-first; !errors.Is(err, models.ErrUnavailable) {
+		t.Errorf("first caller: got %v, want ErrUnavailable", err)
 	}
 }

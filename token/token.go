@@ -243,6 +243,7 @@ func (c *Claims) boundTo(t models.Tenant, leeway time.Duration) bool {
 type Verifier struct {
 	cfg    Config
 	parser *jwt.Parser
+	cache  *tokenCache
 }
 
 // NewVerifier checks cfg and returns a Verifier for it.
@@ -263,7 +264,7 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	if cfg.Audience != "" {
 		opts = append(opts, jwt.WithAudience(cfg.Audience))
 	}
-	return &Verifier{cfg: cfg, parser: jwt.NewParser(opts...)}, nil
+	return &Verifier{cfg: cfg, parser: jwt.NewParser(opts...), cache: newTokenCache()}, nil
 }
 
 func (a *Verifier) key(*jwt.Token) (any, error) {
@@ -287,6 +288,19 @@ func (a *Verifier) Verify(header string) (*Claims, error) {
 		return nil, errors.New("missing bearer token")
 	}
 	raw = strings.TrimSpace(raw)
+	if cl := a.cache.get(raw, time.Now(), a.cfg.Leeway); cl != nil {
+		return cl, nil
+	}
+	claims, err := a.verifyToken(raw)
+	if err != nil {
+		return nil, err
+	}
+	a.cache.put(raw, claims)
+	return claims, nil
+}
+
+// verifyToken runs every check on a raw token, without the cache.
+func (a *Verifier) verifyToken(raw string) (*Claims, error) {
 	if err := a.checkProfile(raw); err != nil {
 		return nil, err
 	}

@@ -35,6 +35,9 @@ type Options struct {
 	// Logical sets wal_level=logical, which publishing for logical
 	// replication (a tenant move's source) needs.
 	Logical bool
+	// Settings are extra server settings ("name=value"), applied after
+	// the defaults here, which they override.
+	Settings []string
 }
 
 // Cluster is a running server.
@@ -125,6 +128,9 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 	if !o.Durable {
 		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
 	}
+	for _, s := range o.Settings {
+		args = append(args, "-c", s)
+	}
 	logf, err := os.OpenFile(filepath.Join(o.Dir, "postgres.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
@@ -173,7 +179,9 @@ func (c *Cluster) wait(ctx context.Context, limit time.Duration) error {
 }
 
 // Stop shuts the server down (fast mode: open sessions are ended) and waits
-// for it to exit.
+// for it to exit. The wait allows for the shutdown checkpoint, which syncs
+// every file the server wrote: 50 s for a cluster of 10,000 tenants (40,000
+// files) on a busy machine.
 func (c *Cluster) Stop() error {
 	if c.cmd.Process == nil {
 		return nil
@@ -182,10 +190,10 @@ func (c *Cluster) Stop() error {
 	select {
 	case <-c.done:
 		return nil
-	case <-time.After(30 * time.Second):
+	case <-time.After(3 * time.Minute):
 		_ = c.cmd.Process.Kill()
 		<-c.done
-		return errors.New("pglocal: postgres did not stop in 30s; killed")
+		return errors.New("pglocal: postgres did not stop in 3 min; killed")
 	}
 }
 

@@ -1,0 +1,481 @@
+package tenancy
+
+import (
+	"context"
+	"database/sql/driver"
+	"encoding/binary"
+	"io"
+	"sync"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
+)
+
+// A scope's BEGIN and pin travel with its first statement.
+//
+// pgx waits for each reply before it sends the next statement, and
+// database/sql gives a driver no way to send two at once, so a scoped read
+// took three round trips: BEGIN with the pin, the query, COMMIT. On a
+// loopback connection each round trip costs both processes a system call
+// and a wake-up, about as much CPU as the query itself. So a pinned
+// connection defers its BEGIN: BeginTx only arms the connection, and the
+// simple-protocol Query message "BEGIN; SELECT set_config(...)..." goes out
+// in the same write as the bytes pgx sends for the scope's first statement,
+// whatever they are. A read is then two round trips: the statement, and
+// COMMIT.
+//
+// Nothing about the pin changes. PostgreSQL handles the messages in order:
+// the BEGIN and the pin complete before the statement is even parsed, so
+// its names resolve in the tenant schema alone, under the tenant's role,
+// within the limits, exactly as if it had been sent after their reply, and
+// the transaction still never exists unpinned. A pin that fails aborts the
+// transaction, and PostgreSQL refuses the statement without running it
+// (25P02, current transaction is aborted); pgx is handed the pin's own
+// error in place of that one, so the scope fails closed with the error it
+// always did.
+//
+// The replies pass through the same connection's reader: those to the
+// BEGIN-and-pin message, up to and including its ReadyForQuery, are taken
+// out of the stream, so pgx reads only the replies to what it sent, and its
+// view of the protocol (transaction status included) stays exact. The hook
+// is pgconn's BuildFrontend, which sees the bytes after any TLS. Every way
+// database/sql reaches a pgx connection (Exec, Query, Prepare, the simple
+// protocol) writes through it; pgconn's batch path writes to the socket
+// directly, but nothing inside a scope can reach it.
+
+// pipe sits between pgx's protocol frontend and the connection.
+type pipe struct {
+	r io.Reader
+	w io.Writer
+
+	// mu guards the fields below: pgconn closes a broken connection from
+	// a goroutine of its own, whose farewell write may meet the scope's
+	// end (settle) running in the request's goroutine.
+	mu sync.Mutex
+
+	// armed is the encoded BEGIN-and-pin Query message that goes out with
+	// the next write; nil when nothing is deferred.
+	armed []byte
+	// req is the scope whose pin is armed or awaiting its replies.
+	req *pinRequest
+	// suffix is the COMMIT of a ReadOnce scope, to go out right behind its
+	// statement; sealed: it went out, and nothing more may be written
+	// until the scope ends.
+	suffix []byte
+	sealed bool
+	// skipping: the messages being read answer the BEGIN and pin.
+	skipping bool
+	// pinErr is the ErrorResponse the pin drew, held until pgx reads the
+	// error that it replaces.
+	pinErr []byte
+
+	// The reader's place in the stream of messages: a header (type and
+	// length, 5 bytes) collects in hdr; then rem bytes of body follow, of
+	// a message that is kept (passed to pgx), dropped or saved.
+	hdr    [5]byte
+	hdrN   int
+	inBody bool
+	rem    int
+	mode   byte
+
+	rbuf   []byte // bytes read while filtering
+	out    []byte // filtered bytes waiting for pgx
+	outOff int
+	rerr   error // a read error held back until out is drained
+	wbuf   []byte
+	saving []byte
+}
+
+const (
+	keep byte = iota
+	drop
+	save
+)
+
+// maxKeptBuffer bounds the write and read buffers a connection keeps
+// between uses; larger ones (a big insert) are left to the collector.
+const maxKeptBuffer = 64 << 10
+
+// frontend is the connection's pgconn BuildFrontend.
+func (p *pipe) frontend(r io.Reader, w io.Writer) *pgproto3.Frontend {
+	*p = pipe{r: r, w: w}
+	return pgproto3.NewFrontend(p, p)
+}
+
+// arm defers req's BEGIN and pin to the next write.
+func (p *pipe) arm(req *pinRequest) error {
+	msg, err := (&pgproto3.Query{String: req.begin}).Encode(nil)
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.armed, p.req, p.suffix = msg, req, nil
+	if req.once {
+		p.suffix = commitMsg
+	}
+	return nil
+}
+
+// commitMsg is the encoded Query message "COMMIT".
+var commitMsg, _ = (&pgproto3.Query{String: "COMMIT"}).Encode(nil)
+
+// settle forgets the scope when its transaction ends, whatever state the
+// replies were in (a connection that died mid-reply is closed anyway).
+func (p *pipe) settle() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.armed, p.req, p.pinErr, p.skipping = nil, nil, nil, false
+	p.suffix, p.sealed = nil, false
+}
+
+func (p *pipe) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	if p.armed == nil {
+		sealed := p.sealed
+		p.mu.Unlock()
+		if sealed {
+			// A ReadOnce scope's second statement: its COMMIT is
+			// already on the wire, so this would run outside it.
+			return 0, ErrReadOnce
+		}
+		return p.w.Write(b)
+	}
+	buf := append(append(p.wbuf[:0], p.armed...), b...)
+	buf = append(buf, p.suffix...)
+	prefix := len(p.armed)
+	p.armed, p.skipping, p.pinErr, p.wbuf = nil, true, nil, nil
+	p.sealed, p.suffix = p.suffix != nil, nil
+	p.mu.Unlock()
+	n, err := p.w.Write(buf)
+	if cap(buf) <= maxKeptBuffer {
+		p.mu.Lock()
+		p.wbuf = buf[:0]
+		p.mu.Unlock()
+	}
+	return min(max(n-prefix, 0), len(b)), err
+}
+
+// state reports, under the lock, whether a deferred BEGIN is still armed
+// and whether a ReadOnce scope's COMMIT went out.
+func (p *pipe) state() (armed, sealed bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.armed != nil, p.sealed
+}
+
+// disarmSuffix drops a ReadOnce scope's COMMIT before its statement went
+// out (the scope commits the ordinary way).
+func (p *pipe) disarmSuffix() {
+	p.mu.Lock()
+	p.suffix = nil
+	p.mu.Unlock()
+}
+
+func (p *pipe) Read(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for {
+		if p.outOff < len(p.out) {
+			n := copy(b, p.out[p.outOff:])
+			p.outOff += n
+			return n, nil
+		}
+		p.out, p.outOff = p.out[:0], 0
+		if p.rerr != nil {
+			err := p.rerr
+			p.rerr = nil
+			return 0, err
+		}
+		if !p.skipping && p.pinErr == nil {
+			// Nothing to take out: pgx reads straight into its buffer,
+			// and the reader only keeps its place among the messages.
+			p.mu.Unlock()
+			n, err := p.r.Read(b)
+			p.mu.Lock()
+			p.track(b[:n])
+			return n, err
+		}
+		if p.rbuf == nil {
+			p.rbuf = make([]byte, 8192)
+		}
+		rbuf := p.rbuf
+		p.mu.Unlock()
+		n, err := p.r.Read(rbuf)
+		p.mu.Lock()
+		p.filter(rbuf[:n])
+		if err != nil {
+			if p.pinErr != nil {
+				// The connection ended before pgx saw the pin's error
+				// (a backend's farewell arrives as one): hand it over
+				// first, so pgx reports what the server said.
+				p.out = append(p.out, p.pinErr...)
+				p.pinErr = nil
+			}
+			p.rerr = err
+		}
+	}
+}
+
+// track follows message boundaries in bytes passed through unfiltered.
+func (p *pipe) track(b []byte) {
+	for len(b) > 0 {
+		if p.inBody {
+			k := min(p.rem, len(b))
+			b, p.rem = b[k:], p.rem-k
+			if p.rem == 0 {
+				p.inBody = false
+			}
+			continue
+		}
+		k := copy(p.hdr[p.hdrN:], b)
+		b, p.hdrN = b[k:], p.hdrN+k
+		if p.hdrN == len(p.hdr) {
+			p.hdrN, p.inBody = 0, true
+			p.rem = int(binary.BigEndian.Uint32(p.hdr[1:])) - 4
+			p.mode = keep
+			if p.rem <= 0 {
+				p.inBody = false
+			}
+		}
+	}
+}
+
+// filter appends to out the bytes of b that pgx is to read.
+func (p *pipe) filter(b []byte) {
+	for len(b) > 0 {
+		if !p.inBody {
+			k := copy(p.hdr[p.hdrN:], b)
+			b, p.hdrN = b[k:], p.hdrN+k
+			if p.hdrN < len(p.hdr) {
+				return
+			}
+			p.hdrN, p.inBody = 0, true
+			p.rem = int(binary.BigEndian.Uint32(p.hdr[1:])) - 4
+			p.begin(p.hdr[0])
+			if p.rem <= 0 {
+				p.end()
+			}
+			continue
+		}
+		k := min(p.rem, len(b))
+		switch p.mode {
+		case keep:
+			p.out = append(p.out, b[:k]...)
+		case save:
+			p.saving = append(p.saving, b[:k]...)
+		}
+		b, p.rem = b[k:], p.rem-k
+		if p.rem == 0 {
+			p.end()
+		}
+	}
+}
+
+// begin decides what becomes of the message whose header is in hdr.
+func (p *pipe) begin(typ byte) {
+	switch {
+	case p.skipping && (typ == 'S' || typ == 'N' || typ == 'A'):
+		// ParameterStatus, notices and notifications may come at any
+		// time; pgx keeps track of them.
+		p.mode = keep
+	case p.skipping && typ == 'E':
+		p.mode = save
+		p.saving = append(p.saving[:0], p.hdr[:]...)
+	case p.skipping:
+		p.mode = drop
+	case typ == 'E' && p.pinErr != nil:
+		// The statement's error, which the failed pin caused: pgx
+		// gets the pin's error in its place.
+		p.out = append(p.out, p.pinErr...)
+		p.pinErr = nil
+		p.mode = drop
+	default:
+		p.mode = keep
+	}
+	if p.mode == keep {
+		p.out = append(p.out, p.hdr[:]...)
+	}
+}
+
+// end closes the message just read.
+func (p *pipe) end() {
+	p.inBody = false
+	switch {
+	case p.mode == save:
+		p.pinErr = append([]byte(nil), p.saving...)
+		if p.req != nil && p.req.pinErr == nil {
+			var msg pgproto3.ErrorResponse
+			if msg.Decode(p.saving[5:]) == nil {
+				p.req.pinErr = pgconn.ErrorResponseToPgError(&msg)
+			}
+		}
+		if cap(p.saving) > maxKeptBuffer {
+			p.saving = nil
+		}
+	case p.skipping && p.hdr[0] == 'Z':
+		// ReadyForQuery: the BEGIN and pin are answered; what follows
+		// answers pgx.
+		p.skipping = false
+	}
+}
+
+// beginDeferred begins a pinned transaction without a round trip: the
+// connection is armed, and the BEGIN and pin go out with the first
+// statement. A connection found dead here is refused with
+// driver.ErrBadConn, so database/sql retries the BEGIN on another one, as
+// it did when the BEGIN was sent at once (beginFailed).
+func (c *pinConn) beginDeferred(ctx context.Context, req *pinRequest) (driver.Tx, error) {
+	pc := c.Conn.Conn()
+	if pc.IsClosed() || pc.PgConn().TxStatus() != 'I' || !idleAlive(pc.PgConn().Conn()) {
+		return nil, driver.ErrBadConn
+	}
+	if err := c.pipe.arm(req); err != nil {
+		return nil, err
+	}
+	req.done = true
+	return &deferredTx{ctx: ctx, conn: c, req: req}, nil
+}
+
+// deferredTx is a pinned transaction whose BEGIN went out, or will go out,
+// with its first statement.
+type deferredTx struct {
+	ctx  context.Context
+	conn *pinConn
+	req  *pinRequest
+}
+
+// Commit commits. When no statement ran, the BEGIN and pin go out with the
+// COMMIT, in one write: a scope on a missing schema or role fails even if
+// its function asked nothing of the database, as it always did.
+func (t *deferredTx) Commit() error {
+	p, pc := t.conn.pipe, t.conn.Conn.Conn()
+	defer p.settle()
+	if _, sealed := p.state(); sealed {
+		return t.settleSealed(t.ctx)
+	}
+	p.disarmSuffix() // a ReadOnce scope that ran nothing commits as any other
+	tag, err := pc.Exec(t.ctx, "COMMIT")
+	if err != nil {
+		if !pc.IsClosed() && pc.PgConn().TxStatus() != 'I' {
+			_ = pc.Close(t.ctx)
+		}
+		return err
+	}
+	if tag.String() == "ROLLBACK" {
+		if t.req.pinErr != nil {
+			return t.req.pinErr
+		}
+		return pgx.ErrTxCommitRollback
+	}
+	return nil
+}
+
+// Rollback must run even when the request's context was cancelled, which
+// is often why it runs at all. A transaction whose BEGIN never went out
+// has nothing to roll back.
+func (t *deferredTx) Rollback() error {
+	p, pc := t.conn.pipe, t.conn.Conn.Conn()
+	defer p.settle()
+	armed, sealed := p.state()
+	if armed {
+		return nil
+	}
+	if pc.IsClosed() {
+		return pgconn.ErrConnClosed
+	}
+	ctx, cancel := rollbackContext(t.ctx)
+	defer cancel()
+	if sealed {
+		// The COMMIT went out behind the one statement, a read in a
+		// READ ONLY transaction: committing it undoes nothing that a
+		// rollback would have kept.
+		return t.settleSealed(ctx)
+	}
+	if _, err := pc.Exec(ctx, "ROLLBACK"); err != nil {
+		// The connection's state is unknown: it must not be reused.
+		_ = pc.Close(ctx)
+		return err
+	}
+	return nil
+}
+
+// pipeKey carries the pipe of a connection being made to the connector's
+// BeforeConnect hook.
+type pipeKey struct{}
+
+// attachPipe is the connector's BeforeConnect hook: the connection being
+// made reads and writes through the pipe its Connect put in ctx.
+func attachPipe(ctx context.Context, cfg *pgx.ConnConfig) error {
+	if p, ok := ctx.Value(pipeKey{}).(*pipe); ok {
+		cfg.BuildFrontend = p.frontend
+	}
+	return nil
+}
+
+// settleSealed reads the replies to the COMMIT that went out behind a
+// ReadOnce scope's statement; they are usually in the connection's buffer
+// already, read with the statement's. A connection whose replies cannot be
+// read is closed: its state is unknown.
+func (t *deferredTx) settleSealed(ctx context.Context) error {
+	pc := t.conn.Conn.Conn()
+	var tag string
+	var pgErr error
+	for {
+		msg, err := pc.PgConn().ReceiveMessage(ctx)
+		if err != nil {
+			_ = pc.Close(ctx)
+			return err
+		}
+		switch m := msg.(type) {
+		case *pgproto3.CommandComplete:
+			tag = string(m.CommandTag)
+		case *pgproto3.ErrorResponse:
+			pgErr = pgconn.ErrorResponseToPgError(m)
+		case *pgproto3.ReadyForQuery:
+			switch {
+			case pgErr != nil:
+				return pgErr
+			case tag == "ROLLBACK" && t.req.pinErr != nil:
+				return t.req.pinErr
+			case tag == "ROLLBACK":
+				return pgx.ErrTxCommitRollback
+			}
+			return nil
+		}
+	}
+}
+
+// A ReadOnce scope's second statement is refused here, before pgx sees it,
+// so the connection stays whole (its COMMIT's replies still to be read);
+// the pipe's Write refuses it too, should a path reach pgx another way.
+
+func (c *pinConn) sealed() bool {
+	if c.pipe == nil {
+		return false
+	}
+	_, sealed := c.pipe.state()
+	return sealed
+}
+
+func (c *pinConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	if c.sealed() {
+		return nil, ErrReadOnce
+	}
+	return c.Conn.ExecContext(ctx, query, args)
+}
+
+func (c *pinConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	if c.sealed() {
+		return nil, ErrReadOnce
+	}
+	return c.Conn.QueryContext(ctx, query, args)
+}
+
+func (c *pinConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
+	if c.sealed() {
+		return nil, ErrReadOnce
+	}
+	return c.Conn.PrepareContext(ctx, query)
+}

@@ -1,0 +1,229 @@
+package tenancy_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/tenantry/tenantry/models"
+	"github.com/tenantry/tenantry/tenancy"
+	"gorm.io/gorm"
+)
+
+// readWithPID reads item id as the scope's first statement (the one that
+// carries the BEGIN and pin), then asks which backend served it.
+func readWithPID(ctx context.Context, e *env, tenant string, id int64) (models.Item, int, error) {
+	ten, err := e.dir.Active(ctx, tenant)
+	if err != nil {
+		return models.Item{}, 0, err
+	}
+	var it models.Item
+	var pid int
+	err = tenancy.WithTx(ctx, ten, func(tx *gorm.DB) error {
+		if it, err = models.GetItem(tx, id); err != nil {
+			return err
+		}
+		return tx.Raw("SELECT pg_backend_pid()").Scan(&pid).Error
+	})
+	return it, pid, err
+}
+
+// A fleet migration may change a tenant's table shape between two requests
+// that one pooled connection serves. Statements are not prepared across
+// scopes, so the second request reads the new shape without "cached plan
+// must not change result type" (0A000) or any other error: each shape
+// change below alters the result type of the same SELECT.
+func TestShapeChangeBetweenRequestsOnOneConnection(t *testing.T) {
+	e := newEnv(t, tenancy.PoolConfig{MaxOpen: 1, MaxIdle: 1})
+	e.onboard(t, "acme")
+	createItem(t, e, "acme", "first")
+	ctx := context.Background()
+	ten, err := e.dir.Active(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	it, pid, err := readWithPID(ctx, e, "acme", 1)
+	if err != nil || it.Name != "first" {
+		t.Fatalf("read before the change: %+v, %v", it, err)
+	}
+	for _, change := range []string{
+		"ALTER TABLE %s.items ADD COLUMN sku text DEFAULT 'x'",
+		"ALTER TABLE %s.items ALTER COLUMN description TYPE varchar(2000)",
+		"ALTER TABLE %s.items DROP COLUMN sku",
+	} {
+		e.admin(t, fmt.Sprintf(change, `"`+ten.Row().SchemaName+`"`))
+		got, again, err := readWithPID(ctx, e, "acme", 1)
+		if err != nil {
+			t.Fatalf("after %q: %v", change, err)
+		}
+		if again != pid {
+			t.Fatalf("after %q: served by backend %d, not %d: the test needs one connection", change, again, pid)
+		}
+		if got.Name != "first" {
+			t.Fatalf("after %q: read %+v", change, got)
+		}
+	}
+}
+
+func isState(err error, code string) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == code
+}
+
+// A pin that fails with the first statement (a dropped schema) fails that
+// statement with the pin's own error, not "current transaction is
+// aborted", and leaves the connection in step: on a pool of one, the next
+// scopes, another tenant's and a scope that runs no statement, are served
+// correctly on the same backend.
+func TestFailedPinLeavesTheConnectionInStep(t *testing.T) {
+	e := newEnv(t, tenancy.PoolConfig{MaxOpen: 1, MaxIdle: 1})
+	e.onboard(t, "acme", "globex")
+	createItem(t, e, "globex", "globex's")
+	ctx := context.Background()
+	gone, err := e.dir.Active(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, pid, err := readWithPID(ctx, e, "globex", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.admin(t, `DROP SCHEMA "`+gone.Row().SchemaName+`" CASCADE`)
+	for round := range 3 {
+		var stmtErr error
+		err = tenancy.WithTx(ctx, gone, func(tx *gorm.DB) error {
+			_, stmtErr = models.GetItem(tx, 1)
+			return stmtErr
+		})
+		if !errors.Is(err, models.ErrUnavailable) || !isState(stmtErr, "3F000") {
+			t.Fatalf("round %d, scope on the dropped schema: %v (statement: %v), want 3F000, unavailable", round, err, stmtErr)
+		}
+		// No statement: the pin goes out with the COMMIT, and fails it.
+		err = tenancy.WithTx(ctx, gone, func(*gorm.DB) error { return nil })
+		if !errors.Is(err, models.ErrUnavailable) || !isState(err, "3F000") {
+			t.Fatalf("round %d, empty scope on the dropped schema: %v, want 3F000, unavailable", round, err)
+		}
+		it, again, err := readWithPID(ctx, e, "globex", 1)
+		if err != nil || it.Name != "globex's" {
+			t.Fatalf("round %d, the next tenant's read: %+v, %v", round, it, err)
+		}
+		if again != pid {
+			t.Fatalf("round %d: backend %d, then %d: the connection was replaced, not kept in step", round, pid, again)
+		}
+	}
+}
+
+// Concurrent writing scopes on a busy pool never stall: each finishes
+// within its deadline, or the test's own timeout reports the stall with
+// every goroutine's stack. (pgconn's background reader may hold a socket's
+// read lock between uses; the BEGIN's liveness peek must not wait for it.)
+func TestConcurrentScopesNeverStall(t *testing.T) {
+	e := newEnv(t, tenancy.DefaultPool)
+	var names []string
+	for i := range 20 {
+		n := fmt.Sprintf("s%02d", i)
+		e.onboard(t, n)
+		names = append(names, n)
+	}
+	var tens []tenancy.Resolved
+	for _, n := range names {
+		ten, err := e.dir.Active(context.Background(), n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tens = append(tens, ten)
+	}
+	var wg sync.WaitGroup
+	stop := time.Now().Add(4 * time.Second)
+	for g := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; time.Now().Before(stop); i++ {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				ten := tens[(g*7+i)%len(tens)]
+				err := tenancy.WithTx(ctx, ten, func(tx *gorm.DB) error {
+					_, err := models.CreateItem(tx, models.ItemInput{Name: "x"})
+					return err
+				})
+				cancel()
+				if err != nil {
+					t.Errorf("g%d i%d: %v", g, i, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// A ReadOnce scope reads its tenant's rows in one write. A second
+// statement is refused unsent, a write is refused by PostgreSQL, and on a
+// pool of one the connection goes back with no search_path and serves the
+// next scope.
+func TestReadOnceRunsOneReadOnly(t *testing.T) {
+	e := newEnv(t, tenancy.PoolConfig{MaxOpen: 1, MaxIdle: 1})
+	e.onboard(t, "acme", "globex")
+	createItem(t, e, "acme", "acme's")
+	createItem(t, e, "globex", "globex's")
+	ctx := context.Background()
+	acme, err := e.dir.Active(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		var it models.Item
+		err := tenancy.ReadOnce(ctx, acme, func(tx *gorm.DB) error {
+			it, err = models.GetItem(tx, 1)
+			return err
+		})
+		if err != nil || it.Name != "acme's" {
+			t.Fatalf("read: %+v, %v", it, err)
+		}
+		if sp := rawSearchPath(t, e.db); sp != `""` && sp != "" {
+			t.Fatalf("search_path %q after a ReadOnce scope", sp)
+		}
+	}
+	var second error
+	err = tenancy.ReadOnce(ctx, acme, func(tx *gorm.DB) error {
+		if _, err := models.GetItem(tx, 1); err != nil {
+			return err
+		}
+		second = tx.Exec("SELECT 1").Error
+		return second
+	})
+	if !errors.Is(second, tenancy.ErrReadOnce) || !errors.Is(err, tenancy.ErrReadOnce) {
+		t.Fatalf("second statement: %v, scope: %v; want ErrReadOnce", second, err)
+	}
+	err = tenancy.ReadOnce(ctx, acme, func(tx *gorm.DB) error {
+		_, err := models.CreateItem(tx, models.ItemInput{Name: "written"})
+		return err
+	})
+	if !isState(err, "25006") {
+		t.Fatalf("write in a ReadOnce scope: %v, want 25006 (read-only transaction)", err)
+	}
+	items, err := listItems(ctx, e, "acme")
+	if err != nil || len(items) != 1 {
+		t.Fatalf("acme's items after the refused write: %+v, %v", items, err)
+	}
+	// No statement at all: the pin still runs, and still fails closed.
+	if err := tenancy.ReadOnce(ctx, acme, func(*gorm.DB) error { return nil }); err != nil {
+		t.Fatalf("empty ReadOnce scope: %v", err)
+	}
+	globex, err := e.dir.Active(ctx, "globex")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var it models.Item
+	err = tenancy.ReadOnce(ctx, globex, func(tx *gorm.DB) error {
+		it, err = models.GetItem(tx, 1)
+		return err
+	})
+	if err != nil || it.Name != "globex's" {
+		t.Fatalf("the next tenant's read on the same pool: %+v, %v", it, err)
+	}
+}
