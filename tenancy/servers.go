@@ -34,6 +34,10 @@ const maxServerName = 32
 
 var serverNameRE = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 
+// entryLikeRE is what follows "NAME=" in an entry of ParseServerURLs: a
+// URL scheme (RFC 3986: a letter, then letters, digits, '+', '-', '.').
+var entryLikeRE = regexp.MustCompile(`^\s*[A-Za-z][A-Za-z0-9+.-]*://`)
+
 // ValidateServerName checks a server name from configuration: a lowercase
 // letter first, then lowercase letters, digits or '_', at most 32 bytes
 // (the registry column). Names end up in the registry, in metrics labels
@@ -80,7 +84,11 @@ func ParseServerURLs(spec string) (map[string]string, error) {
 			out[cur] = strings.TrimSpace(rest)
 			continue
 		}
-		if cur == "" {
+		// After the first entry a part that does not start a new entry
+		// continues a multi-host URL ("h2:5432/db"); one shaped like
+		// NAME=scheme:// with a bad NAME is a typo, which gluing on would
+		// hide inside the previous server's URL.
+		if cur == "" || (ok && entryLikeRE.MatchString(rest) && !strings.ContainsAny(name, ":/@?&")) {
 			// The entry is not echoed: it is a URL that may hold a
 			// password, and this error reaches stderr and logs.
 			what := fmt.Sprintf("entry %d", i+1)

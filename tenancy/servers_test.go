@@ -122,9 +122,22 @@ func TestParseServerURLsKeepsMultiHostURLsWhole(t *testing.T) {
 			t.Errorf("ParseServerURLs(%q) = %v, want ErrInvalid", bad, err)
 		}
 	}
+	// After a first good entry, a badly named one is refused, not glued
+	// onto the previous URL as if it were another host of it.
+	for _, bad := range []string{"b=postgres://u@h/db,Cx=postgres://u@h2/db", "b=postgres://u@h/db, c-2=postgresql://u@h2/db",
+		"b=postgres://u@h1,h2/db,c d=postgres://u@h3/db"} {
+		if got, err := tenancy.ParseServerURLs(bad); !errors.Is(err, models.ErrInvalid) {
+			t.Errorf("ParseServerURLs(%q) = %v, %v, want ErrInvalid", bad, got, err)
+		}
+	}
+	// A parameter holding '=' after a host list stays part of the URL.
+	if got, err := tenancy.ParseServerURLs("b=postgres://u@h1,h2/db?sslmode=require,c=postgres://u@h3/db"); err != nil ||
+		got["b"] != "postgres://u@h1,h2/db?sslmode=require" || got["c"] != "postgres://u@h3/db" {
+		t.Errorf("multi-host URL with a parameter: got %v, %v", got, err)
+	}
 	// A malformed entry is named by position, never echoed: it may hold a
 	// password.
-	for _, bad := range []string{"B=postgres://u:s3cret@h/db", "postgres://u:s3cret@h/db"} {
+	for _, bad := range []string{"B=postgres://u:s3cret@h/db", "postgres://u:s3cret@h/db", "b=postgres://u@h/db,Cx=postgres://u:s3cret@h2/db"} {
 		_, err := tenancy.ParseServerURLs(bad)
 		if err == nil || strings.Contains(err.Error(), "s3cret") {
 			t.Errorf("ParseServerURLs(%q) = %v, want an error without the password", bad, err)
