@@ -58,11 +58,14 @@ func serve(ctx context.Context, cfg config, stdout io.Writer, ready func(addr st
 	if cfg.tenantLabelCap > 0 && cfg.metricsAddr == "" && cfg.metricsToken == "" {
 		log.Warn("METRICS_TENANT_LABEL_CAP is set but /metrics is anonymous: tenant series are hidden until METRICS_TOKEN or METRICS_ADDR is set")
 	}
-	dir := h.directory()
+	dir := h.directory(tenancy.WithServerRoleCheck(serverRoleCheck(cfg, log)))
 	if err := logCluster(ctx, dir, log); err != nil {
 		return err
 	}
 	if err := checkRoles(ctx, cfg, h, dir, log); err != nil {
+		return err
+	}
+	if err := checkServerRoles(ctx, dir, log); err != nil {
 		return err
 	}
 	if advice := backupAdvice(ctx, h.admin); advice != "" {

@@ -7,7 +7,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"sort"
+	"strings"
+	"time"
 
 	"github.com/tenantry/tenantry/tenancy"
 )
@@ -117,4 +120,54 @@ func tenantsMove(ctx context.Context, dir *tenancy.Directory, args []string, std
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(rep)
+}
+
+// serverRoleCheck judges a TENANT_SERVERS server's request role as
+// checkRoles judges home's: outside dev mode a finding that could cross the
+// tenant boundary refuses the server's tenants (at start-up, serve itself),
+// and the rest are logged.
+func serverRoleCheck(cfg config, log *slog.Logger) tenancy.ServerRoleCheck {
+	return func(server string, findings []tenancy.Finding) error {
+		var refuse []string
+		for _, f := range findings {
+			if f.Crosses && !cfg.dev {
+				refuse = append(refuse, f.Message)
+				continue
+			}
+			log.Warn(f.Message, "server", server)
+		}
+		if len(refuse) > 0 {
+			log.Error("refusing the tenants of a server whose request role could cross the tenant boundary", "server", server, "findings", refuse)
+			return fmt.Errorf("the request role could cross the tenant boundary (TENANTRY_ENV=dev only warns):\n  - %s", strings.Join(refuse, "\n  - "))
+		}
+		return nil
+	}
+}
+
+// serverCheckWait bounds the start-up check of each server: a server that
+// does not answer within it is checked when its pool first opens instead,
+// so a silent server delays start-up by this, not by a connect timeout per
+// attempt.
+const serverCheckWait = 10 * time.Second
+
+// checkServerRoles runs the request-role check on every TENANT_SERVERS
+// server at start-up (the directory was made with serverRoleCheck). A
+// refused role stops serve; a server that does not answer is logged and
+// checked on first use, its tenants refused then if the check fails.
+func checkServerRoles(ctx context.Context, dir *tenancy.Directory, log *slog.Logger) error {
+	for _, n := range dir.Servers() {
+		if n == tenancy.HomeServer {
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, serverCheckWait)
+		_, err := dir.CheckServerRole(cctx, n)
+		cancel()
+		switch {
+		case errors.Is(err, tenancy.ErrRoleRefused):
+			return fmt.Errorf("refusing to serve: %w", err)
+		case err != nil:
+			log.Warn("server did not answer at start-up; its request role is checked when its pool first opens", "server", n, "error", err)
+		}
+	}
+	return nil
 }

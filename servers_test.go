@@ -1,9 +1,14 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/tenantry/tenantry/internal/pglocal"
+	"github.com/tenantry/tenantry/internal/pgtest"
 	"github.com/tenantry/tenantry/tenancy"
 )
 
@@ -52,5 +57,48 @@ func TestLoadServersRefusesNamesItCannotUse(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: got %v, want an error naming %q", tc.env, err, tc.want)
 		}
+	}
+}
+
+// A TENANT_SERVERS server whose request role is a superuser stops serve
+// outside dev mode, as home's would; dev mode starts and warns.
+func TestServeRefusesAServersRequestRoleThatCouldCrossTheBoundary(t *testing.T) {
+	roles := pgtest.NewDBWithRoles(t)
+	b := pgtest.NewServer(t, pglocal.Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	conn, err := pgx.Connect(ctx, b.SuperURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = conn.Exec(ctx, "ALTER ROLE "+pgx.Identifier{b.Roles.AppRole}.Sanitize()+" SUPERUSER")
+	conn.Close(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars := []string{"DATABASE_URL", roles.AppURL, "MIGRATION_DATABASE_URL", roles.DDLURL, "JWT_SECRET", secret, "ADDR", "127.0.0.1:0",
+		"TENANT_SERVERS", "b=" + b.Roles.AppURL, "TENANT_SERVERS_DDL", "b=" + b.Roles.DDLURL}
+	err = serve(ctx, loadConfig(envOf(vars...)), &bytes.Buffer{}, func(string) { t.Error("serve started listening"); cancel() })
+	if err == nil {
+		t.Fatal("serve started with a superuser as server b's request role")
+	}
+	for _, want := range []string{"refusing to serve", `server "b"`, "SUPERUSER"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("refusal lacks %q:\n%v", want, err)
+		}
+	}
+
+	var logs bytes.Buffer
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		err := serve(ctx, loadConfig(envOf(append(vars, "TENANTRY_ENV", "dev")...)), &logs, func(string) { cancel() })
+		if err != nil {
+			t.Errorf("dev mode: %v", err)
+		}
+	}()
+	<-served
+	if !strings.Contains(logs.String(), "SUPERUSER") {
+		t.Fatalf("dev mode did not warn:\n%s", logs.String())
 	}
 }

@@ -60,6 +60,7 @@ type Directory struct {
 	homeMoveURL string
 	servers     *servers
 	serversErr  error
+	roleCheck   ServerRoleCheck // WithServerRoleCheck's (serverroles.go)
 
 	clusterMu sync.Mutex
 	cluster   *Cluster

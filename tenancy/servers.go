@@ -152,6 +152,12 @@ type server struct {
 	downUntil time.Time
 	lastErr   error
 	prepared  bool
+	// findings are what the role check (serverroles.go) found when the
+	// request pool opened; refused, set when it refused the server, stays
+	// for the process's life: a role is fixed by an operator, then the
+	// process restarted.
+	findings []Finding
+	refused  error
 }
 
 // servers is a directory's set of servers.
@@ -257,6 +263,9 @@ func (d *Directory) pool(ctx context.Context, name string, admin bool) (*gorm.DB
 	ready := func() (*gorm.DB, error) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
+		if s.refused != nil {
+			return nil, fmt.Errorf("server %q: %w", s.spec.Name, s.refused)
+		}
 		if *slot != nil {
 			return *slot, nil
 		}
@@ -280,6 +289,21 @@ func (d *Directory) pool(ctx context.Context, name string, admin bool) (*gorm.DB
 		return db, err
 	}
 	db, err := Open(ctx, url, cfg)
+	if err == nil && slot == &s.db {
+		// The request role is checked before the pool serves anything.
+		var refused bool
+		if refused, err = d.vetServerPool(ctx, s, db); err != nil {
+			if sq, e := db.DB(); e == nil {
+				sq.Close()
+			}
+			if refused {
+				s.mu.Lock()
+				s.refused = err
+				s.mu.Unlock()
+				return nil, fmt.Errorf("server %q: %w", s.spec.Name, err)
+			}
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err != nil {
