@@ -116,6 +116,10 @@ func Open(ctx context.Context, url string, pool PoolConfig) (*gorm.DB, error) {
 		// Every tenant write already runs in the scope's transaction.
 		SkipDefaultTransaction: true,
 		Logger:                 logger.Discard,
+		// GORM's own ping takes no context, so an open of a silent server
+		// waited out the whole connect timeout past the caller's deadline;
+		// the ping below takes ctx.
+		DisableAutomaticPing: true,
 	})
 	if err != nil {
 		sqlDB.Close()
