@@ -3,6 +3,8 @@ package api
 import (
 	"context"
 	"database/sql"
+	"sync"
+	"time"
 
 	"github.com/tenantry/tenantry/tenancy"
 )
@@ -24,20 +26,45 @@ func registerServerPools(m *metrics, dir *tenancy.Directory) {
 	}
 }
 
+// serverPingWait bounds the ping of each server other than home in
+// /readyz. The probe must answer within kubelet's default one-second probe
+// timeout, and the home ping takes its share of that second; a server that
+// does not answer within a quarter of it is reported down, so a silent
+// server adds at most this to a probe, however many servers there are.
+const serverPingWait = 250 * time.Millisecond
+
 // serverStates says, for a deployment with several servers, which answer.
 // Readiness itself follows the home server only: it holds the registry
 // every request needs, while a server that is down makes only its own
 // tenants unavailable (503 from their scopes), so taking the instance out
-// of the load balancer for it would fail every other tenant too.
+// of the load balancer for it would fail every other tenant too. The
+// servers are pinged at once, each other than home within serverPingWait.
 func serverStates(ctx context.Context, dir *tenancy.Directory) map[string]string {
-	if len(dir.Servers()) < 2 {
+	names := dir.Servers()
+	if len(names) < 2 {
 		return nil
 	}
-	out := map[string]string{}
-	for n, err := range dir.Ping(ctx) {
-		out[n] = "up"
-		if err != nil {
-			out[n] = "down"
+	up := make([]bool, len(names))
+	var wg sync.WaitGroup
+	for i, n := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pctx := ctx
+			if n != tenancy.HomeServer {
+				var cancel context.CancelFunc
+				pctx, cancel = context.WithTimeout(ctx, serverPingWait)
+				defer cancel()
+			}
+			up[i] = dir.PingServer(pctx, n) == nil
+		}()
+	}
+	wg.Wait()
+	out := make(map[string]string, len(names))
+	for i, n := range names {
+		out[n] = "down"
+		if up[i] {
+			out[n] = "up"
 		}
 	}
 	return out

@@ -1,11 +1,16 @@
 package api_test
 
 import (
+	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/url"
 	"testing"
+	"time"
 
 	"github.com/tenantry/tenantry/api"
+	"github.com/tenantry/tenantry/internal/faultproxy"
 	"github.com/tenantry/tenantry/internal/pglocal"
 	"github.com/tenantry/tenantry/internal/pgtest"
 	"github.com/tenantry/tenantry/models"
@@ -64,5 +69,59 @@ func TestServerDownAnswers503ForItsTenantsOnly(t *testing.T) {
 	r.json(t, &ready)
 	if ready.Servers[tenancy.HomeServer] != "up" || ready.Servers["b"] != "down" {
 		t.Fatalf("readyz servers %v, want home up and b down", ready.Servers)
+	}
+}
+
+// TestReadyzIsNotHeldBySilentServer: server b accepts connections and
+// never answers (a blackholed network path), server c is healthy. /readyz
+// must stay ready, say b is down and c up, and answer within kubelet's
+// one-second probe timeout. Before, the servers were pinged one after
+// another with the probe's one-second context: b used all of it, so every
+// probe took the whole second and c, pinged after it, was reported down.
+func TestReadyzIsNotHeldBySilentServer(t *testing.T) {
+	te := tenancytest.New(t, tenancy.DefaultPool)
+	u, err := url.Parse(te.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	px, err := faultproxy.New(net.JoinHostPort("127.0.0.1", u.Port()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { px.Close() })
+	px.SetMode(faultproxy.BlackHole)
+	silent := fmt.Sprintf("postgres://app:pw@%s/db?sslmode=disable&connect_timeout=10", px.Addr())
+	// c is the home database again, reached as another server: healthy.
+	dir := te.Directory(tenancy.WithServers([]tenancy.Server{{Name: "b", URL: silent}, {Name: "c", URL: te.URL}}, tenancy.DefaultPool))
+	t.Cleanup(func() {
+		if err := dir.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	srv, err := api.NewServer(dir, api.Config{Auth: token.Config{Secret: testSecret}, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &stack{db: te.DB, ddl: te.Admin, te: te, dir: dir, srv: srv, logs: &syncBuffer{}}
+	// Three probes: the first opens b's pool, the later ones retry it
+	// (its down mark lasts a second) or wait behind the open.
+	for i := 0; i < 3; i++ {
+		start := time.Now()
+		r := s.do(t, http.MethodGet, "/readyz", "", nil)
+		took := time.Since(start)
+		want(t, r, http.StatusOK)
+		var ready struct {
+			Servers map[string]string `json:"servers"`
+		}
+		r.json(t, &ready)
+		if ready.Servers[tenancy.HomeServer] != "up" || ready.Servers["b"] != "down" || ready.Servers["c"] != "up" {
+			t.Fatalf("probe %d: readyz servers %v, want home up, b down, c up", i, ready.Servers)
+		}
+		// The old code took the whole second every time; the bound here is
+		// that second, 4x the per-server wait, for a noisy machine.
+		if took >= time.Second {
+			t.Errorf("probe %d took %v with a silent server: past kubelet's one-second probe timeout", i, took)
+		}
+		time.Sleep(400 * time.Millisecond)
 	}
 }

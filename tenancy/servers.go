@@ -367,21 +367,38 @@ func (d *Directory) Close() error {
 	return errors.Join(errs...)
 }
 
-// Ping checks every configured server and reports the ones that do not
-// answer, by name; servers not yet used are opened here.
+// Ping checks every configured server, all at once, and reports the ones
+// that do not answer, by name; servers not yet used are opened here.
 func (d *Directory) Ping(ctx context.Context) map[string]error {
-	out := map[string]error{}
-	for _, n := range d.servers.names {
-		db, err := d.pool(ctx, n, false)
-		if err == nil {
-			var sq *sql.DB
-			if sq, err = db.DB(); err == nil {
-				err = classify(sq.PingContext(ctx))
-			}
-		}
-		out[n] = err
+	errs := make([]error, len(d.servers.names))
+	var wg sync.WaitGroup
+	for i, n := range d.servers.names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = d.PingServer(ctx, n)
+		}()
+	}
+	wg.Wait()
+	out := make(map[string]error, len(errs))
+	for i, n := range d.servers.names {
+		out[n] = errs[i]
 	}
 	return out
+}
+
+// PingServer checks that server name answers on its request pool, opening
+// the pool if it is not open yet.
+func (d *Directory) PingServer(ctx context.Context, name string) error {
+	db, err := d.pool(ctx, name, false)
+	if err != nil {
+		return err
+	}
+	sq, err := db.DB()
+	if err != nil {
+		return err
+	}
+	return classify(sq.PingContext(ctx))
 }
 
 // place chooses the server of a new tenant: the one with the fewest
