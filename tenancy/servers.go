@@ -307,8 +307,14 @@ func (d *Directory) pool(ctx context.Context, name string, admin bool) (*gorm.DB
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err != nil {
-		s.downUntil, s.lastErr = d.now().Add(downFor), classify(err)
-		return nil, fmt.Errorf("server %q: %w", s.spec.Name, s.lastErr)
+		// Only a failure the server caused marks it down: an opener that
+		// gave up at its own deadline (a /readyz probe's short bound, a
+		// hurried request) learned nothing about the server, and marking
+		// it would fail the next callers for a server that may be fine.
+		if ctx.Err() == nil {
+			s.downUntil, s.lastErr = d.now().Add(downFor), classify(err)
+		}
+		return nil, fmt.Errorf("server %q: %w", s.spec.Name, classify(err))
 	}
 	*slot = db
 	s.opened = append(s.opened, db)
