@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/tenantry/tenantry/migrations"
 	"github.com/tenantry/tenantry/models"
@@ -49,11 +50,46 @@ func (d *Directory) MigrateSchema(ctx context.Context, t models.Tenant, fn func(
 	if err != nil || home {
 		return err
 	}
-	if err := d.admin.WithContext(ctx).Table(migrations.TenantsTable).Where("id = ?", t.ID).
-		Update("schema_version", version).Error; err != nil {
+	if err := d.recordVersion(ctx, t.ID, version); err != nil {
 		return fmt.Errorf("record version: %w", err)
 	}
 	return nil
+}
+
+// recordAttempts and recordWait bound recording a migrated remote schema's
+// version in the registry: the schema committed already, so a brief
+// registry fault (a failover, a lock timeout) or the run being interrupted
+// at that moment would leave the registry behind the ledger, and the
+// tenant answered 503 (ErrBehind) until the next run. Three tries over at
+// most 30 s, the bound of the other after-commit registry writes, ride out
+// a blip without holding a run long.
+const (
+	recordAttempts = 3
+	recordWait     = 30 * time.Second
+	recordPause    = 250 * time.Millisecond
+)
+
+// recordVersion writes tenant id's schema version in the registry after its
+// schema, on another server, committed the migration. It outlives the
+// run's cancellation (bounded by recordWait), and retries.
+func (d *Directory) recordVersion(ctx context.Context, id int64, v int) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordWait)
+	defer cancel()
+	var err error
+	for i := 0; i < recordAttempts; i++ {
+		if i > 0 {
+			select {
+			case <-time.After(recordPause):
+			case <-ctx.Done():
+				return errors.Join(err, ctx.Err())
+			}
+		}
+		if err = d.admin.WithContext(ctx).Table(migrations.TenantsTable).Where("id = ?", id).
+			Update("schema_version", v).Error; err == nil {
+			return nil
+		}
+	}
+	return classify(err)
 }
 
 // migrationScope pins a schema with DDL limits and takes its lock. The

@@ -627,3 +627,62 @@ func TestRequestsQueuedBehindASilentServerFailAtTheirOwnDeadline(t *testing.T) {
 		t.Errorf("first caller: got %v, want ErrUnavailable", err)
 	}
 }
+
+// TestRemoteMigrationRecordsItsVersionThroughARegistryBlip: a tenant on b
+// is migrated there (committed), then its version is written in the
+// registry on home; that write fails once (a trigger stands in for a
+// failover or lock timeout). The write is retried, so the run succeeds and
+// the tenant is served at the new version. Before, the registry stayed
+// behind the ledger and the tenant was answered ErrBehind (503) until the
+// next run.
+func TestRemoteMigrationRecordsItsVersionThroughARegistryBlip(t *testing.T) {
+	f := newFleet(t, false)
+	ctx := context.Background()
+	for _, n := range []string{"h1", "r1"} {
+		if _, err := f.dir.Onboard(ctx, n); err != nil {
+			t.Fatalf("onboard %s: %v", n, err)
+		}
+	}
+	if tn, err := f.dir.Get(ctx, "r1"); err != nil || tn.Server != "b" {
+		t.Fatalf("r1: server %q, %v; want b", tn.Server, err)
+	}
+	query(t, f.home, `CREATE SEQUENCE public.registry_blip`)
+	query(t, f.home, `CREATE FUNCTION public.registry_blip() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+BEGIN
+	IF NEW.server <> 'home' AND nextval('public.registry_blip') = 1 THEN
+		RAISE EXCEPTION 'injected registry fault';
+	END IF;
+	RETURN NEW;
+END $$`)
+	query(t, f.home, `CREATE TRIGGER registry_blip BEFORE UPDATE OF schema_version ON `+migrations.TenantsTable+
+		` FOR EACH ROW EXECUTE FUNCTION public.registry_blip()`)
+	plan := f.dir.Plan()
+	plan.Steps = append(append([]migrations.Step{}, plan.Steps...), migrations.Step{Version: plan.Latest() + 1,
+		Name: "needed column", Up: "ALTER TABLE items ADD COLUMN needed integer"})
+	newer := tenancy.NewDirectory(openTB(t, f.home.Roles.AppURL), tenancy.WithAdmin(openTB(t, f.home.Roles.DDLURL)), tenancy.WithPlan(plan),
+		tenancy.WithTTL(0), tenancy.WithServers([]tenancy.Server{{Name: "b", URL: f.b.Roles.AppURL, AdminURL: f.b.Roles.DDLURL}}, fleetPool))
+	t.Cleanup(func() {
+		if err := newer.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	sum, err := fleet.Migrate(ctx, newer, fleet.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sum.Results) != 2 {
+		t.Fatalf("migrated %d tenants, want 2", len(sum.Results))
+	}
+	for _, r := range sum.Results {
+		if r.Err != nil || r.To != plan.Latest() {
+			t.Errorf("migrate %s: to %d, %v", r.Tenant, r.To, r.Err)
+		}
+	}
+	// 1 was the failed write, 2 the retry: the fault fired, once.
+	if got := query(t, f.home, "SELECT nextval('public.registry_blip')::text"); len(got) != 1 || got[0] != "3" {
+		t.Fatalf("sequence at %v, want 3 (one failed write, one retry)", got)
+	}
+	if _, err := newer.Active(ctx, "r1"); err != nil {
+		t.Fatalf("r1 after its migration: %v", err)
+	}
+}
