@@ -6,104 +6,30 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/tenantry/tenantry/internal/benchkit"
 )
 
-// server is one HTTP server under test, a child process of the benchmark.
+// server is one HTTP server under test, a child process of the benchmark:
+// Name is "a", "b", ... ("a-acct" for an accounting instance).
 type server struct {
-	name         string // "a", "b", ... ("a-acct" for an accounting instance)
-	base         string // http://127.0.0.1:port
+	*benchkit.Server
 	metricsURL   string
 	metricsToken string
-	logPath      string
-	cmd          *exec.Cmd
-	done         chan error
 }
 
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
-// startServer starts bin with args and env (nothing inherited but PATH and
-// HOME, so the caller's shell cannot change what is measured), its output
-// in dir/<name>.log, and waits until GET /healthz answers 200. The kernel
-// kills the child if the benchmark dies.
+// startServer starts a server under test (see benchkit.StartServer), its
+// metrics at /metrics on the same address unless the caller moves them.
 func startServer(ctx context.Context, dir, name, bin string, args, env []string, addr string) (*server, error) {
-	logPath := filepath.Join(dir, name+".log")
-	logf, err := os.Create(logPath)
+	s, err := benchkit.StartServer(ctx, dir, name, bin, args, env, addr)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	s := &server{name: name, base: "http://" + addr, logPath: logPath, cmd: cmd, done: make(chan error, 1)}
-	s.metricsURL = s.base + "/metrics"
-	go func() { s.done <- cmd.Wait(); logf.Close() }()
-	deadline := time.Now().Add(90 * time.Second)
-	probe := &http.Client{Timeout: 2 * time.Second}
-	for {
-		select {
-		case err := <-s.done:
-			s.done <- err
-			return nil, fmt.Errorf("server %s exited during start-up (%v); log:\n%s", name, err, tail(logPath))
-		default:
-		}
-		resp, err := probe.Get(s.base + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return s, nil
-			}
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			s.stop()
-			return nil, fmt.Errorf("server %s not healthy after 90s; log:\n%s", name, tail(logPath))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func (s *server) pid() int { return s.cmd.Process.Pid }
-
-// exited reports, with its log's tail, a server that stopped by itself.
-func (s *server) exited() error {
-	select {
-	case err := <-s.done:
-		s.done <- err
-		return fmt.Errorf("server %s exited (%v); log:\n%s", s.name, err, tail(s.logPath))
-	default:
-		return nil
-	}
-}
-
-// stop asks for a graceful stop (SIGTERM) and kills after 30 s.
-func (s *server) stop() {
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-s.done:
-		s.done <- err
-	case <-time.After(30 * time.Second):
-		_ = s.cmd.Process.Kill()
-	}
+	return &server{Server: s, metricsURL: s.Base + "/metrics"}, nil
 }
 
 // poolCloseSeries are database/sql's counts of connections its pool closed
@@ -186,12 +112,4 @@ func parseMetrics(sc *bufio.Scanner) (map[string]float64, error) {
 		m[name] += v
 	}
 	return m, sc.Err()
-}
-
-func tail(path string) string {
-	b, _ := os.ReadFile(path)
-	if len(b) > 3000 {
-		b = b[len(b)-3000:]
-	}
-	return string(b)
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/tenantry/tenantry/internal/benchkit"
 	"github.com/tenantry/tenantry/internal/pglocal"
 	"github.com/tenantry/tenantry/models"
 	"gorm.io/driver/postgres"
@@ -69,7 +70,7 @@ func run(ctx context.Context, o options) (*report, error) {
 	ok := false
 	defer func() {
 		for _, s := range e.servers {
-			s.stop()
+			s.Stop()
 		}
 		if e.cluster != nil {
 			e.cluster.Stop()
@@ -189,7 +190,7 @@ func (e *env) fillPlain(ctx context.Context, rows int) error {
 // loadConfig reads. TENANTRY_ENV=dev keeps start-up role checks to
 // warnings: the benchmark connects as the cluster's superuser.
 func (e *env) startTenantry(ctx context.Context, name, dbURL string) (*server, error) {
-	addr, err := freeAddr()
+	addr, err := benchkit.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -206,7 +207,7 @@ func (e *env) startTenantry(ctx context.Context, name, dbURL string) (*server, e
 	}
 	maddr := ""
 	if e.o.metricsAddr {
-		if maddr, err = freeAddr(); err != nil {
+		if maddr, err = benchkit.FreeAddr(); err != nil {
 			return nil, err
 		}
 		env = append(env, "METRICS_ADDR="+maddr)
@@ -224,7 +225,7 @@ func (e *env) startTenantry(ctx context.Context, name, dbURL string) (*server, e
 }
 
 func (e *env) startBaseline(ctx context.Context, name, kind, dbURL string) (*server, error) {
-	addr, err := freeAddr()
+	addr, err := benchkit.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -246,11 +247,11 @@ func (e *env) onboard(ctx context.Context, a *server, n int) error {
 	e.names = make([]string, n)
 	e.tokens = make([]string, n)
 	start := time.Now()
-	err = parallel(ctx, 4, n, func(i int) error {
+	err = benchkit.Parallel(ctx, 4, n, func(i int) error {
 		name := fmt.Sprintf("bt%05d", i)
 		body := `{"name":"` + name + `"}`
 		var t map[string]any
-		if err := postJSON(ctx, client, a.base+"/admin/tenants", admin, body, http.StatusCreated, &t); err != nil {
+		if err := postJSON(ctx, client, a.Base+"/admin/tenants", admin, body, http.StatusCreated, &t); err != nil {
 			return fmt.Errorf("onboard %s: %w", name, err)
 		}
 		if t["name"] != name {
@@ -268,11 +269,11 @@ func (e *env) onboard(ctx context.Context, a *server, n int) error {
 	}
 	log.Printf("onboarded %d tenants in %s", n, time.Since(start).Round(time.Millisecond))
 	start = time.Now()
-	err = parallel(ctx, 16, n*e.o.items, func(j int) error {
+	err = benchkit.Parallel(ctx, 16, n*e.o.items, func(j int) error {
 		i, k := j%n, j/n
 		body, _ := json.Marshal(map[string]string{"name": fmt.Sprintf("%s-seed-%d", e.names[i], k+1), "description": "benchhttp"})
 		var it map[string]any
-		return postJSON(ctx, client, a.base+"/items", e.tokens[i], string(body), http.StatusCreated, &it)
+		return postJSON(ctx, client, a.Base+"/items", e.tokens[i], string(body), http.StatusCreated, &it)
 	})
 	if err != nil {
 		return fmt.Errorf("seed items: %w", err)
@@ -301,34 +302,6 @@ func postJSON(ctx context.Context, c *http.Client, url, token, body string, want
 		return fmt.Errorf("status %d, want %d: %.300s", resp.StatusCode, want, buf.String())
 	}
 	return json.Unmarshal(buf.Bytes(), out)
-}
-
-// parallel runs fn(0..n-1) on conc workers and returns the first error.
-func parallel(ctx context.Context, conc, n int, fn func(i int) error) error {
-	var next atomic.Int64
-	var once sync.Once
-	var first error
-	var wg sync.WaitGroup
-	for range conc {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n || ctx.Err() != nil {
-					return
-				}
-				if err := fn(i); err != nil {
-					once.Do(func() { first = err })
-					next.Store(int64(n))
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if first == nil {
-		first = ctx.Err()
-	}
-	return first
 }
 
 // workload for variant v at t tenants on endpoint ep.
@@ -363,7 +336,7 @@ func (e *env) measure(ctx context.Context) (*report, error) {
 				}
 				rate := math.Max(1, o.loadFraction*slowest)
 				for _, v := range variants {
-					w := e.workload(v, e.servers[v].base, t, ep)
+					w := e.workload(v, e.servers[v].Base, t, ep)
 					m0, err := e.scrape(ctx, v)
 					if err != nil {
 						return nil, err
@@ -387,7 +360,7 @@ func (e *env) measure(ctx context.Context) (*report, error) {
 	}
 	// The timed servers are done; the accounting instances replace them.
 	for _, v := range variants {
-		e.servers[v].stop()
+		e.servers[v].Stop()
 		delete(e.servers, v)
 	}
 	for _, v := range variants {
@@ -421,13 +394,13 @@ func (e *env) scrape(ctx context.Context, v string) (scrapeResult, error) {
 // server's allocations across exactly the measured window.
 func (e *env) closed(ctx context.Context, v string, t int, ep string) (closedResult, error) {
 	s, c := e.servers[v], e.clients[v]
-	closedLoop(ctx, c, e.workload(v, s.base, t, ep), e.o.concurrency, e.o.warmup)
-	w := e.workload(v, s.base, t, ep)
+	closedLoop(ctx, c, e.workload(v, s.Base, t, ep), e.o.concurrency, e.o.warmup)
+	w := e.workload(v, s.Base, t, ep)
 	m0, err := e.scrape(ctx, v)
 	if err != nil {
 		return closedResult{}, err
 	}
-	s0, err := processCPU(s.pid())
+	s0, err := processCPU(s.PID())
 	if err != nil {
 		return closedResult{}, err
 	}
@@ -436,7 +409,7 @@ func (e *env) closed(ctx context.Context, v string, t int, ep string) (closedRes
 		return closedResult{}, err
 	}
 	tal, elapsed := closedLoop(ctx, c, w, e.o.concurrency, e.o.duration)
-	s1, err := processCPU(s.pid())
+	s1, err := processCPU(s.PID())
 	if err != nil {
 		return closedResult{}, err
 	}
@@ -448,7 +421,7 @@ func (e *env) closed(ctx context.Context, v string, t int, ep string) (closedRes
 	if err != nil {
 		return closedResult{}, err
 	}
-	if err := s.exited(); err != nil {
+	if err := s.Exited(); err != nil {
 		return closedResult{}, err
 	}
 	n := float64(tal.done())
@@ -490,17 +463,17 @@ func (e *env) account(ctx context.Context, v string, rep *report) error {
 	if err != nil {
 		return err
 	}
-	defer s.stop()
+	defer s.Stop()
 	c := newClient(256)
 	for _, t := range e.o.tenants {
 		for _, ep := range e.o.endpoints {
-			warm := e.workload(v, s.base, t, ep)
+			warm := e.workload(v, s.Base, t, ep)
 			if tal := countedLoop(ctx, c, warm, e.o.concurrency, t+50); tal.failed.Load() > 0 {
 				return fmt.Errorf("%d tenants, %s: warm-up failed: %v", t, ep, tal.firstErrs)
 			}
 			n := max(e.o.account, t)
 			before := proxy.Counts()
-			tal := countedLoop(ctx, c, e.workload(v, s.base, t, ep), e.o.concurrency, n)
+			tal := countedLoop(ctx, c, e.workload(v, s.Base, t, ep), e.o.concurrency, n)
 			rep.cell(t, ep, v).setAccount(proxy.Counts().sub(before), n, tal)
 		}
 	}

@@ -4,97 +4,19 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/tenantry/tenantry/internal/benchkit"
 	"gorm.io/gorm"
 )
 
 // server is a `tenantry serve` child process.
-type server struct {
-	name, base, logPath string
-	cmd                 *exec.Cmd
-	done                chan error
-}
-
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
-// startServer starts bin with args and env (nothing inherited but PATH and
-// HOME), its output in dir/<name>.log, and waits until GET /healthz
-// answers 200. The kernel kills the child if the benchmark dies.
-func startServer(ctx context.Context, dir, name, bin string, args, env []string, addr string) (*server, error) {
-	logPath := filepath.Join(dir, name+".log")
-	logf, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	s := &server{name: name, base: "http://" + addr, logPath: logPath, cmd: cmd, done: make(chan error, 1)}
-	go func() { s.done <- cmd.Wait(); logf.Close() }()
-	deadline := time.Now().Add(90 * time.Second)
-	probe := &http.Client{Timeout: 2 * time.Second}
-	for {
-		select {
-		case err := <-s.done:
-			s.done <- err
-			return nil, fmt.Errorf("server %s exited during start-up (%v); log:\n%s", name, err, tail(logPath))
-		default:
-		}
-		if resp, err := probe.Get(s.base + "/healthz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return s, nil
-			}
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			s.stop()
-			return nil, fmt.Errorf("server %s not healthy after 90s; log:\n%s", name, tail(logPath))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// stop asks for a graceful stop (SIGTERM) and kills after 30 s.
-func (s *server) stop() {
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-s.done:
-		s.done <- err
-	case <-time.After(30 * time.Second):
-		_ = s.cmd.Process.Kill()
-	}
-}
-
-func tail(path string) string {
-	b, _ := os.ReadFile(path)
-	if len(b) > 3000 {
-		b = b[len(b)-3000:]
-	}
-	return string(b)
-}
+type server = benchkit.Server
 
 // memPoint is the private memory of one pool's backends.
 type memPoint struct {

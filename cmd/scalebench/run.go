@@ -21,6 +21,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/jackc/pgx/v5"
 	"github.com/tenantry/tenantry/fleet"
+	"github.com/tenantry/tenantry/internal/benchkit"
 	"github.com/tenantry/tenantry/internal/pglocal"
 	"github.com/tenantry/tenantry/migrations"
 	"github.com/tenantry/tenantry/migrations/migrationstest"
@@ -181,7 +182,7 @@ func gitHead(repo string) string {
 // role checks to warnings (the benchmark connects as the superuser);
 // TENANT_RATE=0 keeps the per-tenant rate limit out of the throughput.
 func (e *env) serve(ctx context.Context, app string, extra ...string) (*server, error) {
-	addr, err := freeAddr()
+	addr, err := benchkit.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -196,7 +197,7 @@ func (e *env) serve(ctx context.Context, app string, extra ...string) (*server, 
 			envv = append(envv, x)
 		}
 	}
-	return startServer(ctx, e.dir, app, e.bin, []string{"serve"}, envv, addr)
+	return benchkit.StartServer(ctx, e.dir, app, e.bin, []string{"serve"}, envv, addr)
 }
 
 func (e *env) mint(claims jwt.MapClaims) (string, error) {
@@ -213,7 +214,7 @@ func (e *env) onboard(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer s.stop()
+	defer s.Stop()
 	admin, err := e.mint(jwt.MapClaims{"role": "admin"})
 	if err != nil {
 		return err
@@ -225,14 +226,14 @@ func (e *env) onboard(ctx context.Context) error {
 	var mu sync.Mutex
 	var marks []time.Duration
 	start := time.Now()
-	err = parallel(ctx, e.o.clients, n, func(i int) error {
+	err = benchkit.Parallel(ctx, e.o.clients, n, func(i int) error {
 		var t struct {
 			ID         int64  `json:"id"`
 			Name       string `json:"name"`
 			SchemaName string `json:"schema_name"`
 		}
 		name := fmt.Sprintf("t%05d", i)
-		if err := postJSON(ctx, client, s.base+"/admin/tenants", admin, `{"name":"`+name+`"}`, http.StatusCreated, &t); err != nil {
+		if err := postJSON(ctx, client, s.Base+"/admin/tenants", admin, `{"name":"`+name+`"}`, http.StatusCreated, &t); err != nil {
 			return fmt.Errorf("onboard %s: %w", name, err)
 		}
 		tok, err := e.mint(jwt.MapClaims{"tenant": t.Name, "tenant_id": t.ID})
@@ -305,12 +306,12 @@ func (e *env) seedItems(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer s.stop()
+	defer s.Stop()
 	client := newClient(16)
 	start := time.Now()
-	err = parallel(ctx, 16, len(e.tokens), func(i int) error {
+	err = benchkit.Parallel(ctx, 16, len(e.tokens), func(i int) error {
 		var it map[string]any
-		return postJSON(ctx, client, s.base+"/items", e.tokens[i], `{"name":"first","description":"scalebench"}`, http.StatusCreated, &it)
+		return postJSON(ctx, client, s.Base+"/items", e.tokens[i], `{"name":"first","description":"scalebench"}`, http.StatusCreated, &it)
 	})
 	log.Printf("one item for each tenant in %s", time.Since(start).Round(time.Millisecond))
 	return err
@@ -329,7 +330,7 @@ func (e *env) requests(ctx context.Context) error {
 	defer func() {
 		for _, s := range servers {
 			if s != nil {
-				s.stop()
+				s.Stop()
 			}
 		}
 	}()
@@ -349,7 +350,7 @@ func (e *env) requests(ctx context.Context) error {
 		var peak memPoint
 		for _, k := range e.o.checkpoints {
 			for ; touched < k; touched++ {
-				if err := get(ctx, client, s.base+"/items?limit=20", e.tokens[touched]); err != nil {
+				if err := get(ctx, client, s.Base+"/items?limit=20", e.tokens[touched]); err != nil {
 					return fmt.Errorf("%s, tenant %d: %w", v.name, touched, err)
 				}
 				if (touched+1)%50 == 0 || touched+1 == k {
@@ -373,7 +374,7 @@ func (e *env) requests(ctx context.Context) error {
 		// state of traffic spread evenly over every tenant.
 		start = time.Now()
 		for i := range touched {
-			if err := get(ctx, client, s.base+"/items?limit=20", e.tokens[i]); err != nil {
+			if err := get(ctx, client, s.Base+"/items?limit=20", e.tokens[i]); err != nil {
 				return fmt.Errorf("%s, second walk, tenant %d: %w", v.name, i, err)
 			}
 		}
@@ -388,8 +389,8 @@ func (e *env) requests(ctx context.Context) error {
 				vi := (j + r) % len(variants)
 				v := variants[vi]
 				client := newClient(e.o.concurrency)
-				closedLoop(ctx, client, servers[vi].base, e.tokens[:k], e.o.concurrency, time.Second) // warm-up
-				t := closedLoop(ctx, client, servers[vi].base, e.tokens[:k], e.o.concurrency, e.o.duration)
+				closedLoop(ctx, client, servers[vi].Base, e.tokens[:k], e.o.concurrency, time.Second) // warm-up
+				t := closedLoop(ctx, client, servers[vi].Base, e.tokens[:k], e.o.concurrency, e.o.duration)
 				if t.failed > 0 {
 					return fmt.Errorf("%s at %d tenants: %d of %d requests failed (first: %v)", v.name, k, t.failed, t.failed+t.ok, t.firstErr)
 				}
@@ -610,34 +611,6 @@ func closedLoop(ctx context.Context, c *http.Client, base string, tokens []strin
 	}
 	wg.Wait()
 	return tally{ok: ok.Load(), failed: failed.Load(), firstErr: firstErr}
-}
-
-// parallel runs fn(0..n-1) on conc workers and returns the first error.
-func parallel(ctx context.Context, conc, n int, fn func(i int) error) error {
-	var next atomic.Int64
-	var once sync.Once
-	var first error
-	var wg sync.WaitGroup
-	for range conc {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n || ctx.Err() != nil {
-					return
-				}
-				if err := fn(i); err != nil {
-					once.Do(func() { first = err })
-					next.Store(int64(n))
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if first == nil {
-		first = ctx.Err()
-	}
-	return first
 }
 
 func postJSON(ctx context.Context, c *http.Client, url, token, body string, want int, out any) error {
