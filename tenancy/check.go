@@ -69,18 +69,13 @@ func CheckRequestRole(ctx context.Context, db *gorm.DB, dir *Directory, separate
 		return nil, err
 	}
 	var r struct {
-		Role       string
-		Super      bool
-		BypassRLS  bool
-		Inherit    bool
-		CreateRole bool
-		Member     bool
-		Reachable  int64
-		Schemas    int64
-		Registry   bool
+		Attrs     roleAttrs `gorm:"embedded"` // a named field: GORM skips unexported embedded ones
+		Member    bool
+		Reachable int64
+		Schemas   int64
+		Registry  bool
 	}
-	err = db.WithContext(ctx).Raw(`SELECT current_user AS role, r.rolsuper AS super, r.rolbypassrls AS bypass_rls,
-		r.rolinherit AS inherit, r.rolcreaterole AS create_role,
+	err = db.WithContext(ctx).Raw(`SELECT `+roleAttrsColumns+`,
 		pg_has_role(current_user, $1, 'MEMBER') AS member,
 		(SELECT count(*) FROM `+migrations.TenantsTable+` t JOIN pg_catalog.pg_namespace n ON n.nspname = t.schema_name
 			WHERE has_schema_privilege(current_user, n.oid, 'USAGE')) AS reachable,
@@ -90,34 +85,27 @@ func CheckRequestRole(ctx context.Context, db *gorm.DB, dir *Directory, separate
 	if err != nil {
 		return nil, fmt.Errorf("inspect the request role: %w", err)
 	}
-	q := quoteIdent(r.Role)
+	q := quoteIdent(r.Attrs.Role)
 	var f []Finding
 	add := func(crosses bool, format string, args ...any) {
 		f = append(f, Finding{Crosses: crosses, Message: fmt.Sprintf(format, args...)})
 	}
-	if r.Super {
+	if r.Attrs.Super {
 		add(true, "request role %s is a SUPERUSER, which ignores every grant and can RESET ROLE to anything: connect DATABASE_URL as a role without it (ALTER ROLE %s NOSUPERUSER, or a new LOGIN role; SECURITY.md)", q, q)
 	}
-	if r.BypassRLS {
-		add(true, "request role %s has BYPASSRLS: run ALTER ROLE %s NOBYPASSRLS", q, q)
-	}
-	if !r.Member && !r.Super {
+	checkBypassRLS(add, r.Attrs)
+	if !r.Member && !r.Attrs.Super {
 		add(true, "request role %s is not a member of the deployment's group role %s, so scopes cannot switch to tenant roles: run tenantry migrate with MIGRATION_DATABASE_URL set, or GRANT %s TO %s", q, quoteIdent(group), quoteIdent(group), q)
 	}
 	if !separate {
 		add(false, "request role %s is also the DDL role (no MIGRATION_DATABASE_URL): it owns the tenant schemas and can create roles, so inside a scope the role switch holds, but SQL injected past the API could RESET ROLE and reach every tenant; set MIGRATION_DATABASE_URL to a separate DDL role (SECURITY.md)", q)
 		return f, nil
 	}
-	if r.Inherit {
-		add(true, "request role %s has INHERIT: a tenant role granted to it directly would lend it that tenant's privileges outside any scope; run ALTER ROLE %s NOINHERIT", q, q)
-	}
-	if r.CreateRole {
-		add(true, "request role %s has CREATEROLE and could grant itself any tenant role: run ALTER ROLE %s NOCREATEROLE (only the DDL role needs it)", q, q)
-	}
-	if r.Reachable > 0 && !r.Super {
+	checkSeparateRole(add, r.Attrs)
+	if r.Reachable > 0 && !r.Attrs.Super {
 		add(true, "request role %s can use %d of %d tenant schemas outside a scope (it owns them, was granted them, or inherits pg_read_all_data): the schemas must belong to the DDL role (ALTER SCHEMA ... OWNER TO the MIGRATION_DATABASE_URL role) and the role must hold no grants on them (REVOKE ALL ON SCHEMA ... FROM %s)", q, r.Reachable, r.Schemas, q)
 	}
-	if r.Registry && !r.Super {
+	if r.Registry && !r.Attrs.Super {
 		add(true, "request role %s can change the tenant registry, and so point its tenant at another tenant's schema or role: run REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON %s FROM %s, and let it own nothing in schema %s", q, migrations.TenantsTable, q, migrations.SharedSchema)
 	}
 	return f, nil

@@ -108,11 +108,7 @@ func (d *Directory) inspectServerRole(ctx context.Context, s *server, db *gorm.D
 		separate = adm.User != req.User
 	}
 	var r struct {
-		Role          string
-		Super         bool
-		BypassRLS     bool
-		Inherit       bool
-		CreateRole    bool
+		Attrs         roleAttrs `gorm:"embedded"` // a named field: GORM skips unexported embedded ones
 		GroupExists   bool
 		Member        bool
 		CreateDB      bool
@@ -123,8 +119,7 @@ func (d *Directory) inspectServerRole(ctx context.Context, s *server, db *gorm.D
 	}
 	// Tenant schemas are known here by their prefix only; the system
 	// schemas (pg_*, information_schema) are left out of CREATE.
-	err = db.WithContext(ctx).Raw(`SELECT current_user AS role, r.rolsuper AS super, r.rolbypassrls AS bypass_rls,
-		r.rolinherit AS inherit, r.rolcreaterole AS create_role,
+	err = db.WithContext(ctx).Raw(`SELECT `+roleAttrsColumns+`,
 		g.oid IS NOT NULL AS group_exists,
 		g.oid IS NOT NULL AND pg_has_role(current_user, g.oid, 'MEMBER') AS member,
 		has_database_privilege(current_user, current_database(), 'CREATE') AS create_db,
@@ -140,33 +135,26 @@ func (d *Directory) inspectServerRole(ctx context.Context, s *server, db *gorm.D
 	if err != nil {
 		return nil, fmt.Errorf("server %q: inspect the request role: %w", s.spec.Name, err)
 	}
-	q, name := quoteIdent(r.Role), s.spec.Name
+	q, name := quoteIdent(r.Attrs.Role), s.spec.Name
 	var f []Finding
 	add := func(crosses bool, format string, args ...any) {
 		f = append(f, Finding{Crosses: crosses, Message: fmt.Sprintf("server %q: "+format, append([]any{name}, args...)...)})
 	}
-	if r.Super {
+	if r.Attrs.Super {
 		add(true, "request role %s is a SUPERUSER, which ignores every grant and can RESET ROLE to anything: connect its TENANT_SERVERS URL as a role without it (ALTER ROLE %s NOSUPERUSER; SECURITY.md)", q, q)
 	}
-	if r.BypassRLS {
-		add(true, "request role %s has BYPASSRLS: run ALTER ROLE %s NOBYPASSRLS", q, q)
-	}
+	checkBypassRLS(add, r.Attrs)
 	// No group role yet: no tenant was placed here, and the first
 	// onboarding makes it and grants it to the request role.
-	if r.GroupExists && !r.Member && !r.Super {
+	if r.GroupExists && !r.Member && !r.Attrs.Super {
 		add(true, "request role %s is not a member of the deployment's group role %s, so scopes cannot switch to tenant roles: GRANT %s TO %s", q, quoteIdent(group), quoteIdent(group), q)
 	}
 	if !separate {
 		add(false, "request role %s is also the DDL role (no TENANT_SERVERS_DDL entry with another user): it owns the tenant schemas there and can create roles, so SQL injected past the API could RESET ROLE and reach every tenant of that server; set TENANT_SERVERS_DDL (SECURITY.md)", q)
 		return f, nil
 	}
-	if r.Inherit {
-		add(true, "request role %s has INHERIT: a tenant role granted to it directly would lend it that tenant's privileges outside any scope; run ALTER ROLE %s NOINHERIT", q, q)
-	}
-	if r.CreateRole {
-		add(true, "request role %s has CREATEROLE and could grant itself any tenant role: run ALTER ROLE %s NOCREATEROLE (only the DDL role needs it)", q, q)
-	}
-	if r.Super {
+	checkSeparateRole(add, r.Attrs)
+	if r.Attrs.Super {
 		return f, nil // every check below is void for a superuser, already refused
 	}
 	if r.CreateDB {
