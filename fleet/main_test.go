@@ -35,47 +35,20 @@ func (e *env) directory(opts ...tenancy.Option) *tenancy.Directory {
 
 func (e *env) onboard(t *testing.T, names ...string) {
 	t.Helper()
-	for _, n := range names {
-		if _, err := e.dir.Onboard(context.Background(), n); err != nil {
-			t.Fatalf("onboard %s: %v", n, err)
-		}
-	}
+	tenancytest.Onboard(t, e.dir, names...)
 }
 
-// admin runs SQL outside any scope as the DDL role, with the search_path
-// a role would have by default (public), as an operator would.
+// admin runs SQL outside any scope as the DDL role (tenancytest.AdminExec).
 func (e *env) admin(t *testing.T, sql string, args ...any) {
 	t.Helper()
-	if err := e.ddl.Exec("SET LOCAL search_path = public; "+sql, args...).Error; err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
+	tenancytest.AdminExec(t, e.ddl, sql, args...)
 }
 
 func createItem(t *testing.T, e *env, tenant, name string) {
 	t.Helper()
-	ten, err := e.dir.Active(context.Background(), tenant)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = tenancy.WithTx(context.Background(), ten, func(tx *gorm.DB) error {
-		_, err := models.CreateItem(tx, models.ItemInput{Name: name})
-		return err
-	})
-	if err != nil {
-		t.Fatalf("create item in %s: %v", tenant, err)
-	}
+	tenancytest.CreateItem(t, e.dir, tenant, name)
 }
 
 func listItems(ctx context.Context, e *env, tenant string) ([]models.Item, error) {
-	ten, err := e.dir.Active(ctx, tenant)
-	if err != nil {
-		return nil, err
-	}
-	var items []models.Item
-	err = tenancy.WithTx(ctx, ten, func(tx *gorm.DB) error {
-		var err error
-		items, err = models.ListItems(tx, 1000, 0)
-		return err
-	})
-	return items, err
+	return tenancytest.ListItems(ctx, e.dir, tenant)
 }

@@ -33,20 +33,13 @@ func newEnvTB(t testing.TB, pool tenancy.PoolConfig) *env {
 
 func (e *env) onboard(t *testing.T, names ...string) {
 	t.Helper()
-	for _, n := range names {
-		if _, err := e.dir.Onboard(context.Background(), n); err != nil {
-			t.Fatalf("onboard %s: %v", n, err)
-		}
-	}
+	tenancytest.Onboard(t, e.dir, names...)
 }
 
-// admin runs SQL outside any scope as the DDL role, with the search_path
-// a role would have by default (public), as an operator would.
+// admin runs SQL outside any scope as the DDL role (tenancytest.AdminExec).
 func (e *env) admin(t *testing.T, sql string, args ...any) {
 	t.Helper()
-	if err := e.ddl.Exec("SET LOCAL search_path = public; "+sql, args...).Error; err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
+	tenancytest.AdminExec(t, e.ddl, sql, args...)
 }
 
 func migrationsApplyShared(e *env) error { return migrations.ApplyShared(context.Background(), e.ddl) }

@@ -11,37 +11,18 @@ import (
 	"github.com/tenantry/tenantry/migrations"
 	"github.com/tenantry/tenantry/models"
 	"github.com/tenantry/tenantry/tenancy"
+	"github.com/tenantry/tenantry/tenancy/tenancytest"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 )
 
 func createItem(t *testing.T, e *env, tenant, name string) {
 	t.Helper()
-	ten, err := e.dir.Active(context.Background(), tenant)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = tenancy.WithTx(context.Background(), ten, func(tx *gorm.DB) error {
-		_, err := models.CreateItem(tx, models.ItemInput{Name: name})
-		return err
-	})
-	if err != nil {
-		t.Fatalf("create item in %s: %v", tenant, err)
-	}
+	tenancytest.CreateItem(t, e.dir, tenant, name)
 }
 
 func listItems(ctx context.Context, e *env, tenant string) ([]models.Item, error) {
-	ten, err := e.dir.Active(ctx, tenant)
-	if err != nil {
-		return nil, err
-	}
-	var items []models.Item
-	err = tenancy.WithTx(ctx, ten, func(tx *gorm.DB) error {
-		var err error
-		items, err = models.ListItems(tx, 1000, 0)
-		return err
-	})
-	return items, err
+	return tenancytest.ListItems(ctx, e.dir, tenant)
 }
 
 func rawSearchPath(t *testing.T, db *gorm.DB) string {

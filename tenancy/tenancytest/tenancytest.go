@@ -11,6 +11,7 @@ import (
 
 	"github.com/tenantry/tenantry/internal/pgtest"
 	"github.com/tenantry/tenantry/migrations"
+	"github.com/tenantry/tenantry/models"
 	"github.com/tenantry/tenantry/tenancy"
 	"gorm.io/gorm"
 )
@@ -94,4 +95,53 @@ func Resolve(tb testing.TB, dir *tenancy.Directory, name string) tenancy.Resolve
 		tb.Fatalf("resolve tenant %q: %v", name, err)
 	}
 	return r
+}
+
+// Onboard onboards each tenant of names through dir, failing the test on
+// the first that does not.
+func Onboard(tb testing.TB, dir *tenancy.Directory, names ...string) {
+	tb.Helper()
+	for _, n := range names {
+		if _, err := dir.Onboard(context.Background(), n); err != nil {
+			tb.Fatalf("onboard %s: %v", n, err)
+		}
+	}
+}
+
+// AdminExec runs sql outside any scope on admin (the DDL role's handle),
+// with the search_path a role would have by default (public), as an
+// operator would.
+func AdminExec(tb testing.TB, admin *gorm.DB, sql string, args ...any) {
+	tb.Helper()
+	if err := admin.Exec("SET LOCAL search_path = public; "+sql, args...).Error; err != nil {
+		tb.Fatalf("%s: %v", sql, err)
+	}
+}
+
+// CreateItem creates an item called name in tenant through its scope.
+func CreateItem(tb testing.TB, dir *tenancy.Directory, tenant, name string) {
+	tb.Helper()
+	ten := Resolve(tb, dir, tenant)
+	err := tenancy.WithTx(context.Background(), ten, func(tx *gorm.DB) error {
+		_, err := models.CreateItem(tx, models.ItemInput{Name: name})
+		return err
+	})
+	if err != nil {
+		tb.Fatalf("create item in %s: %v", tenant, err)
+	}
+}
+
+// ListItems lists up to 1,000 of tenant's items through its scope.
+func ListItems(ctx context.Context, dir *tenancy.Directory, tenant string) ([]models.Item, error) {
+	ten, err := dir.Active(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	var items []models.Item
+	err = tenancy.WithTx(ctx, ten, func(tx *gorm.DB) error {
+		var err error
+		items, err = models.ListItems(tx, 1000, 0)
+		return err
+	})
+	return items, err
 }
