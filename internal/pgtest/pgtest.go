@@ -352,9 +352,7 @@ func NewDB(tb testing.TB) string {
 	if adminURL == "" {
 		tb.Skipf("no PostgreSQL: %s", skipWhy)
 	}
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	name := "test_" + hex.EncodeToString(b[:])
+	name := randomName("test_")
 	ctx := context.Background()
 	exec(tb, ctx, `CREATE DATABASE "`+name+`"`)
 	tb.Cleanup(func() { exec(tb, ctx, `DROP DATABASE IF EXISTS "`+name+`" WITH (FORCE)`) })
@@ -381,4 +379,12 @@ func exec(tb testing.TB, ctx context.Context, sql string) {
 	if _, err := conn.Exec(ctx, sql); err != nil && !strings.Contains(err.Error(), "does not exist") {
 		tb.Fatalf("%s: %v", sql, err)
 	}
+}
+
+// randomName is prefix and 12 random hex digits: a database or role name
+// that no other test, package or run on the same server picks.
+func randomName(prefix string) string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return prefix + hex.EncodeToString(b[:])
 }

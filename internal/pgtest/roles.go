@@ -2,8 +2,6 @@ package pgtest
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"net/url"
 	"testing"
 
@@ -29,9 +27,7 @@ func NewDBWithRoles(tb testing.TB) Roles {
 	if adminURL == "" {
 		tb.Skipf("no PostgreSQL: %s", skipWhy)
 	}
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	name := "test_" + hex.EncodeToString(b[:])
+	name := randomName("test_")
 	r := Roles{Name: name, DDLRole: name + "_ddl", AppRole: name + "_app"}
 	ctx := context.Background()
 	ddl, app, db := pgx.Identifier{r.DDLRole}.Sanitize(), pgx.Identifier{r.AppRole}.Sanitize(), pgx.Identifier{name}.Sanitize()

@@ -2,8 +2,6 @@ package pgtest
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"sync"
@@ -26,9 +24,7 @@ func Scratch() (string, error) {
 	if adminURL == "" {
 		return "", errors.New("pgtest: no PostgreSQL: " + skipWhy)
 	}
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	name := "example_" + hex.EncodeToString(b[:])
+	name := randomName("example_")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, adminURL)

@@ -2,8 +2,6 @@ package pgtest
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"os"
 	"testing"
 
@@ -56,9 +54,7 @@ func NewServer(tb testing.TB, o pglocal.Options) Server {
 		}
 		os.RemoveAll(dir)
 	})
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	name := "test_" + hex.EncodeToString(b[:])
+	name := randomName("test_")
 	r := Roles{Name: name, DDLRole: name + "_ddl", AppRole: name + "_app"}
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, c.URL("postgres"))
