@@ -8,6 +8,7 @@ import (
 
 	"github.com/tenantry/tenantry/fleet"
 	"github.com/tenantry/tenantry/migrations"
+	"github.com/tenantry/tenantry/migrations/migrationstest"
 	"github.com/tenantry/tenantry/tenancy"
 	"gorm.io/gorm"
 )
@@ -101,30 +102,6 @@ func TestInspectReportsEveryKindOfDrift(t *testing.T) {
 	}
 }
 
-// formerFingerprintSQL is the per-schema query the drift check used before
-// it read the whole fleet at once; TestFleetFingerprintsMatchTheFormerQuery
-// keeps the two in agreement.
-const formerFingerprintSQL = `
-SELECT string_agg(line, E'\n' ORDER BY line) FROM (
-	SELECT 'table ' || c.relname || ' ' || c.relkind::text AS line
-	FROM pg_class c WHERE c.relnamespace = to_regnamespace($1) AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
-	UNION ALL
-	SELECT 'column ' || c.relname || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
-		|| CASE WHEN a.attnotnull THEN ' not null' ELSE '' END
-		|| coalesce(' default ' || pg_get_expr(d.adbin, d.adrelid), '')
-		|| CASE WHEN a.attidentity <> '' THEN ' identity ' || a.attidentity::text ELSE '' END
-	FROM pg_attribute a
-	JOIN pg_class c ON c.oid = a.attrelid
-	LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-	WHERE c.relnamespace = to_regnamespace($1) AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
-	UNION ALL
-	SELECT 'index ' || indexname || ' ' || indexdef FROM pg_indexes WHERE schemaname = $2
-	UNION ALL
-	SELECT 'constraint ' || c.relname || '.' || k.conname || ' ' || pg_get_constraintdef(k.oid)
-	FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
-	WHERE k.connamespace = to_regnamespace($1)
-) lines`
-
 // The fleet query sees what the former per-schema query saw, line for line
 // (once both drop the schema's own name and sort), on clean and drifted
 // schemas alike.
@@ -148,7 +125,7 @@ func TestFleetFingerprintsMatchTheFormerQuery(t *testing.T) {
 		s := ten.SchemaName
 		var former *string
 		err := tenancy.InSchema(ctx, e.ddl, s, tenancy.DDLLimits, func(tx *gorm.DB) error {
-			return tx.Raw(formerFingerprintSQL, `"`+s+`"`, s).Scan(&former).Error
+			return tx.Raw(migrationstest.FormerFingerprintSQL, `"`+s+`"`, s).Scan(&former).Error
 		})
 		if err != nil || former == nil {
 			t.Fatalf("%s: the former query: %v (%v)", s, err, former)

@@ -8,34 +8,10 @@ import (
 
 	"github.com/tenantry/tenantry/fleet"
 	"github.com/tenantry/tenantry/migrations"
+	"github.com/tenantry/tenantry/migrations/migrationstest"
 	"github.com/tenantry/tenantry/tenancy"
 	"gorm.io/gorm"
 )
-
-// perSchemaFingerprintSQL is the drift check's query as it was before the
-// fleet query, kept here as the baseline: one query per schema, filtered
-// on the namespace, which no catalog index covers, so each one scans
-// pg_class and pg_constraint whole.
-const perSchemaFingerprintSQL = `
-SELECT string_agg(line, E'\n' ORDER BY line) FROM (
-	SELECT 'table ' || c.relname || ' ' || c.relkind::text AS line
-	FROM pg_class c WHERE c.relnamespace = to_regnamespace($1) AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
-	UNION ALL
-	SELECT 'column ' || c.relname || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
-		|| CASE WHEN a.attnotnull THEN ' not null' ELSE '' END
-		|| coalesce(' default ' || pg_get_expr(d.adbin, d.adrelid), '')
-		|| CASE WHEN a.attidentity <> '' THEN ' identity ' || a.attidentity::text ELSE '' END
-	FROM pg_attribute a
-	JOIN pg_class c ON c.oid = a.attrelid
-	LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-	WHERE c.relnamespace = to_regnamespace($1) AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
-	UNION ALL
-	SELECT 'index ' || indexname || ' ' || indexdef FROM pg_indexes WHERE schemaname = $2
-	UNION ALL
-	SELECT 'constraint ' || c.relname || '.' || k.conname || ' ' || pg_get_constraintdef(k.oid)
-	FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
-	WHERE k.connamespace = to_regnamespace($1)
-) lines`
 
 // benchStatus times `migrate status`'s work over the fleet: the former
 // per-schema check (one scope per tenant reading its ledger and its
@@ -57,7 +33,7 @@ func benchStatus(ctx context.Context, w io.Writer, db *gorm.DB, dir *tenancy.Dir
 					return err
 				}
 				var fp *string
-				return tx.Raw(perSchemaFingerprintSQL, `"`+t.SchemaName+`"`, t.SchemaName).Scan(&fp).Error
+				return tx.Raw(migrationstest.FormerFingerprintSQL, `"`+t.SchemaName+`"`, t.SchemaName).Scan(&fp).Error
 			})
 			if err != nil {
 				return fmt.Errorf("per-schema check of %s: %w", t.SchemaName, err)
