@@ -41,6 +41,7 @@ import (
 	"github.com/tenantry/tenantry/migrations"
 	"github.com/tenantry/tenantry/models"
 	"github.com/tenantry/tenantry/tenancy"
+	"github.com/tenantry/tenantry/tenancy/tenancytest"
 	"github.com/tenantry/tenantry/token"
 	"gorm.io/gorm"
 )
@@ -207,16 +208,7 @@ func newChaosEnv(t *testing.T, o envOptions) *chaosEnv {
 	ctx := context.Background()
 	open := func(role string, pool tenancy.PoolConfig) *gorm.DB {
 		url := fmt.Sprintf("postgres://%s@127.0.0.1:%d/%s?sslmode=disable&application_name=%s", role, p.Port(), e.name, e.app)
-		db, err := tenancy.Open(ctx, url, pool)
-		if err != nil {
-			t.Fatalf("open through the proxy as %s: %v", role, err)
-		}
-		t.Cleanup(func() {
-			if s, err := db.DB(); err == nil {
-				s.Close()
-			}
-		})
-		return db
+		return tenancytest.Connect(t, url, pool)
 	}
 	e.ddl = open(e.ddlRole, tenancy.PoolConfig{MaxOpen: 4, MaxIdle: 2})
 	if err := migrations.ApplyShared(ctx, e.ddl); err != nil {

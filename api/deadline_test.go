@@ -155,15 +155,7 @@ func TestBlackHoledDatabaseIsAnswered503ByTheDeadline(t *testing.T) {
 		}
 	}
 	p := newHoldProxy(t, hostOf(t, dbURL))
-	db, err := tenancy.Open(context.Background(), p.url(t, dbURL), tenancy.PoolConfig{MaxOpen: 3, MaxIdle: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if s, err := db.DB(); err == nil {
-			s.Close()
-		}
-	})
+	db := tenancytest.Connect(t, p.url(t, dbURL), tenancy.PoolConfig{MaxOpen: 3, MaxIdle: 3})
 	logs := &syncBuffer{}
 	const deadline = 300 * time.Millisecond
 	srv, err := api.NewServer(tenancy.NewDirectory(db), api.Config{Auth: token.Config{Secret: testSecret},
@@ -350,15 +342,7 @@ func TestDatabaseOutageIsAnswered503Never500(t *testing.T) {
 		}
 	}
 	p := newHoldProxy(t, hostOf(t, dbURL))
-	db, err := tenancy.Open(context.Background(), p.url(t, dbURL), tenancy.PoolConfig{MaxOpen: 4, MaxIdle: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if s, err := db.DB(); err == nil {
-			s.Close()
-		}
-	})
+	db := tenancytest.Connect(t, p.url(t, dbURL), tenancy.PoolConfig{MaxOpen: 4, MaxIdle: 4})
 	// A directory without a cache, so lookups meet the outage too.
 	srv, err := api.NewServer(tenancy.NewDirectory(db, tenancy.WithTTL(0)), api.Config{Auth: token.Config{Secret: testSecret},
 		Logger: slog.New(slog.DiscardHandler)})

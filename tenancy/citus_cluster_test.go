@@ -16,6 +16,7 @@ import (
 	"github.com/tenantry/tenantry/migrations"
 	"github.com/tenantry/tenantry/models"
 	"github.com/tenantry/tenantry/tenancy"
+	"github.com/tenantry/tenantry/tenancy/tenancytest"
 	"gorm.io/gorm"
 )
 
@@ -40,15 +41,7 @@ func newCitusEnv(t *testing.T) *citusEnv {
 		t.Skip("TEST_CITUS_URL is not set (a Citus coordinator database)")
 	}
 	ctx := context.Background()
-	db, err := tenancy.Open(ctx, url, tenancy.PoolConfig{MaxOpen: 16, MaxIdle: 8, MaxLifetime: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if s, err := db.DB(); err == nil {
-			s.Close()
-		}
-	})
+	db := tenancytest.Connect(t, url, tenancy.PoolConfig{MaxOpen: 16, MaxIdle: 8, MaxLifetime: time.Minute})
 	if err := migrations.ApplyShared(ctx, db); err != nil {
 		t.Fatalf("shared migrations on Citus: %v", err)
 	}

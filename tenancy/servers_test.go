@@ -59,16 +59,7 @@ func newFleet(t *testing.T, bLogical bool) *servers {
 
 func openTB(t *testing.T, url string) *gorm.DB {
 	t.Helper()
-	db, err := tenancy.Open(context.Background(), url, fleetPool)
-	if err != nil {
-		t.Fatalf("open %s: %v", url, err)
-	}
-	t.Cleanup(func() {
-		if s, err := db.DB(); err == nil {
-			s.Close()
-		}
-	})
-	return db
+	return tenancytest.Connect(t, url, fleetPool)
 }
 
 // query runs sql as the superuser of a server and returns the first column

@@ -45,11 +45,11 @@ func New(tb testing.TB, pool tenancy.PoolConfig) *Env {
 	r := pgtest.NewDBWithRoles(tb)
 	ctx := context.Background()
 	e := &Env{URL: r.AppURL, AdminURL: r.DDLURL, Roles: r}
-	e.Admin = open(tb, r.DDLURL, adminPool)
+	e.Admin = Connect(tb, r.DDLURL, adminPool)
 	if err := migrations.ApplyShared(ctx, e.Admin); err != nil {
 		tb.Fatalf("shared migrations: %v", err)
 	}
-	e.DB = open(tb, r.AppURL, pool)
+	e.DB = Connect(tb, r.AppURL, pool)
 	// tenancy.NewDirectory(e.DB) then onboards as the DDL role, as serve's
 	// directory does.
 	if err := tenancy.AttachAdmin(e.DB, e.Admin); err != nil {
@@ -72,7 +72,9 @@ func Open(tb testing.TB, pool tenancy.PoolConfig) (*gorm.DB, string) {
 	return e.DB, e.URL
 }
 
-func open(tb testing.TB, url string, pool tenancy.PoolConfig) *gorm.DB {
+// Connect opens url through tenancy.Open with pool, as the service does,
+// and closes the handle when the test ends.
+func Connect(tb testing.TB, url string, pool tenancy.PoolConfig) *gorm.DB {
 	tb.Helper()
 	db, err := tenancy.Open(context.Background(), url, pool)
 	if err != nil {
