@@ -60,11 +60,7 @@ func (f Finding) String() string { return f.Message }
 // role that can use any tenant schema outside a scope is refused however it
 // got there (ownership, a direct grant, pg_read_all_data, inheritance).
 func CheckRequestRole(ctx context.Context, db *gorm.DB, dir *Directory, separate bool) ([]Finding, error) {
-	dep, err := dir.Deployment(ctx)
-	if err != nil {
-		return nil, err
-	}
-	group, err := GroupRole(dep)
+	group, err := dir.groupRole(ctx)
 	if err != nil {
 		return nil, err
 	}

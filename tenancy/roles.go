@@ -89,6 +89,15 @@ func (d *Directory) Deployment(ctx context.Context) (string, error) {
 	return dep, nil
 }
 
+// groupRole is the deployment's group role (GroupRole of Deployment).
+func (d *Directory) groupRole(ctx context.Context) (string, error) {
+	dep, err := d.Deployment(ctx)
+	if err != nil {
+		return "", err
+	}
+	return GroupRole(dep)
+}
+
 // EnsureRoles readies the roles of a deployment, idempotently, through the
 // DDL handle: the request role gets the group role (so scopes may switch to
 // tenant roles) and SELECT on the registry, and every tenant onboarded

@@ -87,11 +87,7 @@ func (d *Directory) vetServerPool(ctx context.Context, s *server, db *gorm.DB) (
 // (TENANT_SERVERS_DDL with another user); without one the request role
 // owns the tenant schemas there, which is warned about as on home.
 func (d *Directory) inspectServerRole(ctx context.Context, s *server, db *gorm.DB) ([]Finding, error) {
-	dep, err := d.Deployment(ctx)
-	if err != nil {
-		return nil, err
-	}
-	group, err := GroupRole(dep)
+	group, err := d.groupRole(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -460,11 +460,7 @@ func (d *Directory) prepare(ctx context.Context, name string) error {
 	if done {
 		return nil
 	}
-	dep, err := d.Deployment(ctx)
-	if err != nil {
-		return err
-	}
-	group, err := GroupRole(dep)
+	group, err := d.groupRole(ctx)
 	if err != nil {
 		return err
 	}
