@@ -7,6 +7,7 @@ import (
 	"log"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -89,12 +90,15 @@ func (e *env) onboardAtScale(ctx context.Context, w func(string, ...any)) error 
 		}
 	}
 	const n = 30
+	// A name of this run's own, so that -after runs again on the same
+	// fleet (an earlier run's tenants stay: they are part of the fleet).
+	prefix := "late" + strconv.FormatInt(time.Now().Unix(), 36) + "_"
 	took := [2][]float64{}
 	for k := range n {
 		for i, d := range dirs {
 			start := time.Now()
-			if _, err := d.Onboard(ctx, fmt.Sprintf("late%03d", k)); err != nil {
-				return fmt.Errorf("onboard late%03d: %w", k, err)
+			if _, err := d.Onboard(ctx, fmt.Sprintf("%s%03d", prefix, k)); err != nil {
+				return fmt.Errorf("onboard %s%03d: %w", prefix, k, err)
 			}
 			took[i] = append(took[i], ms(time.Since(start)))
 		}
