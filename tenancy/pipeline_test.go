@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/tenantry/tenantry/models"
 	"github.com/tenantry/tenantry/tenancy"
+	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 )
 
@@ -225,5 +226,37 @@ func TestReadOnceRunsOneReadOnly(t *testing.T) {
 	})
 	if err != nil || it.Name != "globex's" {
 		t.Fatalf("the next tenant's read on the same pool: %+v, %v", it, err)
+	}
+}
+
+// ReadOnce's transaction is READ ONLY on a handle not made by Open too,
+// where the scope pins with a statement of its own: a write is refused.
+func TestReadOnceIsReadOnlyOnAForeignHandle(t *testing.T) {
+	e := newEnv(t, tenancy.DefaultPool)
+	e.onboard(t, "acme")
+	foreign, err := gorm.Open(postgres.Open(e.url), &gorm.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if s, err := foreign.DB(); err == nil {
+			s.Close()
+		}
+	})
+	ctx := context.Background()
+	acme, err := tenancy.NewDirectory(foreign).Active(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = tenancy.ReadOnce(ctx, acme, func(tx *gorm.DB) error {
+		_, err := models.CreateItem(tx, models.ItemInput{Name: "written"})
+		return err
+	})
+	if !isState(err, "25006") {
+		t.Fatalf("write in a ReadOnce scope on a foreign handle: %v, want 25006 (read-only transaction)", err)
+	}
+	items, err := listItems(ctx, e, "acme")
+	if err != nil || len(items) != 0 {
+		t.Fatalf("acme's items after the refused write: %+v, %v", items, err)
 	}
 }

@@ -129,6 +129,13 @@ func scope(ctx context.Context, db *gorm.DB, p pinSpec, fn func(tx *gorm.DB) err
 		// Fail closed on any handle: when no pinConn sent the pin with
 		// BEGIN (a handle not made by Open), pin now, before fn runs.
 		if !req.done {
+			// A ReadOnce scope is READ ONLY here too; SET TRANSACTION
+			// must come before the transaction's first query.
+			if req.once {
+				if err := tx.Exec("SET TRANSACTION READ ONLY").Error; err != nil {
+					return err
+				}
+			}
 			if err := pin(tx, p); err != nil {
 				return err
 			}
