@@ -113,7 +113,8 @@ func (d *Directory) inspectServerRole(ctx context.Context, s *server, db *gorm.D
 		Owned         int64
 		Schemas       int64
 	}
-	// Tenant schemas are known here by their prefix only; the system
+	// Tenant schemas are known here by their prefix only (starts_with,
+	// not LIKE, whose _ matches any character); the system
 	// schemas (pg_*, information_schema) are left out of CREATE.
 	err = db.WithContext(ctx).Raw(`SELECT `+roleAttrsColumns+`,
 		g.oid IS NOT NULL AS group_exists,
@@ -121,11 +122,11 @@ func (d *Directory) inspectServerRole(ctx context.Context, s *server, db *gorm.D
 		has_database_privilege(current_user, current_database(), 'CREATE') AS create_db,
 		(SELECT count(*) FROM pg_catalog.pg_namespace n WHERE n.nspname NOT LIKE 'pg\_%' AND n.nspname <> 'information_schema'
 			AND has_schema_privilege(current_user, n.oid, 'CREATE')) AS create_schemas,
-		(SELECT count(*) FROM pg_catalog.pg_namespace n WHERE n.nspname LIKE $2 || '%'
+		(SELECT count(*) FROM pg_catalog.pg_namespace n WHERE starts_with(n.nspname, $2)
 			AND has_schema_privilege(current_user, n.oid, 'USAGE')) AS reachable,
-		(SELECT count(*) FROM pg_catalog.pg_namespace n WHERE n.nspname LIKE $2 || '%'
+		(SELECT count(*) FROM pg_catalog.pg_namespace n WHERE starts_with(n.nspname, $2)
 			AND pg_has_role(current_user, n.nspowner, 'USAGE')) AS owned,
-		(SELECT count(*) FROM pg_catalog.pg_namespace n WHERE n.nspname LIKE $2 || '%') AS schemas
+		(SELECT count(*) FROM pg_catalog.pg_namespace n WHERE starts_with(n.nspname, $2)) AS schemas
 		FROM pg_catalog.pg_roles r LEFT JOIN pg_catalog.pg_roles g ON g.rolname = $1
 		WHERE r.rolname = current_user`, group, schemaPrefix).Scan(&r).Error
 	if err != nil {

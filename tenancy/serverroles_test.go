@@ -144,3 +144,26 @@ func superExec(t *testing.T, s pgtest.Server, sql string) {
 		t.Fatalf("%s: %v", sql, err)
 	}
 }
+
+// Tenant schemas are known on another server by their prefix "t_", whose
+// underscore must match itself: a schema such as "tools" that the request
+// role may use is none of the tenants' business, and no reason to refuse
+// the server.
+func TestServerRoleCheckCountsOnlyTenantSchemas(t *testing.T) {
+	ctx := context.Background()
+	te := tenancytest.New(t, fleetPool)
+	b := pgtest.NewServer(t, pglocal.Options{})
+	app := pgx.Identifier{b.Roles.AppRole}.Sanitize()
+	superExec(t, b, "CREATE SCHEMA tools; GRANT USAGE ON SCHEMA tools TO "+app)
+	d := te.Directory(tenancy.WithTTL(0),
+		tenancy.WithServers([]tenancy.Server{{Name: "b", URL: b.Roles.AppURL, AdminURL: b.Roles.DDLURL}}, fleetPool),
+		tenancy.WithServerRoleCheck(refuseCrossing))
+	t.Cleanup(func() {
+		if err := d.Close(); err != nil {
+			t.Errorf("close directory: %v", err)
+		}
+	})
+	if f, err := d.CheckServerRole(ctx, "b"); err != nil || len(f) != 0 {
+		t.Fatalf("usage on schema tools: findings %v, %v; want none", f, err)
+	}
+}
