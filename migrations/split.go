@@ -19,6 +19,9 @@ import "strings"
 // identifier (a$b), start no dollar quote. An unterminated quote or comment
 // runs to the end of the text, which then stays one statement, and the
 // server reports the syntax error as it would have for the whole script.
+// Not handled: a SQL-standard function body (CREATE FUNCTION ... BEGIN
+// ATOMIC ... END, PostgreSQL 14+), whose inner semicolons need the nesting
+// psql tracks; write such a function with a dollar-quoted body instead.
 func SplitStatements(sql string) []string {
 	spans := statementSpans(sql)
 	out := make([]string, 0, len(spans))
