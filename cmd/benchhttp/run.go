@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -251,7 +250,7 @@ func (e *env) onboard(ctx context.Context, a *server, n int) error {
 		name := fmt.Sprintf("bt%05d", i)
 		body := `{"name":"` + name + `"}`
 		var t map[string]any
-		if err := postJSON(ctx, client, a.Base+"/admin/tenants", admin, body, http.StatusCreated, &t); err != nil {
+		if err := benchkit.PostJSON(ctx, client, a.Base+"/admin/tenants", admin, body, http.StatusCreated, &t); err != nil {
 			return fmt.Errorf("onboard %s: %w", name, err)
 		}
 		if t["name"] != name {
@@ -273,35 +272,13 @@ func (e *env) onboard(ctx context.Context, a *server, n int) error {
 		i, k := j%n, j/n
 		body, _ := json.Marshal(map[string]string{"name": fmt.Sprintf("%s-seed-%d", e.names[i], k+1), "description": "benchhttp"})
 		var it map[string]any
-		return postJSON(ctx, client, a.Base+"/items", e.tokens[i], string(body), http.StatusCreated, &it)
+		return benchkit.PostJSON(ctx, client, a.Base+"/items", e.tokens[i], string(body), http.StatusCreated, &it)
 	})
 	if err != nil {
 		return fmt.Errorf("seed items: %w", err)
 	}
 	log.Printf("created %d items through POST /items in %s", n*e.o.items, time.Since(start).Round(time.Millisecond))
 	return nil
-}
-
-func postJSON(ctx context.Context, c *http.Client, url, token, body string, want int, out any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := c.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	var buf bytes.Buffer
-	if _, err := buf.ReadFrom(resp.Body); err != nil {
-		return err
-	}
-	if resp.StatusCode != want {
-		return fmt.Errorf("status %d, want %d: %.300s", resp.StatusCode, want, buf.String())
-	}
-	return json.Unmarshal(buf.Bytes(), out)
 }
 
 // workload for variant v at t tenants on endpoint ep.

@@ -233,7 +233,7 @@ func (e *env) onboard(ctx context.Context) error {
 			SchemaName string `json:"schema_name"`
 		}
 		name := fmt.Sprintf("t%05d", i)
-		if err := postJSON(ctx, client, s.Base+"/admin/tenants", admin, `{"name":"`+name+`"}`, http.StatusCreated, &t); err != nil {
+		if err := benchkit.PostJSON(ctx, client, s.Base+"/admin/tenants", admin, `{"name":"`+name+`"}`, http.StatusCreated, &t); err != nil {
 			return fmt.Errorf("onboard %s: %w", name, err)
 		}
 		tok, err := e.mint(jwt.MapClaims{"tenant": t.Name, "tenant_id": t.ID})
@@ -311,7 +311,7 @@ func (e *env) seedItems(ctx context.Context) error {
 	start := time.Now()
 	err = benchkit.Parallel(ctx, 16, len(e.tokens), func(i int) error {
 		var it map[string]any
-		return postJSON(ctx, client, s.Base+"/items", e.tokens[i], `{"name":"first","description":"scalebench"}`, http.StatusCreated, &it)
+		return benchkit.PostJSON(ctx, client, s.Base+"/items", e.tokens[i], `{"name":"first","description":"scalebench"}`, http.StatusCreated, &it)
 	})
 	log.Printf("one item for each tenant in %s", time.Since(start).Round(time.Millisecond))
 	return err
@@ -611,28 +611,6 @@ func closedLoop(ctx context.Context, c *http.Client, base string, tokens []strin
 	}
 	wg.Wait()
 	return tally{ok: ok.Load(), failed: failed.Load(), firstErr: firstErr}
-}
-
-func postJSON(ctx context.Context, c *http.Client, url, token, body string, want int, out any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := c.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	var raw json.RawMessage
-	if err := json.NewDecoder(resp.Body).Decode(&raw); err != nil {
-		return fmt.Errorf("status %d, undecodable body: %w", resp.StatusCode, err)
-	}
-	if resp.StatusCode != want {
-		return fmt.Errorf("status %d, want %d: %.300s", resp.StatusCode, want, raw)
-	}
-	return json.Unmarshal(raw, out)
 }
 
 func newClient(maxConns int) *http.Client {
