@@ -108,7 +108,8 @@ func Open(ctx context.Context, url string, pool PoolConfig) (*gorm.DB, error) {
 	}
 	cfg.DialFunc = dialer(cfg.ConnectTimeout).DialContext
 	sqlDB := sql.OpenDB(connector{Connector: stdlib.GetConnector(*cfg, stdlib.OptionBeforeConnect(attachPipe)),
-		limits: connLimits{schemas: pool.ConnMaxSchemas, transactions: pool.ConnMaxTransactions}})
+		limits: connLimits{schemas: pool.ConnMaxSchemas, transactions: pool.ConnMaxTransactions},
+		pins:   new(readPins)})
 	sqlDB.SetMaxOpenConns(pool.MaxOpen)
 	sqlDB.SetMaxIdleConns(pool.MaxIdle)
 	sqlDB.SetConnMaxLifetime(pool.MaxLifetime)

@@ -193,6 +193,24 @@ func TestIsolationThroughATransactionPooler(t *testing.T) {
 				if err != nil {
 					errs <- err
 				}
+				// A ReadOnce scope's prepared pin meets server
+				// connections that lack it or already hold it: it is
+				// sent again unnamed, never refused.
+				err = tenancy.ReadOnce(ctx, ten, func(tx *gorm.DB) error {
+					items, err := models.ListItems(tx, 1000, 0)
+					if err == nil && len(items) == 0 {
+						err = fmt.Errorf("%s: ReadOnce saw no items", name)
+					}
+					for _, it := range items {
+						if it.Name != name {
+							return fmt.Errorf("%s saw %q in a ReadOnce scope", name, it.Name)
+						}
+					}
+					return err
+				})
+				if err != nil {
+					errs <- err
+				}
 				if i%5 == 0 { // a failing scope on the shared backend
 					err := tenancy.WithTx(ctx, ten, func(tx *gorm.DB) error { return tx.Exec("SELECT * FROM nope").Error })
 					if err == nil {

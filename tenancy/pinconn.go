@@ -37,6 +37,10 @@ type pinRequest struct {
 	pinErr error
 	// once: a ReadOnce scope, whose COMMIT follows its one statement.
 	once bool
+	// readPin holds the prepared read pin's parameters (pin.go) of a
+	// ReadOnce tenant scope, whose pin and statement may then run in one
+	// implicit transaction (pipeline.go).
+	readPin [][]byte
 }
 
 // withPin returns ctx carrying the statement that begins a transaction
@@ -49,6 +53,11 @@ func withPin(ctx context.Context, p pinSpec) (context.Context, *pinRequest, erro
 	req := &pinRequest{begin: "BEGIN; " + sel, schema: p.Schema}
 	if readOnce(ctx) {
 		req.begin, req.once = "BEGIN READ ONLY; "+sel, true
+		if p.Role != "" {
+			if req.readPin, err = readPinParams(p); err != nil {
+				return ctx, nil, err
+			}
+		}
 	}
 	return context.WithValue(ctx, pinKey{}, req), req, nil
 }
@@ -57,10 +66,11 @@ func withPin(ctx context.Context, p pinSpec) (context.Context, *pinRequest, erro
 type connector struct {
 	driver.Connector
 	limits connLimits // recycle.go
+	pins   *readPins  // pipeline.go
 }
 
 func (c connector) Connect(ctx context.Context) (driver.Conn, error) {
-	p := new(pipe)
+	p := &pipe{pins: c.pins}
 	conn, err := c.Connector.Connect(context.WithValue(ctx, pipeKey{}, p))
 	if err != nil {
 		return nil, err

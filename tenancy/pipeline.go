@@ -4,8 +4,11 @@ import (
 	"context"
 	"database/sql/driver"
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -44,10 +47,51 @@ import (
 // protocol) writes through it; pgconn's batch path writes to the socket
 // directly, but nothing inside a scope can reach it.
 
+// A ReadOnce scope goes further: its transaction is the implicit one of
+// the extended protocol, which lasts from the first message to the next
+// Sync. When pgx's bytes for the scope's statement are extended-protocol
+// messages ending in their Sync (as every pgx query's are), the pipe puts
+// the prepared read pin's Bind and Execute in front of them (pin.go), with
+// the pin's Parse on a connection's first use. PostgreSQL runs the pin, then
+// the statement, in one transaction that ends at pgx's Sync: no BEGIN, no
+// COMMIT, nothing left to read after the statement's own reply. A pin that
+// fails makes PostgreSQL skip everything up to the Sync, so the statement
+// never runs and the pin's error is the reply pgx reads for it. The
+// replies to the pin itself (ParseComplete, BindComplete, its row and
+// CommandComplete) are taken out of the stream. Other bytes (a simple
+// Query, which would commit the implicit transaction at its end) take the
+// BEGIN READ ONLY path above instead.
+//
+// A transaction-mode pooler between tenantry and PostgreSQL hands each
+// transaction a server connection of its own choosing, so a statement
+// prepared on one may be missing on the next (26000) or already there
+// (42P05). Either error means nothing ran: the pipe sends the scope again
+// at once with the pin parsed unnamed, so the scope still succeeds, and a
+// pool that sees maxPinMisses of them stops naming the pin.
+
+// readPins is what a pool's connections share about the prepared pin.
+type readPins struct {
+	misses atomic.Int32
+}
+
+// maxPinMisses is how many refused prepared pins make a pool parse the pin
+// per scope instead. One miss follows a DEALLOCATE ALL run by a scope's
+// own SQL; a pooler makes them steadily, and three is past chance. Parsing
+// costs about a fifth more backend CPU per scoped read (pin.go).
+const maxPinMisses = 3
+
+// named reports whether the pool still names its pin.
+func (rp *readPins) named() bool { return rp != nil && rp.misses.Load() < maxPinMisses }
+
 // pipe sits between pgx's protocol frontend and the connection.
 type pipe struct {
 	r io.Reader
 	w io.Writer
+
+	// pins is the pool's record of the prepared pin; prepared: this
+	// connection holds it, as far as the pipe knows.
+	pins     *readPins
+	prepared bool
 
 	// mu guards the fields below: pgconn closes a broken connection from
 	// a goroutine of its own, whose farewell write may meet the scope's
@@ -85,6 +129,14 @@ type pipe struct {
 	rerr   error // a read error held back until out is drained
 	wbuf   []byte
 	saving []byte
+
+	// A ReadOnce scope on the extended protocol (see above): extPin, its
+	// pin went out in front of pgx's statement, named or parsed unnamed;
+	// resend is pgx's bytes, kept to send again behind an unnamed pin
+	// when the named one is refused (retrying: the refusal's replies are
+	// being dropped; retried: it was sent again).
+	extPin, named, retrying, retried bool
+	resend                           []byte
 }
 
 const (
@@ -99,7 +151,7 @@ const maxKeptBuffer = 64 << 10
 
 // frontend is the connection's pgconn BuildFrontend.
 func (p *pipe) frontend(r io.Reader, w io.Writer) *pgproto3.Frontend {
-	*p = pipe{r: r, w: w}
+	*p = pipe{r: r, w: w, pins: p.pins}
 	return pgproto3.NewFrontend(p, p)
 }
 
@@ -128,6 +180,10 @@ func (p *pipe) settle() {
 	defer p.mu.Unlock()
 	p.armed, p.req, p.pinErr, p.skipping = nil, nil, nil, false
 	p.suffix, p.sealed = nil, false
+	p.extPin, p.named, p.retrying, p.retried = false, false, false, false
+	if cap(p.resend) > maxKeptBuffer {
+		p.resend = nil
+	}
 }
 
 func (p *pipe) Write(b []byte) (int, error) {
@@ -142,11 +198,22 @@ func (p *pipe) Write(b []byte) (int, error) {
 		}
 		return p.w.Write(b)
 	}
-	buf := append(append(p.wbuf[:0], p.armed...), b...)
-	buf = append(buf, p.suffix...)
-	prefix := len(p.armed)
-	p.armed, p.skipping, p.pinErr, p.wbuf = nil, true, nil, nil
-	p.sealed, p.suffix = p.suffix != nil, nil
+	var buf []byte
+	if p.req.readPin != nil && extendedWithSync(b) {
+		p.named = p.pins.named()
+		buf = p.appendReadPin(p.wbuf[:0], p.named)
+		p.extPin, p.sealed = true, true
+		p.resend = append(p.resend[:0], b...)
+	} else {
+		buf = append(p.wbuf[:0], p.armed...)
+		p.sealed = p.suffix != nil
+	}
+	prefix := len(buf)
+	buf = append(buf, b...)
+	if !p.extPin {
+		buf = append(buf, p.suffix...)
+	}
+	p.armed, p.skipping, p.pinErr, p.wbuf, p.suffix = nil, true, nil, nil, nil
 	p.mu.Unlock()
 	n, err := p.w.Write(buf)
 	if cap(buf) <= maxKeptBuffer {
@@ -157,12 +224,41 @@ func (p *pipe) Write(b []byte) (int, error) {
 	return min(max(n-prefix, 0), len(b)), err
 }
 
-// state reports, under the lock, whether a deferred BEGIN is still armed
-// and whether a ReadOnce scope's COMMIT went out.
-func (p *pipe) state() (armed, sealed bool) {
+// syncMsg is the encoded Sync message.
+var syncMsg, _ = (&pgproto3.Sync{}).Encode(nil)
+
+// extendedWithSync reports whether b is extended-protocol messages ending
+// in their Sync: a statement PostgreSQL will skip whole, up to that Sync,
+// when the pin in front of it fails, and answer with one ReadyForQuery.
+func extendedWithSync(b []byte) bool {
+	return len(b) > len(syncMsg) && (b[0] == 'P' || b[0] == 'B') &&
+		string(b[len(b)-len(syncMsg):]) == string(syncMsg)
+}
+
+// appendReadPin appends the read pin of the armed scope: its Parse when
+// the statement is to be named and this connection does not hold it yet,
+// or an unnamed Parse, then its Bind and Execute. No Sync: the statement
+// behind it ends the transaction.
+func (p *pipe) appendReadPin(buf []byte, named bool) []byte {
+	name := ""
+	if named {
+		name = readPinName
+	}
+	if !named || !p.prepared {
+		buf, _ = (&pgproto3.Parse{Name: name, Query: readPinSQL}).Encode(buf)
+	}
+	buf, _ = (&pgproto3.Bind{PreparedStatement: name, Parameters: p.req.readPin}).Encode(buf)
+	buf, _ = (&pgproto3.Execute{}).Encode(buf)
+	return buf
+}
+
+// state reports, under the lock, whether a deferred BEGIN is still armed,
+// whether a ReadOnce scope's statement went out (sealed), and whether it
+// went on the extended protocol (ext: nothing follows its reply).
+func (p *pipe) state() (armed, sealed, ext bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.armed != nil, p.sealed
+	return p.armed != nil, p.sealed, p.extPin
 }
 
 // disarmSuffix drops a ReadOnce scope's COMMIT before its statement went
@@ -276,6 +372,11 @@ func (p *pipe) filter(b []byte) {
 // begin decides what becomes of the message whose header is in hdr.
 func (p *pipe) begin(typ byte) {
 	switch {
+	case p.skipping && p.extPin && !p.retrying && typ == 'Z':
+		// Not expected before the pin's CommandComplete; should it come,
+		// it answers pgx's Sync, and pgx must have it.
+		p.skipping = false
+		p.mode = keep
 	case p.skipping && (typ == 'S' || typ == 'N' || typ == 'A'):
 		// ParameterStatus, notices and notifications may come at any
 		// time; pgx keeps track of them.
@@ -303,21 +404,74 @@ func (p *pipe) begin(typ byte) {
 func (p *pipe) end() {
 	p.inBody = false
 	switch {
+	case p.mode == save && p.extPin:
+		p.readPinFailed()
 	case p.mode == save:
 		p.pinErr = append([]byte(nil), p.saving...)
 		if p.req != nil && p.req.pinErr == nil {
-			var msg pgproto3.ErrorResponse
-			if msg.Decode(p.saving[5:]) == nil {
-				p.req.pinErr = pgconn.ErrorResponseToPgError(&msg)
-			}
+			p.req.pinErr = decodeError(p.saving)
 		}
-		if cap(p.saving) > maxKeptBuffer {
-			p.saving = nil
-		}
-	case p.skipping && p.hdr[0] == 'Z':
+	case p.skipping && p.extPin && p.retrying && p.hdr[0] == 'Z':
+		p.sendAgain()
+	case p.skipping && p.extPin && p.hdr[0] == '1':
+		// The pin's ParseComplete: a named Parse made the statement.
+		p.prepared = p.prepared || p.named
+	case p.skipping && p.extPin && p.hdr[0] == 'C':
+		// The pin is done; what follows answers pgx's statement.
+		p.skipping = false
+	case p.skipping && !p.extPin && p.hdr[0] == 'Z':
 		// ReadyForQuery: the BEGIN and pin are answered; what follows
 		// answers pgx.
 		p.skipping = false
+	}
+	if cap(p.saving) > maxKeptBuffer {
+		p.saving = nil
+	}
+}
+
+// decodeError returns the error of an encoded ErrorResponse message, or
+// nil when it does not decode.
+func decodeError(msg []byte) error {
+	var e pgproto3.ErrorResponse
+	if len(msg) < 5 || e.Decode(msg[5:]) != nil {
+		return nil
+	}
+	return pgconn.ErrorResponseToPgError(&e)
+}
+
+// readPinFailed handles the ErrorResponse that the read pin drew, held in
+// saving. PostgreSQL skips pgx's statement up to its Sync, so the error is
+// the statement's reply: pgx gets it, unless the named pin was refused for
+// being missing or already there, which the scope survives (sendAgain).
+func (p *pipe) readPinFailed() {
+	if p.retrying {
+		return // PostgreSQL sends one error per Sync; nothing else comes
+	}
+	err := decodeError(p.saving)
+	var pgErr *pgconn.PgError
+	if p.named && !p.retried && errors.As(err, &pgErr) &&
+		(pgErr.Code == "26000" || pgErr.Code == "42P05") {
+		p.prepared = pgErr.Code == "42P05"
+		p.pins.misses.Add(1)
+		p.retrying = true
+		return
+	}
+	if p.req != nil && p.req.pinErr == nil {
+		p.req.pinErr = err
+	}
+	p.out = append(p.out, p.saving...)
+	p.skipping = false
+}
+
+// sendAgain sends the scope once more behind an unnamed pin, at the
+// ReadyForQuery that ended the refused attempt, in which nothing ran. A
+// write that fails fails pgx's read.
+func (p *pipe) sendAgain() {
+	p.retrying, p.retried, p.named = false, true, false
+	buf := p.appendReadPin(nil, false)
+	buf = append(buf, p.resend...)
+	if _, err := p.w.Write(buf); err != nil && p.rerr == nil {
+		p.rerr = err
 	}
 }
 
@@ -352,7 +506,9 @@ type deferredTx struct {
 func (t *deferredTx) Commit() error {
 	p, pc := t.conn.pipe, t.conn.Conn.Conn()
 	defer p.settle()
-	if _, sealed := p.state(); sealed {
+	if _, sealed, ext := p.state(); ext {
+		return t.endedAtSync(t.ctx)
+	} else if sealed {
 		return t.settleSealed(t.ctx)
 	}
 	p.disarmSuffix() // a ReadOnce scope that ran nothing commits as any other
@@ -378,9 +534,13 @@ func (t *deferredTx) Commit() error {
 func (t *deferredTx) Rollback() error {
 	p, pc := t.conn.pipe, t.conn.Conn.Conn()
 	defer p.settle()
-	armed, sealed := p.state()
+	armed, sealed, ext := p.state()
 	if armed {
 		return nil
+	}
+	if ext {
+		// The transaction ended at the statement's Sync, read-only.
+		return t.endedAtSync(t.ctx)
 	}
 	if pc.IsClosed() {
 		return pgconn.ErrConnClosed
@@ -447,6 +607,22 @@ func (t *deferredTx) settleSealed(ctx context.Context) error {
 	}
 }
 
+// endedAtSync ends a ReadOnce scope whose transaction was the statement's
+// implicit one: PostgreSQL ended it at the statement's Sync, and pgx read
+// the reply up to its ReadyForQuery. A connection found anywhere else is
+// closed: its state is unknown.
+func (t *deferredTx) endedAtSync(ctx context.Context) error {
+	pc := t.conn.Conn.Conn()
+	if pc.IsClosed() {
+		return pgconn.ErrConnClosed
+	}
+	if st := pc.PgConn().TxStatus(); st != 'I' {
+		_ = pc.Close(ctx)
+		return fmt.Errorf("tenancy: ReadOnce scope ended with the connection in transaction state %q", st)
+	}
+	return nil
+}
+
 // A ReadOnce scope's second statement is refused here, before pgx sees it,
 // so the connection stays whole (its COMMIT's replies still to be read);
 // the pipe's Write refuses it too, should a path reach pgx another way.
@@ -455,7 +631,7 @@ func (c *pinConn) sealed() bool {
 	if c.pipe == nil {
 		return false
 	}
-	_, sealed := c.pipe.state()
+	_, sealed, _ := c.pipe.state()
 	return sealed
 }
 

@@ -260,3 +260,89 @@ func TestReadOnceIsReadOnlyOnAForeignHandle(t *testing.T) {
 		t.Fatalf("acme's items after the refused write: %+v, %v", items, err)
 	}
 }
+
+// A ReadOnce scope's one statement runs inside the pin: in the tenant's
+// schema alone, as the tenant's read-write role (the pin, not the login
+// role, decides), read-only, and within the directory's limits. On a pool
+// of one, every read after the first binds the pin prepared by the first.
+func TestReadOnceStatementRunsInsideThePin(t *testing.T) {
+	e := newEnv(t, tenancy.PoolConfig{MaxOpen: 1, MaxIdle: 1})
+	e.onboard(t, "acme")
+	ctx := context.Background()
+	dir := tenancy.NewDirectory(e.db, tenancy.WithLimits(tenancy.Limits{Statement: 300 * time.Millisecond, Lock: time.Second, Idle: time.Second}))
+	acme, err := dir.Active(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		var got struct {
+			Path, Role, ReadOnly, Timeout string
+		}
+		err := tenancy.ReadOnce(ctx, acme, func(tx *gorm.DB) error {
+			return tx.Raw(`SELECT current_setting('search_path') AS path, current_user AS role,
+				current_setting('transaction_read_only') AS read_only,
+				current_setting('statement_timeout') AS timeout WHERE $1 = 1`, 1).Scan(&got).Error
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := `"` + acme.Row().SchemaName + `"`
+		if got.Path != want || got.Role != acme.Row().DBRole || got.ReadOnly != "on" || got.Timeout != "300ms" {
+			t.Fatalf("inside a ReadOnce scope: %+v; want path %s, role %s, read-only, 300ms", got, want, acme.Row().DBRole)
+		}
+	}
+	// The limit holds for the statement, not only for the pin.
+	err = tenancy.ReadOnce(ctx, acme, func(tx *gorm.DB) error {
+		return tx.Raw("SELECT pg_sleep($1)", 5).Scan(new(string)).Error
+	})
+	if !isState(err, "57014") {
+		t.Fatalf("a ReadOnce statement past its statement timeout: %v, want 57014", err)
+	}
+	if sp := rawSearchPath(t, e.db); sp != `""` && sp != "" {
+		t.Fatalf("search_path %q after the scopes", sp)
+	}
+}
+
+// A scope's own SQL may drop every prepared statement of its connection
+// (DEALLOCATE ALL). The next ReadOnce scope on that connection finds its
+// prepared pin gone; it is sent again with the pin parsed, and succeeds,
+// and the scope after it prepares the pin again.
+func TestReadOnceSurvivesADroppedPreparedPin(t *testing.T) {
+	e := newEnv(t, tenancy.PoolConfig{MaxOpen: 1, MaxIdle: 1})
+	e.onboard(t, "acme")
+	createItem(t, e, "acme", "acme's")
+	ctx := context.Background()
+	acme, err := e.dir.Active(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func() (models.Item, error) {
+		var it models.Item
+		err := tenancy.ReadOnce(ctx, acme, func(tx *gorm.DB) error {
+			var err error
+			it, err = models.GetItem(tx, 1)
+			return err
+		})
+		return it, err
+	}
+	for round := range 3 {
+		for range 2 {
+			if it, err := read(); err != nil || it.Name != "acme's" {
+				t.Fatalf("round %d, read: %+v, %v", round, it, err)
+			}
+		}
+		var prepared int
+		err := tenancy.WithTx(ctx, acme, func(tx *gorm.DB) error {
+			if err := tx.Raw("SELECT count(*) FROM pg_prepared_statements WHERE name LIKE 'tenantry%'").Scan(&prepared).Error; err != nil {
+				return err
+			}
+			return tx.Exec("DEALLOCATE ALL").Error
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if prepared != 1 {
+			t.Fatalf("round %d: %d prepared pins on the connection, want 1", round, prepared)
+		}
+	}
+}
