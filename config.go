@@ -206,6 +206,10 @@ func loadLimits(getenv func(string) string) (tenancy.PoolConfig, api.RateLimit, 
 	// (tenancy.PoolConfig.ConnMaxSchemas); 0 turns a limit off.
 	num("DB_CONN_MAX_SCHEMAS", integer(&pool.ConnMaxSchemas, 0))
 	num("DB_CONN_MAX_TRANSACTIONS", integer(&pool.ConnMaxTransactions, 0))
+	// DB_STATEMENT_CACHE: statements each connection keeps prepared for
+	// point reads and pages, per tenant schema
+	// (tenancy.PoolConfig.StatementCache); 0 turns the cache off.
+	num("DB_STATEMENT_CACHE", integer(&pool.StatementCache, 0))
 	num("TENANT_RATE", func(v string) (err error) {
 		if rl.PerSecond, err = strconv.ParseFloat(v, 64); err == nil && (rl.PerSecond < 0 || math.IsNaN(rl.PerSecond) || math.IsInf(rl.PerSecond, 0)) {
 			err = errors.New("must be 0 (off) or a positive number")

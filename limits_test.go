@@ -20,13 +20,14 @@ func TestFairnessSettingsFromTheEnvironment(t *testing.T) {
 	}
 	pool, rl, q, err = loadLimits(envOf("TENANT_POOL_SHARE", "3", "TENANT_POOL_WAIT", "250ms",
 		"TENANT_RATE", "2.5", "TENANT_BURST", "7", "TENANT_MAX_ITEMS", "1000", "TENANT_MAX_BYTES", "1048576",
-		"DB_CONN_MAX_SCHEMAS", "0", "DB_CONN_MAX_TRANSACTIONS", "5000"))
+		"DB_CONN_MAX_SCHEMAS", "0", "DB_CONN_MAX_TRANSACTIONS", "5000",
+		"DB_STATEMENT_CACHE", "0"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	wantPool := tenancy.DefaultPool
 	wantPool.TenantShare, wantPool.TenantWait = 3, 250*time.Millisecond
-	wantPool.ConnMaxSchemas, wantPool.ConnMaxTransactions = 0, 5000
+	wantPool.ConnMaxSchemas, wantPool.ConnMaxTransactions, wantPool.StatementCache = 0, 5000, 0
 	if diff := cmp.Diff(wantPool, pool); diff != "" {
 		t.Errorf("pool (-want +got):\n%s", diff)
 	}
@@ -47,7 +48,7 @@ func TestServeRefusesMalformedLimits(t *testing.T) {
 		{"TENANT_POOL_SHARE", "many"}, {"TENANT_POOL_SHARE", "-2"}, {"TENANT_POOL_WAIT", "1"},
 		{"TENANT_POOL_WAIT", "-1s"}, {"TENANT_RATE", "-1"}, {"TENANT_RATE", "NaN"}, {"TENANT_RATE", "+Inf"},
 		{"TENANT_BURST", "0"}, {"TENANT_MAX_ITEMS", "-5"}, {"TENANT_MAX_BYTES", "1e9"},
-		{"DB_CONN_MAX_SCHEMAS", "-1"}, {"DB_CONN_MAX_TRANSACTIONS", "lots"},
+		{"DB_CONN_MAX_SCHEMAS", "-1"}, {"DB_CONN_MAX_TRANSACTIONS", "lots"}, {"DB_STATEMENT_CACHE", "-1"},
 	} {
 		env := envOf("JWT_SECRET", secret, "DATABASE_URL", "postgres://nobody@127.0.0.1:1/none", kv[0], kv[1])
 		err := run(context.Background(), []string{"serve"}, env, &bytes.Buffer{}, io.Discard)

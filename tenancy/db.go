@@ -45,6 +45,10 @@ type PoolConfig struct {
 	// with schemas, not transactions, and MaxLifetime already renews
 	// connections over time).
 	ConnMaxTransactions int
+	// StatementCache is how many ReadOnce statements each connection keeps
+	// prepared, per tenant schema and SQL text (stmtcache.go); 0 turns
+	// the cache off. DefaultPool sets DefaultStatementCache.
+	StatementCache int
 }
 
 // DefaultTenantWait is how long a scope waits for its tenant's share: a
@@ -65,7 +69,7 @@ const DefaultTenantWait = time.Second
 // about 20 closed and reopened sessions per 1,000 requests and most of
 // PostgreSQL's CPU per request. MaxLifetime still recycles connections.
 var DefaultPool = PoolConfig{MaxOpen: 20, MaxIdle: 20, MaxLifetime: 30 * time.Minute,
-	ConnMaxSchemas: DefaultConnMaxSchemas}
+	ConnMaxSchemas: DefaultConnMaxSchemas, StatementCache: DefaultStatementCache}
 
 // tenantShare resolves the cap and the wait from pool; a cap of 0 means none.
 func (p PoolConfig) tenantShare() (int, time.Duration) {
@@ -109,7 +113,7 @@ func Open(ctx context.Context, url string, pool PoolConfig) (*gorm.DB, error) {
 	cfg.DialFunc = dialer(cfg.ConnectTimeout).DialContext
 	sqlDB := sql.OpenDB(connector{Connector: stdlib.GetConnector(*cfg, stdlib.OptionBeforeConnect(attachPipe)),
 		limits: connLimits{schemas: pool.ConnMaxSchemas, transactions: pool.ConnMaxTransactions},
-		pins:   new(readPins)})
+		pins:   &readPins{stmts: pool.StatementCache}})
 	sqlDB.SetMaxOpenConns(pool.MaxOpen)
 	sqlDB.SetMaxIdleConns(pool.MaxIdle)
 	sqlDB.SetConnMaxLifetime(pool.MaxLifetime)

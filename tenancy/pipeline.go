@@ -72,6 +72,9 @@ import (
 // readPins is what a pool's connections share about the prepared pin.
 type readPins struct {
 	misses atomic.Int32
+	// stmts is the size of each connection's statement cache
+	// (stmtcache.go); 0 turns it off.
+	stmts int
 }
 
 // maxPinMisses is how many refused prepared pins make a pool parse the pin
@@ -137,6 +140,11 @@ type pipe struct {
 	// being dropped; retried: it was sent again).
 	extPin, named, retrying, retried bool
 	resend                           []byte
+	// stmts is the connection's statement cache (stmtcache.go), nil when
+	// off; stmt, the scope's statement as it named it, until pgx's
+	// BindComplete shows the Bind of the named statement went through.
+	stmts *stmtCache
+	stmt  *stmtPlan
 }
 
 const (
@@ -152,6 +160,9 @@ const maxKeptBuffer = 64 << 10
 // frontend is the connection's pgconn BuildFrontend.
 func (p *pipe) frontend(r io.Reader, w io.Writer) *pgproto3.Frontend {
 	*p = pipe{r: r, w: w, pins: p.pins}
+	if p.pins != nil {
+		p.stmts = newStmtCache(p.pins.stmts)
+	}
 	return pgproto3.NewFrontend(p, p)
 }
 
@@ -181,6 +192,12 @@ func (p *pipe) settle() {
 	p.armed, p.req, p.pinErr, p.skipping = nil, nil, nil, false
 	p.suffix, p.sealed = nil, false
 	p.extPin, p.named, p.retrying, p.retried = false, false, false, false
+	if p.stmt != nil && !p.stmt.entry.ready {
+		// The scope ended before its named Parse was answered (a
+		// connection that died mid-reply): the statement may not exist.
+		p.stmts.drop(p.stmt.entry, true)
+	}
+	p.stmt = nil
 	if cap(p.resend) > maxKeptBuffer {
 		p.resend = nil
 	}
@@ -199,19 +216,27 @@ func (p *pipe) Write(b []byte) (int, error) {
 		return p.w.Write(b)
 	}
 	var buf []byte
+	var prefix int
 	if p.req.readPin != nil && extendedWithSync(b) {
 		p.named = p.pins.named()
-		buf = p.appendReadPin(p.wbuf[:0], p.named)
+		if p.named {
+			p.stmt = p.stmts.plan(p.req.schema, b)
+		}
+		buf = p.stmts.appendCloses(p.wbuf[:0])
+		buf = p.appendReadPin(buf, p.named)
+		prefix = len(buf)
+		if p.stmt != nil {
+			buf = p.stmt.append(buf)
+		} else {
+			buf = append(buf, b...)
+		}
 		p.extPin, p.sealed = true, true
 		p.resend = append(p.resend[:0], b...)
 	} else {
-		buf = append(p.wbuf[:0], p.armed...)
-		p.sealed = p.suffix != nil
-	}
-	prefix := len(buf)
-	buf = append(buf, b...)
-	if !p.extPin {
+		buf = append(append(p.wbuf[:0], p.armed...), b...)
+		prefix = len(p.armed)
 		buf = append(buf, p.suffix...)
+		p.sealed = p.suffix != nil
 	}
 	p.armed, p.skipping, p.pinErr, p.wbuf, p.suffix = nil, true, nil, nil, nil
 	p.mu.Unlock()
@@ -220,6 +245,9 @@ func (p *pipe) Write(b []byte) (int, error) {
 		p.mu.Lock()
 		p.wbuf = buf[:0]
 		p.mu.Unlock()
+	}
+	if err == nil {
+		return len(b), nil
 	}
 	return min(max(n-prefix, 0), len(b)), err
 }
@@ -284,7 +312,7 @@ func (p *pipe) Read(b []byte) (int, error) {
 			p.rerr = nil
 			return 0, err
 		}
-		if !p.skipping && p.pinErr == nil {
+		if !p.skipping && p.pinErr == nil && p.stmt == nil {
 			// Nothing to take out: pgx reads straight into its buffer,
 			// and the reader only keeps its place among the messages.
 			p.mu.Unlock()
@@ -386,6 +414,17 @@ func (p *pipe) begin(typ byte) {
 		p.saving = append(p.saving[:0], p.hdr[:]...)
 	case p.skipping:
 		p.mode = drop
+	case p.stmt != nil && typ == '1':
+		// The named statement's ParseComplete: pgx gets one with the
+		// BindComplete below, whether the Parse went out or not.
+		p.mode = drop
+	case p.stmt != nil && typ == '2':
+		p.out = append(p.out, parseCompleteMsg...)
+		p.stmt = nil
+		p.mode = keep
+	case p.stmt != nil && typ == 'E':
+		p.mode = save
+		p.saving = append(p.saving[:0], p.hdr[:]...)
 	case typ == 'E' && p.pinErr != nil:
 		// The statement's error, which the failed pin caused: pgx
 		// gets the pin's error in its place.
@@ -404,6 +443,8 @@ func (p *pipe) begin(typ byte) {
 func (p *pipe) end() {
 	p.inBody = false
 	switch {
+	case p.mode == save && p.stmt != nil && !p.skipping:
+		p.namedFailed()
 	case p.mode == save && p.extPin:
 		p.readPinFailed()
 	case p.mode == save:
@@ -413,6 +454,8 @@ func (p *pipe) end() {
 		}
 	case p.skipping && p.extPin && p.retrying && p.hdr[0] == 'Z':
 		p.sendAgain()
+	case p.stmt != nil && !p.skipping && p.hdr[0] == '1':
+		p.stmt.entry.ready = true
 	case p.skipping && p.extPin && p.hdr[0] == '1':
 		// The pin's ParseComplete: a named Parse made the statement.
 		p.prepared = p.prepared || p.named
@@ -447,6 +490,13 @@ func (p *pipe) readPinFailed() {
 	if p.retrying {
 		return // PostgreSQL sends one error per Sync; nothing else comes
 	}
+	if p.stmt != nil {
+		// PostgreSQL skipped the statement's named Parse with the rest.
+		if !p.stmt.entry.ready {
+			p.stmts.drop(p.stmt.entry, false)
+		}
+		p.stmt = nil
+	}
 	err := decodeError(p.saving)
 	var pgErr *pgconn.PgError
 	if p.named && !p.retried && errors.As(err, &pgErr) &&
@@ -463,12 +513,40 @@ func (p *pipe) readPinFailed() {
 	p.skipping = false
 }
 
+// parseCompleteMsg is the encoded ParseComplete message.
+var parseCompleteMsg, _ = (&pgproto3.ParseComplete{}).Encode(nil)
+
+// namedFailed handles an ErrorResponse to the named statement (its Parse or
+// Bind), held in saving. A statement whose plan no longer fits its table
+// (0A000), that is gone (26000) or whose name is taken (42P05) is dropped
+// from the cache, and the scope goes again with pgx's own unnamed
+// statement: nothing ran. Any other error is pgx's.
+func (p *pipe) namedFailed() {
+	e := p.stmt.entry
+	p.stmt = nil
+	var pgErr *pgconn.PgError
+	if err := decodeError(p.saving); !p.retried && errors.As(err, &pgErr) &&
+		(pgErr.Code == "0A000" || pgErr.Code == "26000" || pgErr.Code == "42P05") {
+		p.stmts.drop(e, pgErr.Code != "26000")
+		if pgErr.Code != "0A000" {
+			p.pins.misses.Add(1)
+		}
+		p.retrying, p.skipping = true, true
+		return
+	}
+	if !e.ready {
+		p.stmts.drop(e, false) // its Parse failed: nothing was made
+	}
+	p.out = append(p.out, p.saving...)
+}
+
 // sendAgain sends the scope once more behind an unnamed pin, at the
 // ReadyForQuery that ended the refused attempt, in which nothing ran. A
 // write that fails fails pgx's read.
 func (p *pipe) sendAgain() {
 	p.retrying, p.retried, p.named = false, true, false
-	buf := p.appendReadPin(nil, false)
+	buf := p.stmts.appendCloses(nil)
+	buf = p.appendReadPin(buf, false)
 	buf = append(buf, p.resend...)
 	if _, err := p.w.Write(buf); err != nil && p.rerr == nil {
 		p.rerr = err
