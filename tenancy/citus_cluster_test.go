@@ -41,7 +41,7 @@ func newCitusEnv(t *testing.T) *citusEnv {
 		t.Skip("TEST_CITUS_URL is not set (a Citus coordinator database)")
 	}
 	ctx := context.Background()
-	db := tenancytest.Connect(t, url, tenancy.PoolConfig{MaxOpen: 16, MaxIdle: 8, MaxLifetime: time.Minute})
+	db := tenancytest.Connect(t, url, tenancy.PoolConfig{MaxOpen: 16, MaxIdle: 8, MaxLifetime: time.Minute, StatementCache: 64})
 	if err := migrations.ApplyShared(ctx, db); err != nil {
 		t.Fatalf("shared migrations on Citus: %v", err)
 	}

@@ -104,6 +104,20 @@ func citusOnboardingServes(t *testing.T, dir *tenancy.Directory, ddl *gorm.DB, n
 		if err != nil || len(got) != 1 || got[0].Name != "item of "+n {
 			t.Fatalf("%s: items %+v, %v", n, got, err)
 		}
+		// ReadOnce: the prepared pin and the statement in one implicit
+		// transaction, the statement prepared for the schema after the
+		// first read where the pool caches statements.
+		for range 3 {
+			var it models.Item
+			err := tenancy.ReadOnce(ctx, r, func(tx *gorm.DB) error {
+				var err error
+				it, err = models.GetItem(tx, got[0].ID)
+				return err
+			})
+			if err != nil || it.Name != "item of "+n {
+				t.Fatalf("%s: ReadOnce read %+v, %v", n, it, err)
+			}
+		}
 	}
 	return out
 }
