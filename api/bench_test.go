@@ -25,15 +25,16 @@ import (
 //	               statement, then the read, then COMMIT (4 round trips)
 //	gorm-scope:    tenancy.WithTx + models.GetItem (BEGIN+pin with the
 //	               SELECT, then COMMIT: 2 round trips)
-//	read-once:     tenancy.ReadOnce + models.GetItem (BEGIN+pin, SELECT and
-//	               COMMIT in one write: 1 round trip)
+//	read-once:     tenancy.ReadOnce + models.GetItem (the prepared pin and
+//	               the SELECT, cached per schema, in one implicit
+//	               transaction: 1 round trip)
 //	http:          the router: JWT, cached tenant lookup, ReadOnce, JSON
 //
 // Each iteration picks one of 100 tenants at random, as real traffic would.
 // Run: go test ./api -run '^$' -bench RequestPath -cpu 4 -count 5
 func BenchmarkRequestPath(b *testing.B) {
 	const tenants, items = 100, 100
-	s := newStack(b, tenancy.PoolConfig{MaxOpen: 8, MaxIdle: 8}, nil)
+	s := newStack(b, tenancy.PoolConfig{MaxOpen: 8, MaxIdle: 8, StatementCache: tenancy.DefaultStatementCache}, nil)
 	ctx := context.Background()
 	ts := make([]models.Tenant, tenants)
 	rs := make([]tenancy.Resolved, tenants)

@@ -3,6 +3,9 @@ package tenancy
 import (
 	"fmt"
 	"strings"
+	"sync"
+
+	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/tenantry/tenantry/models"
 )
@@ -107,22 +110,56 @@ const (
 		", $1::regnamespace"
 )
 
-// readPinParams returns the parameters of the prepared read pin for p, in
-// the text format. Like pinSQL it validates the schema and role, whatever
-// their source, and refuses a spec without a role: the prepared pin is a
-// tenant scope's.
-func readPinParams(p pinSpec) ([][]byte, error) {
+// readPinBind is the read pin of one tenant scope spec: its parameters,
+// and its Bind of the named statement, encoded.
+type readPinBind struct {
+	params [][]byte
+	named  []byte
+}
+
+// readPinBinds keeps each spec's readPinBind, so a read encodes nothing of
+// its pin. A spec names a schema, a role and limits; the map is emptied
+// when it reaches maxReadPinBinds (a bound on memory, about 300 bytes an
+// entry, far above any tenant count a server holds: entries are rebuilt
+// as used).
+var readPinBinds = pinBinds{m: make(map[pinSpec]*readPinBind)}
+
+const maxReadPinBinds = 100_000
+
+type pinBinds struct {
+	mu sync.RWMutex
+	m  map[pinSpec]*readPinBind
+}
+
+// get returns p's readPinBind. Like pinSQL it validates the schema and
+// role, whatever their source, and refuses a spec without a role: the
+// prepared pin is a tenant scope's.
+func (c *pinBinds) get(p pinSpec) (*readPinBind, error) {
+	c.mu.RLock()
+	b := c.m[p]
+	c.mu.RUnlock()
+	if b != nil {
+		return b, nil
+	}
 	if !validSchema(p.Schema) {
 		return nil, fmt.Errorf("tenancy: pin schema %q: %w", p.Schema, models.ErrInvalid)
 	}
 	if !validRole(p.Role) {
 		return nil, fmt.Errorf("tenancy: pin role %q: %w", p.Role, models.ErrInvalid)
 	}
-	return [][]byte{
+	b = &readPinBind{params: [][]byte{
 		[]byte(quoteIdent(p.Schema)),
 		[]byte(p.Role),
 		[]byte(ms(p.Limits.Statement)),
 		[]byte(ms(p.Limits.Lock)),
 		[]byte(ms(p.Limits.Idle)),
-	}, nil
+	}}
+	b.named, _ = (&pgproto3.Bind{PreparedStatement: readPinName, Parameters: b.params}).Encode(nil)
+	c.mu.Lock()
+	if len(c.m) >= maxReadPinBinds {
+		clear(c.m)
+	}
+	c.m[p] = b
+	c.mu.Unlock()
+	return b, nil
 }

@@ -29,7 +29,9 @@ type pinKey struct{}
 // sent it. A handle not opened by Open has no pinConn: nothing sets done,
 // and the scope pins with a statement of its own instead (InSchema).
 type pinRequest struct {
-	begin  string
+	// spec is the pin, validated by withPin; begin() builds its SQL when
+	// a path needs it.
+	spec   pinSpec
 	schema string
 	done   bool
 	// pinErr is the error the pin drew when it went out with the scope's
@@ -37,26 +39,34 @@ type pinRequest struct {
 	pinErr error
 	// once: a ReadOnce scope, whose COMMIT follows its one statement.
 	once bool
-	// readPin holds the prepared read pin's parameters (pin.go) of a
-	// ReadOnce tenant scope, whose pin and statement may then run in one
-	// implicit transaction (pipeline.go).
-	readPin [][]byte
+	// readPin is the prepared read pin's Bind (pin.go) of a ReadOnce
+	// tenant scope, whose pin and statement may then run in one implicit
+	// transaction (pipeline.go).
+	readPin *readPinBind
 }
 
-// withPin returns ctx carrying the statement that begins a transaction
-// pinned as p says (pinSQL builds it).
+// begin returns the simple-protocol statement that begins the scope's
+// transaction and pins it.
+func (r *pinRequest) begin() string {
+	sel, _ := pinSQL(r.spec) // withPin validated the spec
+	if r.once {
+		return "BEGIN READ ONLY; " + sel
+	}
+	return "BEGIN; " + sel
+}
+
+// withPin returns ctx carrying the pin of a transaction pinned as p says
+// (pinSQL, or the prepared read pin, builds its SQL).
 func withPin(ctx context.Context, p pinSpec) (context.Context, *pinRequest, error) {
-	sel, err := pinSQL(p)
-	if err != nil {
+	if !validSchema(p.Schema) || (p.Role != "" && !validRole(p.Role)) {
+		_, err := pinSQL(p) // names what is wrong
 		return ctx, nil, err
 	}
-	req := &pinRequest{begin: "BEGIN; " + sel, schema: p.Schema}
-	if readOnce(ctx) {
-		req.begin, req.once = "BEGIN READ ONLY; "+sel, true
-		if p.Role != "" {
-			if req.readPin, err = readPinParams(p); err != nil {
-				return ctx, nil, err
-			}
+	req := &pinRequest{spec: p, schema: p.Schema, once: readOnce(ctx)}
+	if req.once && p.Role != "" {
+		var err error
+		if req.readPin, err = readPinBinds.get(p); err != nil {
+			return ctx, nil, err
 		}
 	}
 	return context.WithValue(ctx, pinKey{}, req), req, nil
@@ -94,6 +104,7 @@ type pinConn struct {
 	*stdlib.Conn
 	budget *connBudget // recycle.go; nil without limits
 	pipe   *pipe
+	live   liveness // alive_*.go
 }
 
 func (c *pinConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
@@ -118,7 +129,7 @@ func (c *pinConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx
 	if pc.IsClosed() {
 		return nil, driver.ErrBadConn
 	}
-	tx, err := pc.BeginTx(ctx, pgx.TxOptions{BeginQuery: req.begin})
+	tx, err := pc.BeginTx(ctx, pgx.TxOptions{BeginQuery: req.begin()})
 	if err != nil {
 		// The BEGIN ran and the pin failed: end the aborted transaction so
 		// the connection goes back to the pool clean (if this fails too,

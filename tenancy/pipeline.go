@@ -168,7 +168,7 @@ func (p *pipe) frontend(r io.Reader, w io.Writer) *pgproto3.Frontend {
 
 // arm defers req's BEGIN and pin to the next write.
 func (p *pipe) arm(req *pinRequest) error {
-	msg, err := (&pgproto3.Query{String: req.begin}).Encode(nil)
+	msg, err := (&pgproto3.Query{String: req.begin()}).Encode(nil)
 	if err != nil {
 		return err
 	}
@@ -252,6 +252,9 @@ func (p *pipe) Write(b []byte) (int, error) {
 	return min(max(n-prefix, 0), len(b)), err
 }
 
+// executeMsg is the encoded Execute of the unnamed portal, all rows.
+var executeMsg, _ = (&pgproto3.Execute{}).Encode(nil)
+
 // syncMsg is the encoded Sync message.
 var syncMsg, _ = (&pgproto3.Sync{}).Encode(nil)
 
@@ -275,9 +278,12 @@ func (p *pipe) appendReadPin(buf []byte, named bool) []byte {
 	if !named || !p.prepared {
 		buf, _ = (&pgproto3.Parse{Name: name, Query: readPinSQL}).Encode(buf)
 	}
-	buf, _ = (&pgproto3.Bind{PreparedStatement: name, Parameters: p.req.readPin}).Encode(buf)
-	buf, _ = (&pgproto3.Execute{}).Encode(buf)
-	return buf
+	if named {
+		buf = append(buf, p.req.readPin.named...)
+	} else {
+		buf, _ = (&pgproto3.Bind{Parameters: p.req.readPin.params}).Encode(buf)
+	}
+	return append(buf, executeMsg...)
 }
 
 // state reports, under the lock, whether a deferred BEGIN is still armed,
@@ -560,7 +566,7 @@ func (p *pipe) sendAgain() {
 // it did when the BEGIN was sent at once (beginFailed).
 func (c *pinConn) beginDeferred(ctx context.Context, req *pinRequest) (driver.Tx, error) {
 	pc := c.Conn.Conn()
-	if pc.IsClosed() || pc.PgConn().TxStatus() != 'I' || !idleAlive(pc.PgConn().Conn()) {
+	if pc.IsClosed() || pc.PgConn().TxStatus() != 'I' || !c.live.idleAlive(pc.PgConn().Conn()) {
 		return nil, driver.ErrBadConn
 	}
 	if err := c.pipe.arm(req); err != nil {

@@ -51,15 +51,17 @@ const DefaultStatementCache = 512
 
 // stmtCache is one connection's cache.
 type stmtCache struct {
-	size    int
-	seq     int
-	byKey   map[string]*list.Element
-	lru     list.List // of *stmtEntry, most recent first
-	closing []string  // names evicted, to close with the next scope
+	size int
+	seq  int
+	// bySchema maps a schema, then a statement's Parse body after its
+	// name (text, parameter types), to its entry.
+	bySchema map[string]map[string]*list.Element
+	lru      list.List // of *stmtEntry, most recent first
+	closing  []string  // names evicted, to close with the next scope
 }
 
 type stmtEntry struct {
-	key, name string
+	schema, key, name string
 	// ready: PostgreSQL answered the Parse; until then a failure before
 	// it means the statement may not exist.
 	ready bool
@@ -69,38 +71,48 @@ func newStmtCache(size int) *stmtCache {
 	if size <= 0 {
 		return nil
 	}
-	return &stmtCache{size: size, byKey: make(map[string]*list.Element)}
+	return &stmtCache{size: size, bySchema: make(map[string]map[string]*list.Element)}
 }
 
-// stmtPlan is one scope's statement, named from the cache.
+// stmtPlan is one scope's statement, named from the cache. Its byte
+// slices point into pgx's buffer, which is only read while the scope's
+// write is being built.
 type stmtPlan struct {
 	entry *stmtEntry
 	// parse: a new entry, whose named Parse goes out.
 	parse bool
-	p     pgproto3.Parse
-	b     pgproto3.Bind
-	rest  [][]byte // pgx's Describe, Execute and Sync, as they were
+	// parseRest and bindRest are the Parse and Bind bodies after their
+	// empty names; tail is pgx's Describe, Execute and Sync.
+	parseRest, bindRest, tail []byte
 }
 
 // plan returns how b's statement is to be named for schema, or nil when b
-// is not exactly one unnamed Parse, Bind, Describe, Execute and Sync
-// (pgx's exec mode), which then goes out as it is.
+// is not exactly one unnamed Parse, Bind of the unnamed portal, Describe,
+// Execute and Sync (pgx's exec mode), which then goes out as it is.
 func (c *stmtCache) plan(schema string, b []byte) *stmtPlan {
 	if c == nil {
 		return nil
 	}
-	msgs, ok := splitMessages(b)
-	if !ok || len(msgs) != 5 || msgs[0][0] != 'P' || msgs[1][0] != 'B' || msgs[2][0] != 'D' ||
-		msgs[3][0] != 'E' || msgs[4][0] != 'S' {
+	var msgs [5][]byte
+	rest := b
+	for i := range msgs {
+		if len(rest) < 5 {
+			return nil
+		}
+		n := int(binary.BigEndian.Uint32(rest[1:5])) + 1
+		if n < 5 || n > len(rest) || rest[0] != "PBDES"[i] {
+			return nil
+		}
+		msgs[i], rest = rest[:n], rest[n:]
+	}
+	parse, bind := msgs[0][5:], msgs[1][5:]
+	// An unnamed statement bound to the unnamed portal: both names empty.
+	if len(rest) != 0 || len(parse) < 1 || parse[0] != 0 || len(bind) < 2 || bind[0] != 0 || bind[1] != 0 {
 		return nil
 	}
-	pl := &stmtPlan{rest: msgs[2:]}
-	if pl.p.Decode(msgs[0][5:]) != nil || pl.b.Decode(msgs[1][5:]) != nil ||
-		pl.p.Name != "" || pl.b.PreparedStatement != "" {
-		return nil
-	}
-	key := stmtKey(schema, &pl.p)
-	if el, hit := c.byKey[key]; hit && el.Value.(*stmtEntry).ready {
+	pl := &stmtPlan{parseRest: parse[1:], bindRest: bind[2:], tail: b[len(msgs[0])+len(msgs[1]):]}
+	keys := c.bySchema[schema]
+	if el, hit := keys[string(pl.parseRest)]; hit && el.Value.(*stmtEntry).ready {
 		c.lru.MoveToFront(el)
 		pl.entry = el.Value.(*stmtEntry)
 		return pl
@@ -108,11 +120,17 @@ func (c *stmtCache) plan(schema string, b []byte) *stmtPlan {
 		c.drop(el.Value.(*stmtEntry), true)
 	}
 	for c.lru.Len() >= c.size {
-		c.drop(c.lru.Back().Value.(*stmtEntry), true)
+		c.evict(c.lru.Back())
+	}
+	// Looked up again: the drops above may have removed the schema's map.
+	keys = c.bySchema[schema]
+	if keys == nil {
+		keys = make(map[string]*list.Element)
+		c.bySchema[schema] = keys
 	}
 	c.seq++
-	pl.entry = &stmtEntry{key: key, name: "tenantry_s" + strconv.Itoa(c.seq)}
-	c.byKey[key] = c.lru.PushFront(pl.entry)
+	pl.entry = &stmtEntry{schema: schema, key: string(pl.parseRest), name: "tenantry_s" + strconv.Itoa(c.seq)}
+	keys[pl.entry.key] = c.lru.PushFront(pl.entry)
 	pl.parse = true
 	return pl
 }
@@ -120,17 +138,26 @@ func (c *stmtCache) plan(schema string, b []byte) *stmtPlan {
 // append appends the statement named: its Parse when new, the Bind of the
 // named statement, then pgx's Describe, Execute and Sync.
 func (pl *stmtPlan) append(dst []byte) []byte {
+	name := pl.entry.name
 	if pl.parse {
-		pl.p.Name = pl.entry.name
-		dst, _ = pl.p.Encode(dst)
+		dst = appendMessage(dst, 'P', "", name, pl.parseRest)
 	}
-	pl.b.PreparedStatement = pl.entry.name
-	dst, _ = pl.b.Encode(dst)
-	for _, m := range pl.rest {
-		dst = append(dst, m...)
-	}
-	pl.rest = nil // pgx's buffer, which it reuses
+	// The Bind names the unnamed portal (empty), then the statement.
+	dst = appendMessage(dst, 'B', "\x00", name, pl.bindRest)
+	dst = append(dst, pl.tail...)
+	pl.parseRest, pl.bindRest, pl.tail = nil, nil, nil
 	return dst
+}
+
+// appendMessage appends a message of type typ whose body is head, name,
+// name's NUL terminator, then rest.
+func appendMessage(dst []byte, typ byte, head, name string, rest []byte) []byte {
+	dst = append(dst, typ)
+	dst = binary.BigEndian.AppendUint32(dst, uint32(4+len(head)+len(name)+1+len(rest)))
+	dst = append(dst, head...)
+	dst = append(dst, name...)
+	dst = append(dst, 0)
+	return append(dst, rest...)
 }
 
 // appendCloses appends a Close of every statement evicted since the last
@@ -146,43 +173,26 @@ func (c *stmtCache) appendCloses(dst []byte) []byte {
 	return dst
 }
 
+// evict drops the entry of el, the least recently used.
+func (c *stmtCache) evict(el *list.Element) {
+	e := el.Value.(*stmtEntry)
+	c.drop(e, true)
+	c.lru.Remove(el) // a no-op when drop found it; bounds the list whatever the maps say
+}
+
 // drop removes e; exists: PostgreSQL may hold it, so it is closed with the
 // next scope (closing a statement that is gone is no error).
 func (c *stmtCache) drop(e *stmtEntry, exists bool) {
-	if el, ok := c.byKey[e.key]; ok && el.Value.(*stmtEntry) == e {
-		c.lru.Remove(el)
-		delete(c.byKey, e.key)
+	if keys := c.bySchema[e.schema]; keys != nil {
+		if el, ok := keys[e.key]; ok && el.Value.(*stmtEntry) == e {
+			c.lru.Remove(el)
+			delete(keys, e.key)
+			if len(keys) == 0 {
+				delete(c.bySchema, e.schema)
+			}
+		}
 	}
 	if exists {
 		c.closing = append(c.closing, e.name)
 	}
-}
-
-// stmtKey keys a statement by schema, parameter types and text.
-func stmtKey(schema string, p *pgproto3.Parse) string {
-	b := make([]byte, 0, len(schema)+len(p.Query)+4*len(p.ParameterOIDs)+2)
-	b = append(b, schema...)
-	b = append(b, 0)
-	for _, oid := range p.ParameterOIDs {
-		b = binary.BigEndian.AppendUint32(b, oid)
-	}
-	b = append(b, 0)
-	b = append(b, p.Query...)
-	return string(b)
-}
-
-// splitMessages splits b into whole frontend messages (type byte, length,
-// body); ok is false when b does not end at a message boundary.
-func splitMessages(b []byte) (msgs [][]byte, ok bool) {
-	for len(b) > 0 {
-		if len(b) < 5 {
-			return nil, false
-		}
-		n := int(binary.BigEndian.Uint32(b[1:5])) + 1
-		if n < 5 || n > len(b) {
-			return nil, false
-		}
-		msgs, b = append(msgs, b[:n]), b[n:]
-	}
-	return msgs, true
 }

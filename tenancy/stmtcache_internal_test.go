@@ -1,0 +1,125 @@
+package tenancy
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+)
+
+// execBytes returns what pgx's exec mode writes for query: an unnamed
+// Parse, Bind, Describe of the portal, Execute and Sync.
+func execBytes(t *testing.T, query string, arg string) []byte {
+	t.Helper()
+	var b []byte
+	var err error
+	for _, m := range []pgproto3.FrontendMessage{
+		&pgproto3.Parse{Query: query, ParameterOIDs: []uint32{20}},
+		&pgproto3.Bind{Parameters: [][]byte{[]byte(arg)}},
+		&pgproto3.Describe{ObjectType: 'P'},
+		&pgproto3.Execute{},
+		&pgproto3.Sync{},
+	} {
+		if b, err = m.Encode(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return b
+}
+
+// The cache's maps and its LRU list always agree and never hold more than
+// its size, through random hits, misses, failures and evictions over
+// schemas that empty and fill again; and a named statement goes out as
+// the same statement pgx meant, under its name.
+func TestStatementCacheKeepsItsBooks(t *testing.T) {
+	const size = 4
+	c := newStmtCache(size)
+	queries := []string{"SELECT * FROM items WHERE id = $1", "SELECT * FROM items LIMIT $1"}
+	for i := range 5000 {
+		schema := fmt.Sprintf("t_%d", rand.IntN(6))
+		b := execBytes(t, queries[rand.IntN(len(queries))], fmt.Sprint(i))
+		pl := c.plan(schema, b)
+		if pl == nil {
+			t.Fatal("an exec-mode statement was not planned")
+		}
+		out := pl.append(c.appendCloses(nil))
+		var msgs []pgproto3.FrontendMessage
+		be := pgproto3.NewBackend(&sliceReader{b: out}, nil)
+		for {
+			m, err := be.Receive()
+			if err != nil {
+				break
+			}
+			msgs = append(msgs, m)
+			if _, ok := m.(*pgproto3.Sync); ok {
+				break
+			}
+		}
+		var bound string
+		for _, m := range msgs {
+			switch m := m.(type) {
+			case *pgproto3.Parse:
+				if m.Name != pl.entry.name || !pl.parse {
+					t.Fatalf("step %d: Parse %q, entry %q, new %v", i, m.Name, pl.entry.name, pl.parse)
+				}
+			case *pgproto3.Bind:
+				if m.DestinationPortal != "" || string(m.Parameters[0]) != fmt.Sprint(i) {
+					t.Fatalf("step %d: Bind %+v", i, m)
+				}
+				bound = m.PreparedStatement
+			}
+		}
+		if bound != pl.entry.name {
+			t.Fatalf("step %d: bound %q, want %q", i, bound, pl.entry.name)
+		}
+		switch rand.IntN(4) {
+		case 0: // the Parse failed
+			if !pl.entry.ready {
+				c.drop(pl.entry, false)
+			}
+		case 1: // the plan no longer fits
+			c.drop(pl.entry, true)
+		default:
+			pl.entry.ready = true
+		}
+		n := 0
+		for _, keys := range c.bySchema {
+			if len(keys) == 0 {
+				t.Fatalf("step %d: an empty schema map is kept", i)
+			}
+			n += len(keys)
+		}
+		if n != c.lru.Len() || n > size {
+			t.Fatalf("step %d: %d entries in the maps, %d in the list, size %d", i, n, c.lru.Len(), size)
+		}
+	}
+}
+
+// Bytes that are not one exec-mode statement go out untouched.
+func TestStatementCacheLeavesOtherBytesAlone(t *testing.T) {
+	c := newStmtCache(4)
+	good := execBytes(t, "SELECT 1 WHERE $1 = 1", "1")
+	named, _ := (&pgproto3.Parse{Name: "mine", Query: "SELECT 1"}).Encode(nil)
+	for name, b := range map[string][]byte{
+		"simple query": func() []byte { q, _ := (&pgproto3.Query{String: "SELECT 1"}).Encode(nil); return q }(),
+		"truncated":    good[:len(good)-3],
+		"two syncs":    append(append([]byte(nil), good...), good[len(good)-5:]...),
+		"named parse":  append(named, good[len(good)-5:]...),
+	} {
+		if pl := c.plan("t_a", b); pl != nil {
+			t.Errorf("%s: planned", name)
+		}
+	}
+}
+
+type sliceReader struct{ b []byte }
+
+func (r *sliceReader) Read(p []byte) (int, error) {
+	if len(r.b) == 0 {
+		return 0, fmt.Errorf("eof")
+	}
+	n := copy(p, r.b)
+	r.b = r.b[n:]
+	return n, nil
+}
