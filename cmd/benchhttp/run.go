@@ -450,7 +450,11 @@ func (e *env) account(ctx context.Context, v string, rep *report) error {
 	for _, t := range e.o.tenants {
 		for _, ep := range e.o.endpoints {
 			warm := e.workload(v, s.Base, t, ep)
-			if tal := countedLoop(ctx, c, warm, e.o.concurrency, t+50); tal.failed.Load() > 0 {
+			// The seed's approach (d) fails some requests by design: a
+			// query that lands on a connection whose search_path it never
+			// set finds no items table. Its timed rounds count those;
+			// only the other variants must warm up cleanly.
+			if tal := countedLoop(ctx, c, warm, e.o.concurrency, t+50); tal.failed.Load() > 0 && v != "d" {
 				return fmt.Errorf("%d tenants, %s: warm-up failed: %v", t, ep, tal.firstErrs)
 			}
 			n := max(e.o.account, t)
