@@ -113,7 +113,7 @@ func Open(ctx context.Context, url string, pool PoolConfig) (*gorm.DB, error) {
 	cfg.DialFunc = dialer(cfg.ConnectTimeout).DialContext
 	sqlDB := sql.OpenDB(connector{Connector: stdlib.GetConnector(*cfg, stdlib.OptionBeforeConnect(attachPipe)),
 		limits: connLimits{schemas: pool.ConnMaxSchemas, transactions: pool.ConnMaxTransactions},
-		pins:   &readPins{stmts: pool.StatementCache}})
+		pins:   &namedStmts{stmts: pool.StatementCache}})
 	sqlDB.SetMaxOpenConns(pool.MaxOpen)
 	sqlDB.SetMaxIdleConns(pool.MaxIdle)
 	sqlDB.SetConnMaxLifetime(pool.MaxLifetime)

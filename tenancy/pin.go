@@ -87,18 +87,27 @@ func appPinSQL(schema string, lim Limits) string {
 		", " + q + "::regnamespace"
 }
 
-// The pin of a ReadOnce scope is one prepared statement, not an SQL string
+// The pin of a tenant scope is one prepared statement, not an SQL string
 // built per scope: the schema, the role and the limits travel as its
 // parameters. PostgreSQL parses and plans a prepared statement once per
 // connection; parsing and planning the spliced pin took about a fifth of a
-// scoped point read's backend CPU. The statement also makes the
-// transaction read-only (transaction_read_only, the setting SET TRANSACTION
-// READ ONLY makes), which PostgreSQL lets no later statement of the
-// transaction undo. Nothing of the pin's text comes from a request.
+// scoped point read's backend CPU. A ReadOnce scope's pin also makes the
+// transaction read-only (transaction_read_only, the setting SET
+// TRANSACTION READ ONLY makes), which PostgreSQL lets no later statement
+// of the transaction undo. Nothing of the pins' text comes from a request.
+//
+// The names carry a version suffix that changes with the text, so a
+// connection never binds a pin of another text prepared under the same
+// name.
 const (
-	// readPinName names the prepared pin on every connection. The version
-	// suffix changes with the text, so a connection never binds a pin of
-	// another text prepared under the same name.
+	writePinName = "tenantry_pin_v1"
+	writePinSQL  = "SELECT set_config('search_path', $1, true)" +
+		", set_config('role', $2, true)" +
+		", set_config('statement_timeout', $3, true)" +
+		", set_config('lock_timeout', $4, true)" +
+		", set_config('idle_in_transaction_session_timeout', $5, true)" +
+		// The cast fails for a missing schema (3F000), as pinSQL's does.
+		", $1::regnamespace"
 	readPinName = "tenantry_read_pin_v1"
 	readPinSQL  = "SELECT set_config('search_path', $1, true)" +
 		", set_config('role', $2, true)" +
@@ -106,37 +115,45 @@ const (
 		", set_config('lock_timeout', $4, true)" +
 		", set_config('idle_in_transaction_session_timeout', $5, true)" +
 		", set_config('transaction_read_only', 'on', true)" +
-		// The cast fails for a missing schema (3F000), as pinSQL's does.
 		", $1::regnamespace"
+	// beginName is the prepared BEGIN of a WithTx scope.
+	beginName = "tenantry_begin_v1"
 )
 
-// readPinBind is the read pin of one tenant scope spec: its parameters,
-// and its Bind of the named statement, encoded.
-type readPinBind struct {
-	params [][]byte
-	named  []byte
+// pinBind is the prepared pin of one tenant scope spec: the statement's
+// name and text, its parameters, and its Bind of the named statement,
+// encoded.
+type pinBind struct {
+	name, sql string
+	params    [][]byte
+	named     []byte
 }
 
-// readPinBinds keeps each spec's readPinBind, so a read encodes nothing of
-// its pin. A spec names a schema, a role and limits; the map is emptied
-// when it reaches maxReadPinBinds (a bound on memory, about 300 bytes an
-// entry, far above any tenant count a server holds: entries are rebuilt
-// as used).
-var readPinBinds = pinBinds{m: make(map[pinSpec]*readPinBind)}
+// pinBinds keeps each spec's pinBind, so a scope encodes nothing of its
+// pin. A spec names a schema, a role and limits; the map is emptied when
+// it reaches maxPinBinds (a bound on memory, about 300 bytes an entry, far
+// above any tenant count a server holds: entries are rebuilt as used).
+var pinBinds = pinBindCache{m: make(map[pinBindKey]*pinBind)}
 
-const maxReadPinBinds = 100_000
+const maxPinBinds = 100_000
 
-type pinBinds struct {
+type pinBindKey struct {
+	spec pinSpec
+	read bool
+}
+
+type pinBindCache struct {
 	mu sync.RWMutex
-	m  map[pinSpec]*readPinBind
+	m  map[pinBindKey]*pinBind
 }
 
-// get returns p's readPinBind. Like pinSQL it validates the schema and
-// role, whatever their source, and refuses a spec without a role: the
-// prepared pin is a tenant scope's.
-func (c *pinBinds) get(p pinSpec) (*readPinBind, error) {
+// get returns the pinBind of p, the read pin's when read. Like pinSQL it
+// validates the schema and role, whatever their source, and refuses a
+// spec without a role: the prepared pins are tenant scopes'.
+func (c *pinBindCache) get(p pinSpec, read bool) (*pinBind, error) {
+	k := pinBindKey{p, read}
 	c.mu.RLock()
-	b := c.m[p]
+	b := c.m[k]
 	c.mu.RUnlock()
 	if b != nil {
 		return b, nil
@@ -147,19 +164,22 @@ func (c *pinBinds) get(p pinSpec) (*readPinBind, error) {
 	if !validRole(p.Role) {
 		return nil, fmt.Errorf("tenancy: pin role %q: %w", p.Role, models.ErrInvalid)
 	}
-	b = &readPinBind{params: [][]byte{
+	b = &pinBind{name: writePinName, sql: writePinSQL, params: [][]byte{
 		[]byte(quoteIdent(p.Schema)),
 		[]byte(p.Role),
 		[]byte(ms(p.Limits.Statement)),
 		[]byte(ms(p.Limits.Lock)),
 		[]byte(ms(p.Limits.Idle)),
 	}}
-	b.named, _ = (&pgproto3.Bind{PreparedStatement: readPinName, Parameters: b.params}).Encode(nil)
+	if read {
+		b.name, b.sql = readPinName, readPinSQL
+	}
+	b.named, _ = (&pgproto3.Bind{PreparedStatement: b.name, Parameters: b.params}).Encode(nil)
 	c.mu.Lock()
-	if len(c.m) >= maxReadPinBinds {
+	if len(c.m) >= maxPinBinds {
 		clear(c.m)
 	}
-	c.m[p] = b
+	c.m[k] = b
 	c.mu.Unlock()
 	return b, nil
 }

@@ -39,10 +39,10 @@ type pinRequest struct {
 	pinErr error
 	// once: a ReadOnce scope, whose COMMIT follows its one statement.
 	once bool
-	// readPin is the prepared read pin's Bind (pin.go) of a ReadOnce
-	// tenant scope, whose pin and statement may then run in one implicit
-	// transaction (pipeline.go).
-	readPin *readPinBind
+	// pin is the prepared pin (pin.go) of a tenant scope, which then goes
+	// out on the extended protocol in front of the scope's first
+	// statement (pipeline.go); the read pin of a ReadOnce scope.
+	pin *pinBind
 }
 
 // begin returns the simple-protocol statement that begins the scope's
@@ -63,9 +63,9 @@ func withPin(ctx context.Context, p pinSpec) (context.Context, *pinRequest, erro
 		return ctx, nil, err
 	}
 	req := &pinRequest{spec: p, schema: p.Schema, once: readOnce(ctx)}
-	if req.once && p.Role != "" {
+	if p.Role != "" {
 		var err error
-		if req.readPin, err = readPinBinds.get(p); err != nil {
+		if req.pin, err = pinBinds.get(p, req.once); err != nil {
 			return ctx, nil, err
 		}
 	}
@@ -75,8 +75,8 @@ func withPin(ctx context.Context, p pinSpec) (context.Context, *pinRequest, erro
 // connector wraps pgx's stdlib connector so its connections honour pins.
 type connector struct {
 	driver.Connector
-	limits connLimits // recycle.go
-	pins   *readPins  // pipeline.go
+	limits connLimits  // recycle.go
+	pins   *namedStmts // pipeline.go
 }
 
 func (c connector) Connect(ctx context.Context) (driver.Conn, error) {

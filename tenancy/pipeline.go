@@ -47,54 +47,60 @@ import (
 // protocol) writes through it; pgconn's batch path writes to the socket
 // directly, but nothing inside a scope can reach it.
 
-// A ReadOnce scope goes further: its transaction is the implicit one of
-// the extended protocol, which lasts from the first message to the next
-// Sync. When pgx's bytes for the scope's statement are extended-protocol
-// messages ending in their Sync (as every pgx query's are), the pipe puts
-// the prepared read pin's Bind and Execute in front of them (pin.go), with
-// the pin's Parse on a connection's first use. PostgreSQL runs the pin, then
-// the statement, in one transaction that ends at pgx's Sync: no BEGIN, no
-// COMMIT, nothing left to read after the statement's own reply. A pin that
-// fails makes PostgreSQL skip everything up to the Sync, so the statement
-// never runs and the pin's error is the reply pgx reads for it. The
-// replies to the pin itself (ParseComplete, BindComplete, its row and
-// CommandComplete) are taken out of the stream. Other bytes (a simple
-// Query, which would commit the implicit transaction at its end) take the
-// BEGIN READ ONLY path above instead.
+// A tenant scope goes further when pgx's bytes for its first statement are
+// extended-protocol messages ending in their Sync, as every pgx query's
+// and every Exec's with arguments are. The pipe then puts extended
+// messages in front of them, without a Sync of their own: the Bind and
+// Execute of the prepared BEGIN (a WithTx scope) and of the prepared pin
+// (pin.go), each with its Parse on a connection's first use. A ReadOnce
+// scope sends no BEGIN: its transaction is the implicit one of the
+// extended protocol, which lasts up to pgx's Sync, so it needs no COMMIT
+// either, and nothing is left to read after the statement's own reply.
+// Either way, a BEGIN or pin that fails makes PostgreSQL skip everything
+// up to the Sync, so the statement never runs and the failure is the
+// reply pgx reads for it. The replies to the messages put in front
+// (ParseComplete, BindComplete, the pin's row, CommandComplete) are taken
+// out of the stream. Other bytes (a simple Query, which would end the
+// implicit transaction, or ignore a failed pin's Sync-less messages and
+// hang) take the simple-protocol path above instead.
 //
 // A transaction-mode pooler between tenantry and PostgreSQL hands each
 // transaction a server connection of its own choosing, so a statement
 // prepared on one may be missing on the next (26000) or already there
 // (42P05). Either error means nothing ran: the pipe sends the scope again
-// at once with the pin parsed unnamed, so the scope still succeeds, and a
-// pool that sees maxPinMisses of them stops naming the pin.
+// at once with everything parsed unnamed (after a ROLLBACK of the
+// explicit transaction a WithTx scope had begun), so the scope still
+// succeeds, and a pool that sees maxPinMisses of them stops naming
+// statements.
 
-// readPins is what a pool's connections share about the prepared pin.
-type readPins struct {
+// namedStmts is what a pool's connections share about the statements they
+// prepare: the pins, the BEGIN and the statement cache's.
+type namedStmts struct {
 	misses atomic.Int32
 	// stmts is the size of each connection's statement cache
 	// (stmtcache.go); 0 turns it off.
 	stmts int
 }
 
-// maxPinMisses is how many refused prepared pins make a pool parse the pin
-// per scope instead. One miss follows a DEALLOCATE ALL run by a scope's
+// maxPinMisses is how many refused named statements make a pool parse
+// every statement per scope instead. One miss follows a DEALLOCATE ALL run by a scope's
 // own SQL; a pooler makes them steadily, and three is past chance. Parsing
 // costs about a fifth more backend CPU per scoped read (pin.go).
 const maxPinMisses = 3
 
-// named reports whether the pool still names its pin.
-func (rp *readPins) named() bool { return rp != nil && rp.misses.Load() < maxPinMisses }
+// named reports whether the pool still names its statements.
+func (rp *namedStmts) named() bool { return rp != nil && rp.misses.Load() < maxPinMisses }
 
 // pipe sits between pgx's protocol frontend and the connection.
 type pipe struct {
 	r io.Reader
 	w io.Writer
 
-	// pins is the pool's record of the prepared pin; prepared: this
-	// connection holds it, as far as the pipe knows.
-	pins     *readPins
-	prepared bool
+	// pins is the pool's record of its prepared statements; prepRead,
+	// prepWrite and prepBegin: this connection holds the read pin, the
+	// pin and the BEGIN, as far as the pipe knows.
+	pins                           *namedStmts
+	prepRead, prepWrite, prepBegin bool
 
 	// mu guards the fields below: pgconn closes a broken connection from
 	// a goroutine of its own, whose farewell write may meet the scope's
@@ -133,13 +139,18 @@ type pipe struct {
 	wbuf   []byte
 	saving []byte
 
-	// A ReadOnce scope on the extended protocol (see above): extPin, its
-	// pin went out in front of pgx's statement, named or parsed unnamed;
-	// resend is pgx's bytes, kept to send again behind an unnamed pin
-	// when the named one is refused (retrying: the refusal's replies are
-	// being dropped; retried: it was sent again).
-	extPin, named, retrying, retried bool
-	resend                           []byte
+	// A scope on the extended protocol (see above): extPin, its BEGIN
+	// and pin went out in front of pgx's statement, named or parsed
+	// unnamed (named); implicit, a ReadOnce scope's, without BEGIN. The
+	// replies to skip: skipC CommandCompletes, and a ParseComplete for
+	// each of parses, whose flag it sets (nil for an unnamed Parse).
+	// resend is pgx's bytes, kept to send again unnamed when a named
+	// statement is refused (retrying: the refusal's replies are being
+	// dropped; retried: it was sent again).
+	extPin, implicit, named, retrying, retried bool
+	skipC                                      int
+	parses                                     []*bool
+	resend                                     []byte
 	// stmts is the connection's statement cache (stmtcache.go), nil when
 	// off; stmt, the scope's statement as it named it, until pgx's
 	// BindComplete shows the Bind of the named statement went through.
@@ -191,7 +202,8 @@ func (p *pipe) settle() {
 	defer p.mu.Unlock()
 	p.armed, p.req, p.pinErr, p.skipping = nil, nil, nil, false
 	p.suffix, p.sealed = nil, false
-	p.extPin, p.named, p.retrying, p.retried = false, false, false, false
+	p.extPin, p.implicit, p.named, p.retrying, p.retried = false, false, false, false, false
+	p.skipC, p.parses = 0, p.parses[:0]
 	if p.stmt != nil && !p.stmt.entry.ready {
 		// The scope ended before its named Parse was answered (a
 		// connection that died mid-reply): the statement may not exist.
@@ -217,20 +229,20 @@ func (p *pipe) Write(b []byte) (int, error) {
 	}
 	var buf []byte
 	var prefix int
-	if p.req.readPin != nil && extendedWithSync(b) {
-		p.named = p.pins.named()
+	if p.req.pin != nil && extendedWithSync(b) {
+		p.named, p.implicit = p.pins.named(), p.req.once
 		if p.named {
 			p.stmt = p.stmts.plan(p.req.schema, b)
 		}
 		buf = p.stmts.appendCloses(p.wbuf[:0])
-		buf = p.appendReadPin(buf, p.named)
+		buf = p.appendPrefix(buf, false)
 		prefix = len(buf)
 		if p.stmt != nil {
 			buf = p.stmt.append(buf)
 		} else {
 			buf = append(buf, b...)
 		}
-		p.extPin, p.sealed = true, true
+		p.extPin, p.sealed = true, p.implicit
 		p.resend = append(p.resend[:0], b...)
 	} else {
 		buf = append(append(p.wbuf[:0], p.armed...), b...)
@@ -266,33 +278,61 @@ func extendedWithSync(b []byte) bool {
 		string(b[len(b)-len(syncMsg):]) == string(syncMsg)
 }
 
-// appendReadPin appends the read pin of the armed scope: its Parse when
-// the statement is to be named and this connection does not hold it yet,
-// or an unnamed Parse, then its Bind and Execute. No Sync: the statement
-// behind it ends the transaction.
-func (p *pipe) appendReadPin(buf []byte, named bool) []byte {
-	name := ""
-	if named {
-		name = readPinName
+// appendPrefix appends what goes in front of a scope's first statement on
+// the extended protocol: after a refusal, the ROLLBACK of a WithTx
+// scope's transaction (retry); the BEGIN of a WithTx scope; the pin. Each
+// is named as p.named says, with its Close and Parse when this connection
+// does not hold it, or parsed unnamed. No Sync: the statement behind
+// ends the message sequence. It sets skipC and parses to what answers it.
+func (p *pipe) appendPrefix(buf []byte, retry bool) []byte {
+	p.skipC, p.parses = 0, p.parses[:0]
+	if retry && !p.implicit {
+		buf = p.appendStmt(buf, "", "ROLLBACK", nil, nil, nil)
 	}
-	if !named || !p.prepared {
-		buf, _ = (&pgproto3.Parse{Name: name, Query: readPinSQL}).Encode(buf)
+	if !p.implicit {
+		buf = p.appendStmt(buf, beginName, "BEGIN", &p.prepBegin, nil, beginBindMsg)
 	}
-	if named {
-		buf = append(buf, p.req.readPin.named...)
+	pin, flag := p.req.pin, &p.prepWrite
+	if p.implicit {
+		flag = &p.prepRead
+	}
+	return p.appendStmt(buf, pin.name, pin.sql, flag, pin.params, pin.named)
+}
+
+// appendStmt appends the Bind and Execute of one statement, after its Close
+// and Parse when it is to be named but not yet prepared (flag false), or
+// its unnamed Parse when the scope does not name statements. bind is its
+// encoded Bind of the named statement.
+func (p *pipe) appendStmt(buf []byte, name, sql string, flag *bool, params [][]byte, bind []byte) []byte {
+	if !p.named || flag == nil {
+		buf, _ = (&pgproto3.Parse{Query: sql}).Encode(buf)
+		buf, _ = (&pgproto3.Bind{Parameters: params}).Encode(buf)
+		p.parses = append(p.parses, nil)
 	} else {
-		buf, _ = (&pgproto3.Bind{Parameters: p.req.readPin.params}).Encode(buf)
+		if !*flag {
+			// Closing a statement that does not exist is no error; one
+			// that does (after a refusal) is replaced.
+			buf, _ = (&pgproto3.Close{ObjectType: 'S', Name: name}).Encode(buf)
+			buf, _ = (&pgproto3.Parse{Name: name, Query: sql}).Encode(buf)
+			p.parses = append(p.parses, flag)
+		}
+		buf = append(buf, bind...)
 	}
+	p.skipC++
 	return append(buf, executeMsg...)
 }
 
+// beginBindMsg is the encoded Bind of the prepared BEGIN.
+var beginBindMsg, _ = (&pgproto3.Bind{PreparedStatement: beginName}).Encode(nil)
+
 // state reports, under the lock, whether a deferred BEGIN is still armed,
-// whether a ReadOnce scope's statement went out (sealed), and whether it
-// went on the extended protocol (ext: nothing follows its reply).
+// whether a ReadOnce scope's statement went out (sealed), and whether its
+// transaction was the implicit one of the extended protocol (ext: nothing
+// follows its reply).
 func (p *pipe) state() (armed, sealed, ext bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.armed != nil, p.sealed, p.extPin
+	return p.armed != nil, p.sealed, p.extPin && p.implicit
 }
 
 // disarmSuffix drops a ReadOnce scope's COMMIT before its statement went
@@ -452,7 +492,7 @@ func (p *pipe) end() {
 	case p.mode == save && p.stmt != nil && !p.skipping:
 		p.namedFailed()
 	case p.mode == save && p.extPin:
-		p.readPinFailed()
+		p.prefixFailed()
 	case p.mode == save:
 		p.pinErr = append([]byte(nil), p.saving...)
 		if p.req != nil && p.req.pinErr == nil {
@@ -463,11 +503,18 @@ func (p *pipe) end() {
 	case p.stmt != nil && !p.skipping && p.hdr[0] == '1':
 		p.stmt.entry.ready = true
 	case p.skipping && p.extPin && p.hdr[0] == '1':
-		// The pin's ParseComplete: a named Parse made the statement.
-		p.prepared = p.prepared || p.named
+		// A ParseComplete of the prefix: a named Parse made its statement.
+		if len(p.parses) > 0 {
+			if f := p.parses[0]; f != nil {
+				*f = true
+			}
+			p.parses = p.parses[1:]
+		}
 	case p.skipping && p.extPin && p.hdr[0] == 'C':
-		// The pin is done; what follows answers pgx's statement.
-		p.skipping = false
+		// When the pin's is done, what follows answers pgx's statement.
+		if p.skipC--; p.skipC <= 0 {
+			p.skipping = false
+		}
 	case p.skipping && !p.extPin && p.hdr[0] == 'Z':
 		// ReadyForQuery: the BEGIN and pin are answered; what follows
 		// answers pgx.
@@ -488,11 +535,12 @@ func decodeError(msg []byte) error {
 	return pgconn.ErrorResponseToPgError(&e)
 }
 
-// readPinFailed handles the ErrorResponse that the read pin drew, held in
-// saving. PostgreSQL skips pgx's statement up to its Sync, so the error is
-// the statement's reply: pgx gets it, unless the named pin was refused for
-// being missing or already there, which the scope survives (sendAgain).
-func (p *pipe) readPinFailed() {
+// prefixFailed handles the ErrorResponse that the BEGIN or pin in front of
+// pgx's statement drew, held in saving. PostgreSQL skips pgx's statement
+// up to its Sync, so the error is the statement's reply: pgx gets it,
+// unless a named statement was refused for being missing or already
+// there, which the scope survives (sendAgain).
+func (p *pipe) prefixFailed() {
 	if p.retrying {
 		return // PostgreSQL sends one error per Sync; nothing else comes
 	}
@@ -507,7 +555,10 @@ func (p *pipe) readPinFailed() {
 	var pgErr *pgconn.PgError
 	if p.named && !p.retried && errors.As(err, &pgErr) &&
 		(pgErr.Code == "26000" || pgErr.Code == "42P05") {
-		p.prepared = pgErr.Code == "42P05"
+		// Which of the named statements was refused matters not: each
+		// is closed and parsed again at its next use.
+		p.prepRead, p.prepWrite, p.prepBegin = false, false, false
+		p.stmts.reset()
 		p.pins.misses.Add(1)
 		p.retrying = true
 		return
@@ -533,8 +584,11 @@ func (p *pipe) namedFailed() {
 	var pgErr *pgconn.PgError
 	if err := decodeError(p.saving); !p.retried && errors.As(err, &pgErr) &&
 		(pgErr.Code == "0A000" || pgErr.Code == "26000" || pgErr.Code == "42P05") {
-		p.stmts.drop(e, pgErr.Code != "26000")
-		if pgErr.Code != "0A000" {
+		if pgErr.Code == "0A000" {
+			p.stmts.drop(e, true)
+		} else {
+			p.prepRead, p.prepWrite, p.prepBegin = false, false, false
+			p.stmts.reset()
 			p.pins.misses.Add(1)
 		}
 		p.retrying, p.skipping = true, true
@@ -546,13 +600,14 @@ func (p *pipe) namedFailed() {
 	p.out = append(p.out, p.saving...)
 }
 
-// sendAgain sends the scope once more behind an unnamed pin, at the
-// ReadyForQuery that ended the refused attempt, in which nothing ran. A
-// write that fails fails pgx's read.
+// sendAgain sends the scope once more with everything parsed unnamed, at
+// the ReadyForQuery that ended the refused attempt, in which nothing ran
+// (a WithTx scope's transaction, aborted, is rolled back first). A write
+// that fails fails pgx's read.
 func (p *pipe) sendAgain() {
 	p.retrying, p.retried, p.named = false, true, false
 	buf := p.stmts.appendCloses(nil)
-	buf = p.appendReadPin(buf, false)
+	buf = p.appendPrefix(buf, true)
 	buf = append(buf, p.resend...)
 	if _, err := p.w.Write(buf); err != nil && p.rerr == nil {
 		p.rerr = err

@@ -34,39 +34,48 @@ func readWithPID(ctx context.Context, e *env, tenant string, id int64) (models.I
 }
 
 // A fleet migration may change a tenant's table shape between two requests
-// that one pooled connection serves. Statements are not prepared across
-// scopes, so the second request reads the new shape without "cached plan
-// must not change result type" (0A000) or any other error: each shape
-// change below alters the result type of the same SELECT.
+// that one pooled connection serves. The second request reads the new
+// shape without "cached plan must not change result type" (0A000) or any
+// other error: each shape change below alters the result type of the same
+// SELECT. Without the statement cache nothing is prepared across scopes;
+// with it, the statement the first scope prepared for the schema is
+// refused, and the scope goes again unprepared, its explicit transaction
+// rolled back and begun anew.
 func TestShapeChangeBetweenRequestsOnOneConnection(t *testing.T) {
-	e := newEnv(t, tenancy.PoolConfig{MaxOpen: 1, MaxIdle: 1})
-	e.onboard(t, "acme")
-	createItem(t, e, "acme", "first")
-	ctx := context.Background()
-	ten, err := e.dir.Active(ctx, "acme")
-	if err != nil {
-		t.Fatal(err)
-	}
-	it, pid, err := readWithPID(ctx, e, "acme", 1)
-	if err != nil || it.Name != "first" {
-		t.Fatalf("read before the change: %+v, %v", it, err)
-	}
-	for _, change := range []string{
-		"ALTER TABLE %s.items ADD COLUMN sku text DEFAULT 'x'",
-		"ALTER TABLE %s.items ALTER COLUMN description TYPE varchar(2000)",
-		"ALTER TABLE %s.items DROP COLUMN sku",
-	} {
-		e.admin(t, fmt.Sprintf(change, `"`+ten.Row().SchemaName+`"`))
-		got, again, err := readWithPID(ctx, e, "acme", 1)
-		if err != nil {
-			t.Fatalf("after %q: %v", change, err)
-		}
-		if again != pid {
-			t.Fatalf("after %q: served by backend %d, not %d: the test needs one connection", change, again, pid)
-		}
-		if got.Name != "first" {
-			t.Fatalf("after %q: read %+v", change, got)
-		}
+	for _, cache := range []int{0, 8} {
+		t.Run(fmt.Sprint("cache ", cache), func(t *testing.T) {
+			e := newEnv(t, tenancy.PoolConfig{MaxOpen: 1, MaxIdle: 1, StatementCache: cache})
+			e.onboard(t, "acme")
+			createItem(t, e, "acme", "first")
+			ctx := context.Background()
+			ten, err := e.dir.Active(ctx, "acme")
+			if err != nil {
+				t.Fatal(err)
+			}
+			it, pid, err := readWithPID(ctx, e, "acme", 1)
+			if err != nil || it.Name != "first" {
+				t.Fatalf("read before the change: %+v, %v", it, err)
+			}
+			for _, change := range []string{
+				"ALTER TABLE %s.items ADD COLUMN sku text DEFAULT 'x'",
+				"ALTER TABLE %s.items ALTER COLUMN description TYPE varchar(2000)",
+				"ALTER TABLE %s.items DROP COLUMN sku",
+			} {
+				e.admin(t, fmt.Sprintf(change, `"`+ten.Row().SchemaName+`"`))
+				for read := range 2 {
+					got, again, err := readWithPID(ctx, e, "acme", 1)
+					if err != nil {
+						t.Fatalf("after %q, read %d: %v", change, read, err)
+					}
+					if again != pid {
+						t.Fatalf("after %q: served by backend %d, not %d: the test needs one connection", change, again, pid)
+					}
+					if got.Name != "first" {
+						t.Fatalf("after %q, read %d: %+v", change, read, got)
+					}
+				}
+			}
+		})
 	}
 }
 
@@ -304,11 +313,12 @@ func TestReadOnceStatementRunsInsideThePin(t *testing.T) {
 }
 
 // A scope's own SQL may drop every prepared statement of its connection
-// (DEALLOCATE ALL). The next ReadOnce scope on that connection finds its
-// prepared pin gone; it is sent again with the pin parsed, and succeeds,
-// and the scope after it prepares the pin again.
-func TestReadOnceSurvivesADroppedPreparedPin(t *testing.T) {
-	e := newEnv(t, tenancy.PoolConfig{MaxOpen: 1, MaxIdle: 1})
+// (DEALLOCATE ALL). The next scope on that connection finds its prepared
+// pin (and BEGIN, and cached statement) gone; it is sent again with
+// everything parsed, and succeeds: a ReadOnce read, and a write, which
+// lands exactly once. The scope after it prepares the pin again.
+func TestScopesSurviveADroppedPreparedPin(t *testing.T) {
+	e := newEnv(t, tenancy.PoolConfig{MaxOpen: 1, MaxIdle: 1, StatementCache: 8})
 	e.onboard(t, "acme")
 	createItem(t, e, "acme", "acme's")
 	ctx := context.Background()
@@ -333,7 +343,7 @@ func TestReadOnceSurvivesADroppedPreparedPin(t *testing.T) {
 		}
 		var prepared int
 		err := tenancy.WithTx(ctx, acme, func(tx *gorm.DB) error {
-			if err := tx.Raw("SELECT count(*) FROM pg_prepared_statements WHERE name LIKE 'tenantry%'").Scan(&prepared).Error; err != nil {
+			if err := tx.Raw("SELECT count(*) FROM pg_prepared_statements WHERE name = 'tenantry_read_pin_v1'").Scan(&prepared).Error; err != nil {
 				return err
 			}
 			return tx.Exec("DEALLOCATE ALL").Error
@@ -344,5 +354,21 @@ func TestReadOnceSurvivesADroppedPreparedPin(t *testing.T) {
 		if prepared != 1 {
 			t.Fatalf("round %d: %d prepared pins on the connection, want 1", round, prepared)
 		}
+	}
+	for round := range 3 {
+		err := tenancy.WithTx(ctx, acme, func(tx *gorm.DB) error {
+			_, err := models.CreateItem(tx, models.ItemInput{Name: fmt.Sprint("write ", round)})
+			return err
+		})
+		if err != nil {
+			t.Fatalf("write %d after DEALLOCATE ALL: %v", round, err)
+		}
+		if err := tenancy.WithTx(ctx, acme, func(tx *gorm.DB) error { return tx.Exec("DEALLOCATE ALL").Error }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	items, err := listItems(ctx, e, "acme")
+	if err != nil || len(items) != 4 {
+		t.Fatalf("acme's items after 3 writes: %+v, %v; want each write once", items, err)
 	}
 }

@@ -180,6 +180,20 @@ func (c *stmtCache) evict(el *list.Element) {
 	c.lru.Remove(el) // a no-op when drop found it; bounds the list whatever the maps say
 }
 
+// reset forgets every entry and closes its statement with the next scope:
+// after a refusal that shows the connection's statements are not what the
+// cache thinks (DEALLOCATE ALL, a pooler), none of them is trusted.
+func (c *stmtCache) reset() {
+	if c == nil {
+		return
+	}
+	for el := c.lru.Front(); el != nil; el = el.Next() {
+		c.closing = append(c.closing, el.Value.(*stmtEntry).name)
+	}
+	c.lru.Init()
+	clear(c.bySchema)
+}
+
 // drop removes e; exists: PostgreSQL may hold it, so it is closed with the
 // next scope (closing a statement that is gone is no error).
 func (c *stmtCache) drop(e *stmtEntry, exists bool) {

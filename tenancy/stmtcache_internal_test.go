@@ -73,7 +73,12 @@ func TestStatementCacheKeepsItsBooks(t *testing.T) {
 		if bound != pl.entry.name {
 			t.Fatalf("step %d: bound %q, want %q", i, bound, pl.entry.name)
 		}
-		switch rand.IntN(4) {
+		switch rand.IntN(5) {
+		case 4: // a refusal: nothing of the cache is trusted
+			c.reset()
+			if c.lru.Len() != 0 || len(c.bySchema) != 0 {
+				t.Fatalf("step %d: reset kept %d entries", i, c.lru.Len())
+			}
 		case 0: // the Parse failed
 			if !pl.entry.ready {
 				c.drop(pl.entry, false)
