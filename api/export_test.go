@@ -2,6 +2,8 @@ package api
 
 import (
 	"context"
+	"errors"
+	"net/http"
 	"strconv"
 	"time"
 
@@ -72,4 +74,18 @@ func seconds(c *gin.Context, def float64) float64 {
 		return def
 	}
 	return v
+}
+
+// AddBenchRoute adds GET /_bench/item behind the same middleware as
+// /items/:id (token, tenant, rate limit) whose handler answers a fixed item
+// without a scope: the middleware chain's own cost, database aside.
+func AddBenchRoute(s *Server) {
+	g := s.router.Group("/_bench", s.mw.Authenticate, s.mw.RequireTenant, s.rateLimit)
+	g.GET("/item", s.handle(func(c *gin.Context) error {
+		if _, ok := c.Get(requestIDKey); !ok {
+			return errors.New("no request id")
+		}
+		c.JSON(http.StatusOK, models.Item{ID: 7, Name: "bench item", Description: "a fixed item"})
+		return nil
+	}))
 }
