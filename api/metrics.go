@@ -39,6 +39,24 @@ type metrics struct {
 	tenantCap  int
 	tenantsMu  sync.Mutex
 	tenantSeen map[string]bool
+	// scopeOK and scopeErr are scope's two children, looked up once.
+	scopeOK, scopeErr prometheus.Observer
+	// series caches each (method, route, status)'s children of requests and
+	// latency: a vector's lookup formats and hashes the labels on every
+	// request. It holds no more entries than the vectors hold series, which
+	// methodLabel and route templates bound.
+	seriesMu sync.RWMutex
+	series   map[seriesKey]requestSeries
+}
+
+type seriesKey struct {
+	method, route string
+	status        int
+}
+
+type requestSeries struct {
+	requests prometheus.Counter
+	latency  prometheus.Observer
 }
 
 // otherTenants is the label value for tenants past the cap.
@@ -112,7 +130,9 @@ func newMetrics(pool func() (sql.DBStats, error), mon *tenancy.Monitor, tenantCa
 		}, []string{"outcome"}),
 		tenantCap:  tenantCap,
 		tenantSeen: map[string]bool{},
+		series:     map[seriesKey]requestSeries{},
 	}
+	m.scopeOK, m.scopeErr = m.scope.WithLabelValues("ok"), m.scope.WithLabelValues("error")
 	m.reg.MustRegister(m.requests, m.latency, m.inFlight, m.scope, m.onboard,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if pool != nil {
@@ -159,15 +179,40 @@ func (s *Server) instrument(c *gin.Context) {
 	if route == "" {
 		route = "unmatched"
 	}
-	status := strconv.Itoa(c.Writer.Status())
-	method := methodLabel(c.Request.Method)
-	s.metrics.requests.WithLabelValues(method, route, status).Inc()
-	s.metrics.latency.WithLabelValues(method, route, status).Observe(time.Since(start).Seconds())
+	rs := s.metrics.requestSeries(methodLabel(c.Request.Method), route, c.Writer.Status())
+	rs.requests.Inc()
+	rs.latency.Observe(time.Since(start).Seconds())
 	// Only a tenant the registry resolved may take a label slot: names
 	// from tokens of tenants that do not exist must not use up the cap.
 	if t, ok := ginmw.Tenant(c); ok && s.metrics.byTenant != nil {
-		s.metrics.byTenant.WithLabelValues(s.metrics.tenantLabel(t.Name()), status).Inc()
+		s.metrics.byTenant.WithLabelValues(s.metrics.tenantLabel(t.Name()), strconv.Itoa(c.Writer.Status())).Inc()
 	}
+}
+
+// requestSeries returns the request counter and latency histogram of one
+// method, route and status.
+func (m *metrics) requestSeries(method, route string, status int) requestSeries {
+	k := seriesKey{method, route, status}
+	m.seriesMu.RLock()
+	rs, ok := m.series[k]
+	m.seriesMu.RUnlock()
+	if ok {
+		return rs
+	}
+	code := strconv.Itoa(status)
+	rs = requestSeries{m.requests.WithLabelValues(method, route, code), m.latency.WithLabelValues(method, route, code)}
+	m.seriesMu.Lock()
+	m.series[k] = rs
+	m.seriesMu.Unlock()
+	return rs
+}
+
+// scopeObserver is the scope histogram's child for err's outcome.
+func (m *metrics) scopeObserver(err error) prometheus.Observer {
+	if err != nil {
+		return m.scopeErr
+	}
+	return m.scopeOK
 }
 
 // methodLabel bounds the method label: net/http accepts any token as a

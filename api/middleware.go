@@ -22,18 +22,22 @@ const (
 	endedKey = "tenantry.ended"
 	// maxRequestID bounds a client-supplied X-Request-ID that we echo and log.
 	maxRequestID = 64
+	// headerRequestID is X-Request-ID as net/http stores it: a key already
+	// in canonical form is used as is, any other spelling is copied into it
+	// on every Get and Set, an allocation per request.
+	headerRequestID = "X-Request-Id"
 )
 
 // requestID adopts a well-formed X-Request-ID or makes one, and echoes it.
 func (s *Server) requestID(c *gin.Context) {
-	id := c.GetHeader("X-Request-ID")
+	id := c.GetHeader(headerRequestID)
 	if !validRequestID(id) {
 		var b [12]byte
 		_, _ = rand.Read(b[:])
 		id = hex.EncodeToString(b[:])
 	}
 	c.Set(requestIDKey, id)
-	c.Header("X-Request-ID", id)
+	c.Header(headerRequestID, id)
 	c.Next()
 }
 

@@ -128,8 +128,10 @@ func (s *Server) rateLimit(c *gin.Context) {
 		return
 	}
 	ok, wait, fields := s.limiter.allow(tenantOf(c).Row().SchemaName, time.Now())
-	c.Header("RateLimit-Policy", fields[0])
-	c.Header("RateLimit", fields[1])
+	// The RateLimit-Policy and RateLimit fields, spelled as net/http stores
+	// them (canonical keys are not copied on Set); names are case-insensitive.
+	c.Header("Ratelimit-Policy", fields[0])
+	c.Header("Ratelimit", fields[1])
 	if !ok {
 		s.fail(c, &limitError{detail: "the tenant sent more requests than its rate allows; retry after the Retry-After seconds", retryAfter: wait})
 		return

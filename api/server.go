@@ -141,7 +141,7 @@ func (s *Server) scoped(c *gin.Context, run func(context.Context, tenancy.Resolv
 	// registry and judges the token against the live row.
 	t, _ := ginmw.Tenant(c) // none: the scope opens nothing (ErrUnresolved), as ginmw.Tx
 	err := run(c.Request.Context(), t, fn)
-	s.metrics.scope.WithLabelValues(outcome(err)).Observe(time.Since(start).Seconds())
+	s.metrics.scopeObserver(err).Observe(time.Since(start).Seconds())
 	return err
 }
 

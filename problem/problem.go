@@ -190,7 +190,7 @@ func Write(w http.ResponseWriter, p Problem, retryAfter int) {
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
 	}
 	if p.Status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="tenantry", error="invalid_token"`)
+		w.Header().Set("Www-Authenticate", `Bearer realm="tenantry", error="invalid_token"`) // canonical: not copied on Set
 	}
 	b, err := json.Marshal(p)
 	if err != nil {
