@@ -62,13 +62,16 @@ func (s *Server) accessLog(c *gin.Context) {
 	if route == "" {
 		route = "unmatched"
 	}
-	level, attrs := slog.LevelInfo, []slog.Attr(nil)
+	level := slog.LevelInfo
+	// An array on the stack, not a slice grown per request.
+	var a [8]slog.Attr
+	attrs := a[:0]
 	if ended := c.GetString(endedKey); ended != "" {
 		// The status below is what the handler chose; whether the
 		// client got it is doubtful, so say what really happened.
 		level, attrs = slog.LevelWarn, append(attrs, slog.String("ended", ended))
 	}
-	s.log.LogAttrs(c.Request.Context(), level, "request", append(attrs,
+	attrs = append(attrs,
 		slog.String("method", c.Request.Method),
 		slog.String("route", route),
 		slog.Int("status", c.Writer.Status()),
@@ -76,7 +79,8 @@ func (s *Server) accessLog(c *gin.Context) {
 		slog.Int("bytes", c.Writer.Size()),
 		slog.String("request_id", c.GetString(requestIDKey)),
 		slog.String("tenant", ginmw.TenantName(c)),
-	)...)
+	)
+	s.log.LogAttrs(c.Request.Context(), level, "request", attrs...)
 }
 
 // deadline gives every request a server-side deadline, carried by its

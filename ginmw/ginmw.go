@@ -29,12 +29,25 @@ import (
 	"gorm.io/gorm"
 )
 
-// Keys of the values the middleware leaves on the gin.Context.
-const (
-	claimsKey     = "tenantry.claims"
-	tenantNameKey = "tenantry.tenant_name"
-	tenantKey     = "tenantry.tenant"
-)
+// stateKey holds the request's *state on the gin.Context.
+const stateKey = "tenantry.auth"
+
+// state is what Authenticate and RequireTenant learned of a request, in one
+// value: each value set on a gin.Context is boxed, an allocation apiece.
+type state struct {
+	claims *token.Claims
+	// name is the token's tenant, once RequireTenant has read it.
+	name string
+	// tenant is set, and resolved true, once RequireTenant served it.
+	tenant   tenancy.Resolved
+	resolved bool
+}
+
+func stateOf(c *gin.Context) *state {
+	v, _ := c.Get(stateKey)
+	st, _ := v.(*state)
+	return st
+}
 
 // Config configures a Middleware.
 type Config struct {
@@ -78,7 +91,7 @@ func (m *Middleware) Authenticate(c *gin.Context) {
 		m.fail(c, problem.Unauthorized(err))
 		return
 	}
-	c.Set(claimsKey, claims)
+	c.Set(stateKey, &state{claims: claims})
 	c.Next()
 }
 
@@ -98,12 +111,13 @@ func (m *Middleware) RequireAdmin(c *gin.Context) {
 // suspended, is forbidden: the token itself was valid. A write to a
 // read-only tenant is a conflict.
 func (m *Middleware) RequireTenant(c *gin.Context) {
-	cl := Claims(c)
-	if cl == nil || cl.Tenant == "" {
+	st := stateOf(c)
+	if st == nil || st.claims == nil || st.claims.Tenant == "" {
 		m.fail(c, problem.Forbidden("the token names no tenant"))
 		return
 	}
-	c.Set(tenantNameKey, cl.Tenant)
+	cl := st.claims
+	st.name = cl.Tenant
 	t, err := m.dir.Active(c.Request.Context(), cl.Tenant)
 	if err == nil && !m.verifier.Bound(cl, t.Row()) {
 		t, err = m.currentIncarnation(c, cl, t)
@@ -126,7 +140,7 @@ func (m *Middleware) RequireTenant(c *gin.Context) {
 			"the tenant is read-only: reads are served, writes are refused until an admin makes it active"))
 		return
 	}
-	c.Set(tenantKey, t)
+	st.tenant, st.resolved = t, true
 	c.Next()
 }
 
@@ -162,20 +176,27 @@ func (m *Middleware) currentIncarnation(c *gin.Context, cl *token.Claims, t tena
 // Claims returns the verified claims of the request (after
 // Authenticate), or nil.
 func Claims(c *gin.Context) *token.Claims {
-	v, _ := c.Get(claimsKey)
-	cl, _ := v.(*token.Claims)
-	return cl
+	if st := stateOf(c); st != nil {
+		return st.claims
+	}
+	return nil
 }
 
 // TenantName returns the tenant the request's token names, once
 // RequireTenant has read it, whether or not it was served: for logs.
-func TenantName(c *gin.Context) string { return c.GetString(tenantNameKey) }
+func TenantName(c *gin.Context) string {
+	if st := stateOf(c); st != nil {
+		return st.name
+	}
+	return ""
+}
 
 // Tenant returns the tenant RequireTenant resolved for the request.
 func Tenant(c *gin.Context) (tenancy.Resolved, bool) {
-	v, ok := c.Get(tenantKey)
-	t, _ := v.(tenancy.Resolved)
-	return t, ok
+	if st := stateOf(c); st != nil && st.resolved {
+		return st.tenant, true
+	}
+	return tenancy.Resolved{}, false
 }
 
 // Tx runs fn in one transaction scoped to the request's tenant
