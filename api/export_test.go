@@ -85,7 +85,6 @@ func AddBenchRoute(s *Server) {
 		if _, ok := c.Get(requestIDKey); !ok {
 			return errors.New("no request id")
 		}
-		c.JSON(http.StatusOK, models.Item{ID: 7, Name: "bench item", Description: "a fixed item"})
-		return nil
+		return writeItem(c, http.StatusOK, models.Item{ID: 7, Name: "bench item", Description: "a fixed item"})
 	}))
 }

@@ -95,8 +95,7 @@ func (s *Server) handleItemList(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	c.JSON(http.StatusOK, items)
-	return nil
+	return writeItems(c, http.StatusOK, items)
 }
 
 // afterQuery reads ?after=<id>, the last id of the previous page; it
@@ -135,8 +134,7 @@ func (s *Server) handleItemCreate(c *gin.Context) error {
 		return err
 	}
 	c.Header("Location", "/items/"+strconv.FormatInt(it.ID, 10))
-	c.JSON(http.StatusCreated, it)
-	return nil
+	return writeItem(c, http.StatusCreated, it)
 }
 
 func (s *Server) handleItemGet(c *gin.Context) error {
@@ -152,8 +150,7 @@ func (s *Server) handleItemGet(c *gin.Context) error {
 	if err != nil {
 		return itemErr(err, id)
 	}
-	c.JSON(http.StatusOK, it)
-	return nil
+	return writeItem(c, http.StatusOK, it)
 }
 
 func (s *Server) handleItemUpdate(c *gin.Context) error {
@@ -176,8 +173,7 @@ func (s *Server) handleItemUpdate(c *gin.Context) error {
 	if err != nil {
 		return itemErr(err, id)
 	}
-	c.JSON(http.StatusOK, it)
-	return nil
+	return writeItem(c, http.StatusOK, it)
 }
 
 func (s *Server) handleItemDelete(c *gin.Context) error {
