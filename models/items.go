@@ -40,7 +40,7 @@ func queryItems(tx *gorm.DB, limit int, query string, args ...any) ([]Item, erro
 		return nil, err
 	}
 	defer rows.Close()
-	items := make([]Item, 0, max(0, min(limit, MaxPageSize)))
+	items := make([]Item, 0, max(0, min(limit, DefaultPageSize))) // grown by append past a default page
 	for rows.Next() {
 		var it Item
 		if err := rows.Scan(&it.ID, &it.Name, &it.Description, &it.CreatedAt, &it.UpdatedAt); err != nil {
