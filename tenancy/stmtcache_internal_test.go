@@ -30,18 +30,33 @@ func execBytes(t *testing.T, query string, arg string) []byte {
 
 // The cache's maps and its LRU list always agree and never hold more than
 // its size, through random hits, misses, failures and evictions over
-// schemas that empty and fill again; and a named statement goes out as
-// the same statement pgx meant, under its name.
+// schemas that empty and fill again; a named statement goes out as the
+// same statement pgx meant, under its name; and a full cache takes one
+// miss in admitEvery, leaving the others unnamed.
 func TestStatementCacheKeepsItsBooks(t *testing.T) {
 	const size = 4
 	c := newStmtCache(size)
 	queries := []string{"SELECT * FROM items WHERE id = $1", "SELECT * FROM items LIMIT $1"}
+	var refused, admittedFull int
+	defer func() {
+		if refused == 0 || admittedFull != (refused+admittedFull)/admitEvery {
+			t.Errorf("a full cache admitted %d misses and left %d unnamed, want one in %d", admittedFull, refused, admitEvery)
+		}
+	}()
 	for i := range 5000 {
 		schema := fmt.Sprintf("t_%d", rand.IntN(6))
 		b := execBytes(t, queries[rand.IntN(len(queries))], fmt.Sprint(i))
+		full := c.lru.Len() >= size
 		pl := c.plan(schema, b)
 		if pl == nil {
-			t.Fatal("an exec-mode statement was not planned")
+			if !full {
+				t.Fatalf("step %d: a miss went unnamed while the cache had room", i)
+			}
+			refused++
+			continue
+		}
+		if full && pl.parse {
+			admittedFull++
 		}
 		out := pl.append(c.appendCloses(nil))
 		var msgs []pgproto3.FrontendMessage
