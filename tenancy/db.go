@@ -91,9 +91,12 @@ func (p PoolConfig) tenantShare() (int, time.Duration) {
 // that changes no role or database default. An unqualified query that escapes
 // a tenant scope therefore fails (42P01) instead of reading shared or public
 // tables. Every connection has a connect timeout, TCP keepalive and a TCP
-// user timeout (dial.go), so a dead network path is noticed. Statements use pgx's exec mode: no server-side statement cache, so
-// tenants on different schema versions never trip "cached plan must not
-// change result type" and a transaction-mode pooler works.
+// user timeout (dial.go), so a dead network path is noticed. Statements use
+// pgx's exec mode, whose statement cache keyed by SQL text alone would
+// serve one plan to every tenant; tenancy prepares a scope's pin and first
+// statement itself, per connection and tenant schema (pipeline.go,
+// stmtcache.go), so tenants on different schema versions never see "cached
+// plan must not change result type" and a transaction-mode pooler works.
 func Open(ctx context.Context, url string, pool PoolConfig) (*gorm.DB, error) {
 	cfg, err := pgx.ParseConfig(url)
 	if err != nil {

@@ -13,14 +13,14 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 )
 
-// The driver below lets a scope begin its transaction and pin its schema in
-// one round trip: when the context of BeginTx carries a pin, the BEGIN that
-// pgx sends is "BEGIN; SELECT set_config(...)...". That saves one of the
-// four round trips of a scoped request (BEGIN, pin, query, COMMIT), a
-// tenth to a quarter of a latency-bound point read in the runs README's
-// "Request path" reports, and it leaves no moment in which the transaction
-// exists unpinned. Everything else
-// (queries, commit, rollback, resets) is pgx's stdlib driver unchanged.
+// The driver below lets a scope begin its transaction and pin its schema
+// without a round trip of their own. When the context of BeginTx carries a
+// pin, a connection made by Open holds its BEGIN and pin back and sends
+// them in the same write as the scope's first statement (pipeline.go); a
+// connection without the pipe sends "BEGIN; SELECT set_config(...)..." as
+// its BEGIN. Either way the transaction never exists unpinned. Everything
+// else (queries, commit, rollback, resets) is pgx's stdlib driver
+// unchanged.
 
 // pinKey carries a scope's *pinRequest in a context.
 type pinKey struct{}

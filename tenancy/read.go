@@ -8,8 +8,9 @@ import (
 
 // ReadOnce is WithTx for a function that runs exactly one statement, a
 // read: a point lookup or one page of a list. The transaction is READ ONLY,
-// and on a handle from Open its BEGIN, pin, the statement and its COMMIT go
-// out in one write, so the whole scope is one round trip (pipeline.go).
+// and on a handle from Open its pin and the statement go out in one write
+// and run in one transaction, so the whole scope is one round trip
+// (pipeline.go).
 //
 // A second statement is refused before it is sent (the COMMIT already went
 // out behind the first, so it would run outside the transaction): it fails
