@@ -118,9 +118,15 @@ func (c *stmtCache) plan(schema string, b []byte) *stmtPlan {
 		}
 		msgs[i], rest = rest[:n], rest[n:]
 	}
-	parse, bind := msgs[0][5:], msgs[1][5:]
+	parse, bind, desc, exec := msgs[0][5:], msgs[1][5:], msgs[2][5:], msgs[3][5:]
 	// An unnamed statement bound to the unnamed portal: both names empty.
 	if len(rest) != 0 || len(parse) < 1 || parse[0] != 0 || len(bind) < 2 || bind[0] != 0 || bind[1] != 0 {
+		return nil
+	}
+	// The Describe and Execute are of that portal. A Describe of the
+	// unnamed statement, once the Parse is named, would describe whatever
+	// unnamed statement the connection parsed last, or none.
+	if len(desc) != 2 || desc[0] != 'P' || desc[1] != 0 || len(exec) < 1 || exec[0] != 0 {
 		return nil
 	}
 	pl := &stmtPlan{parseRest: parse[1:], bindRest: bind[2:], tail: b[len(msgs[0])+len(msgs[1]):]}

@@ -126,11 +126,33 @@ func TestStatementCacheLeavesOtherBytesAlone(t *testing.T) {
 		"truncated":    good[:len(good)-3],
 		"two syncs":    append(append([]byte(nil), good...), good[len(good)-5:]...),
 		"named parse":  append(named, good[len(good)-5:]...),
+		// Named, the Parse would leave this Describe of the unnamed
+		// statement to describe whatever unnamed statement the connection
+		// last parsed (another scope's, perhaps another tenant's), or
+		// none: pgx would decode the rows by a description not theirs.
+		"describe statement": describeStatement(t, good),
 	} {
 		if pl := c.plan("t_a", b); pl != nil {
 			t.Errorf("%s: planned", name)
 		}
 	}
+}
+
+// describeStatement returns exec-mode bytes b with their Describe of the
+// portal turned into a Describe of the unnamed statement.
+func describeStatement(t *testing.T, b []byte) []byte {
+	t.Helper()
+	out := append([]byte(nil), b...)
+	for i := 0; i+5 <= len(out); {
+		n := int(out[i+1])<<24 | int(out[i+2])<<16 | int(out[i+3])<<8 | int(out[i+4])
+		if out[i] == 'D' {
+			out[i+5] = 'S'
+			return out
+		}
+		i += 1 + n
+	}
+	t.Fatal("no Describe")
+	return nil
 }
 
 type sliceReader struct{ b []byte }
