@@ -29,6 +29,12 @@ import (
 // it. It skips without a pgbouncer binary, except in CI.
 func startPgBouncer(t *testing.T, dbURL string) string {
 	t.Helper()
+	return startPgBouncerPool(t, dbURL, 1)
+}
+
+// startPgBouncerPool is startPgBouncer with servers server connections.
+func startPgBouncerPool(t *testing.T, dbURL string, servers int) string {
+	t.Helper()
 	bin, err := exec.LookPath("pgbouncer")
 	if err != nil {
 		bin = "/usr/sbin/pgbouncer"
@@ -65,12 +71,12 @@ unix_socket_dir =
 auth_type = trust
 auth_file = %s
 pool_mode = transaction
-default_pool_size = 1
+default_pool_size = %d
 max_client_conn = 50
 ; pgx sends search_path (tenancy.Open) and PgBouncer 1.18 refuses it
 ignore_startup_parameters = search_path
 logfile = %s
-`, u.Hostname(), u.Port(), port, filepath.Join(dir, "users.txt"), filepath.Join(dir, "pgbouncer.log"))
+`, u.Hostname(), u.Port(), port, filepath.Join(dir, "users.txt"), servers, filepath.Join(dir, "pgbouncer.log"))
 	for name, body := range map[string]string{
 		"pgbouncer.ini": ini,
 		"users.txt":     fmt.Sprintf("%q %q\n", u.User.Username(), pass),
@@ -250,4 +256,98 @@ func containsText(ss []string, sub string) bool {
 		}
 	}
 	return false
+}
+
+// Behind a transaction-mode pooler, one client connection's transactions
+// land on several server connections, and several client connections share
+// each. A statement the cache named on one client connection must never be
+// bound to another statement of the same name that another client
+// connection prepared on the server: here a WithTx scope's cached SELECT,
+// sent again on the server where another pool had named its DELETE alike,
+// must still read, and delete nothing.
+func TestCachedStatementsThroughAPoolerRunTheirOwnSQL(t *testing.T) {
+	te := tenancytest.New(t, tenancy.DefaultPool)
+	ctx := context.Background()
+	if _, err := te.Directory().Onboard(ctx, "alpha"); err != nil {
+		t.Fatal(err)
+	}
+	tenancytest.CreateItem(t, te.Directory(), "alpha", "keep")
+	tenancytest.CreateItem(t, te.Directory(), "alpha", "fodder")
+	var dbName string
+	if err := te.Admin.Raw("SELECT current_database()").Scan(&dbName).Error; err != nil {
+		t.Fatal(err)
+	}
+	if err := te.Admin.Exec(`ALTER DATABASE "` + dbName + `" SET search_path = ''`).Error; err != nil {
+		t.Fatal(err)
+	}
+	bouncer := startPgBouncerPool(t, te.URL, 2)
+	resolve := func() tenancy.Resolved {
+		db, err := tenancy.Open(ctx, bouncer, tenancy.PoolConfig{MaxOpen: 1, MaxIdle: 1, StatementCache: 8})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if s, err := db.DB(); err == nil {
+				s.Close()
+			}
+		})
+		r, err := tenancy.NewDirectory(db, tenancy.WithTTL(0)).Active(ctx, "alpha")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	r1, r2 := resolve(), resolve()
+	// hold keeps one server connection busy in a transaction of its own,
+	// so the pooler hands the next transaction the other one.
+	hold := func() (release func()) {
+		c, err := pgx.Connect(ctx, bouncer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Exec(ctx, "BEGIN"); err != nil {
+			t.Fatal(err)
+		}
+		return func() {
+			if _, err := c.Exec(ctx, "COMMIT"); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Close(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	scan := func(r tenancy.Resolved, sql string, id int64) string {
+		var name string
+		if err := tenancy.WithTx(ctx, r, func(tx *gorm.DB) error {
+			return tx.Raw(sql, id).Scan(&name).Error
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return name
+	}
+	const (
+		read = "SELECT name FROM items WHERE id = $1"
+		del  = "DELETE FROM items WHERE id = $1 RETURNING name"
+	)
+	releaseA := hold()                            // server A busy
+	if got := scan(r2, del, 2); got != "fodder" { // on server B: the DELETE, named
+		t.Fatalf("delete returned %q", got)
+	}
+	releaseB := hold() // server B busy
+	releaseA()
+	if got := scan(r1, read, 1); got != "keep" { // on server A: the SELECT, named
+		t.Fatalf("first read returned %q", got)
+	}
+	releaseA = hold() // server A busy
+	releaseB()
+	got := scan(r1, read, 1) // on server B
+	releaseA()
+	var left int64
+	if err := te.Admin.Raw(`SELECT count(*) FROM "` + r1.Row().SchemaName + `".items WHERE id = 1`).Scan(&left).Error; err != nil {
+		t.Fatal(err)
+	}
+	if left != 1 || got != "keep" {
+		t.Fatalf("the second read returned %q and left %d rows of id 1: it ran another connection's statement", got, left)
+	}
 }

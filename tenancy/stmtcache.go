@@ -2,8 +2,9 @@ package tenancy
 
 import (
 	"container/list"
+	"crypto/sha256"
 	"encoding/binary"
-	"strconv"
+	"encoding/hex"
 
 	"github.com/jackc/pgx/v5/pgproto3"
 )
@@ -63,7 +64,6 @@ const admitEvery = 8
 // stmtCache is one connection's cache.
 type stmtCache struct {
 	size int
-	seq  int
 	// fullMisses counts misses while the cache was full (admitEvery).
 	fullMisses int
 	// bySchema maps a schema, then a statement's Parse body after its
@@ -154,11 +154,31 @@ func (c *stmtCache) plan(schema string, b []byte) *stmtPlan {
 		keys = make(map[string]*list.Element)
 		c.bySchema[schema] = keys
 	}
-	c.seq++
-	pl.entry = &stmtEntry{schema: schema, key: string(pl.parseRest), name: "tenantry_s" + strconv.Itoa(c.seq)}
+	pl.entry = &stmtEntry{schema: schema, key: string(pl.parseRest)}
+	pl.entry.name = stmtName(schema, pl.entry.key)
 	keys[pl.entry.key] = c.lru.PushFront(pl.entry)
 	pl.parse = true
 	return pl
+}
+
+// stmtName names the statement of key (a Parse body after its name) for
+// schema by what it is, not by when this connection met it. Behind a
+// transaction-mode pooler a connection's transactions land on server
+// connections that other client connections use too, and a name counted
+// per connection (tenantry_s1, tenantry_s2 ...) there names another
+// client's statement: a Bind of it ran that statement, a DELETE in place
+// of a SELECT. A name drawn from the schema and the statement means that a
+// statement found under it, whoever prepared it, is the same SQL with the
+// same parameter types for the same schema (128 bits of SHA-256: a
+// collision, even a sought one, is out of reach). A statement of another
+// schema never shares a name, so one connection never needs two under one.
+func stmtName(schema, key string) string {
+	h := sha256.New()
+	h.Write([]byte(schema))
+	h.Write([]byte{0}) // a schema name holds no NUL: the split is unambiguous
+	h.Write([]byte(key))
+	var sum [sha256.Size]byte
+	return "tenantry_s" + hex.EncodeToString(h.Sum(sum[:0])[:16])
 }
 
 // append appends the statement named: its Parse when new, the Bind of the
