@@ -159,7 +159,9 @@ func TestIsolationThroughATransactionPooler(t *testing.T) {
 		t.Fatalf("through the pooler the empty search_path is lost, but RoleWarnings said %q (%v)", warnings, err)
 	}
 
-	db, err := tenancy.Open(ctx, bouncer, tenancy.PoolConfig{MaxOpen: 6, MaxIdle: 6})
+	// The statement cache on, as DefaultPool has it: its names meet the
+	// pooler's shared server connection too.
+	db, err := tenancy.Open(ctx, bouncer, tenancy.PoolConfig{MaxOpen: 6, MaxIdle: 6, StatementCache: 8})
 	if err != nil {
 		t.Fatal(err)
 	}
