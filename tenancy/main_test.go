@@ -31,6 +31,15 @@ func newEnvTB(t testing.TB, pool tenancy.PoolConfig) *env {
 	return &env{url: te.URL, db: te.DB, ddl: te.Admin, dir: te.Directory(), te: te}
 }
 
+// tenantWithItem onboards tenant name with one item named item, and
+// resolves it.
+func (e *env) tenantWithItem(t *testing.T, name, item string) tenancy.Resolved {
+	t.Helper()
+	e.onboard(t, name)
+	createItem(t, e, name, item)
+	return tenancytest.Resolve(t, e.dir, name)
+}
+
 func (e *env) onboard(t *testing.T, names ...string) {
 	t.Helper()
 	tenancytest.Onboard(t, e.dir, names...)

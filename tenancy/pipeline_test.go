@@ -319,13 +319,8 @@ func TestReadOnceStatementRunsInsideThePin(t *testing.T) {
 // lands exactly once. The scope after it prepares the pin again.
 func TestScopesSurviveADroppedPreparedPin(t *testing.T) {
 	e := newEnv(t, tenancy.PoolConfig{MaxOpen: 1, MaxIdle: 1, StatementCache: 8})
-	e.onboard(t, "acme")
-	createItem(t, e, "acme", "acme's")
+	acme := e.tenantWithItem(t, "acme", "acme's")
 	ctx := context.Background()
-	acme, err := e.dir.Active(ctx, "acme")
-	if err != nil {
-		t.Fatal(err)
-	}
 	read := func() (models.Item, error) {
 		var it models.Item
 		err := tenancy.ReadOnce(ctx, acme, func(tx *gorm.DB) error {

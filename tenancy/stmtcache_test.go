@@ -49,13 +49,8 @@ func readRow(ctx context.Context, r tenancy.Resolved) (map[string]any, error) {
 // the read after it prepares the statement again.
 func TestShapeChangeUnderACachedStatement(t *testing.T) {
 	e := newEnv(t, tenancy.PoolConfig{MaxOpen: 1, MaxIdle: 1, StatementCache: 8})
-	e.onboard(t, "acme")
-	createItem(t, e, "acme", "first")
+	acme := e.tenantWithItem(t, "acme", "first")
 	ctx := context.Background()
-	acme, err := e.dir.Active(ctx, "acme")
-	if err != nil {
-		t.Fatal(err)
-	}
 	for range 2 {
 		if row, err := readRow(ctx, acme); err != nil || row["name"] != "first" {
 			t.Fatalf("read before the change: %v, %v", row, err)
@@ -132,13 +127,8 @@ func TestStatementCacheIsBounded(t *testing.T) {
 // read of the same SQL, once the table exists, succeeds.
 func TestFailedCachedStatementLeavesTheConnectionInStep(t *testing.T) {
 	e := newEnv(t, tenancy.PoolConfig{MaxOpen: 1, MaxIdle: 1, StatementCache: 8})
-	e.onboard(t, "acme")
-	createItem(t, e, "acme", "first")
+	acme := e.tenantWithItem(t, "acme", "first")
 	ctx := context.Background()
-	acme, err := e.dir.Active(ctx, "acme")
-	if err != nil {
-		t.Fatal(err)
-	}
 	missing := func() error {
 		return tenancy.ReadOnce(ctx, acme, func(tx *gorm.DB) error {
 			return tx.Raw("SELECT * FROM notes WHERE id = $1", 1).Scan(&map[string]any{}).Error
