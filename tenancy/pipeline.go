@@ -270,12 +270,29 @@ var executeMsg, _ = (&pgproto3.Execute{}).Encode(nil)
 // syncMsg is the encoded Sync message.
 var syncMsg, _ = (&pgproto3.Sync{}).Encode(nil)
 
-// extendedWithSync reports whether b is extended-protocol messages ending
-// in their Sync: a statement PostgreSQL will skip whole, up to that Sync,
-// when the pin in front of it fails, and answer with one ReadyForQuery.
+// extendedWithSync reports whether b is whole extended-protocol messages
+// (Parse, Bind, Describe, Execute, Close) ending in their one Sync: a
+// statement PostgreSQL will skip whole, up to that Sync, when the pin in
+// front of it fails, and answer with one ReadyForQuery. A second Sync
+// (a pipelined batch) would end the transaction in the middle, and run
+// what follows it unpinned; a simple Query would commit the implicit
+// transaction, or be ignored after a failed pin and never answered.
 func extendedWithSync(b []byte) bool {
-	return len(b) > len(syncMsg) && (b[0] == 'P' || b[0] == 'B') &&
-		string(b[len(b)-len(syncMsg):]) == string(syncMsg)
+	for len(b) >= 5 {
+		n := int(binary.BigEndian.Uint32(b[1:5])) + 1
+		if n < 5 || n > len(b) {
+			return false
+		}
+		switch b[0] {
+		case 'P', 'B', 'D', 'E', 'C':
+		case 'S':
+			return n == len(b)
+		default:
+			return false
+		}
+		b = b[n:]
+	}
+	return false
 }
 
 // appendPrefix appends what goes in front of a scope's first statement on

@@ -165,3 +165,27 @@ func (r *sliceReader) Read(p []byte) (int, error) {
 	r.b = r.b[n:]
 	return n, nil
 }
+
+// Only whole extended-protocol messages ending in their one Sync go out
+// behind a Sync-less pin: a second Sync would end the pinned transaction
+// midway, a simple Query would commit it or hang after a failed pin.
+func TestExtendedWithSyncTakesOneSyncAtTheEnd(t *testing.T) {
+	one := execBytes(t, "SELECT 1 WHERE $1 = 1", "1")
+	query, _ := (&pgproto3.Query{String: "SELECT 1"}).Encode(nil)
+	for name, c := range map[string]struct {
+		b    []byte
+		want bool
+	}{
+		"one statement":           {one, true},
+		"two statements, 2 syncs": {append(append([]byte(nil), one...), one...), false},
+		"a simple query":          {query, false},
+		"query then statement":    {append(append([]byte(nil), query...), one...), false},
+		"no sync":                 {one[:len(one)-5], false},
+		"truncated":               {one[:len(one)-2], false},
+		"empty":                   {nil, false},
+	} {
+		if got := extendedWithSync(c.b); got != c.want {
+			t.Errorf("%s: %v, want %v", name, got, c.want)
+		}
+	}
+}
