@@ -30,29 +30,29 @@ func execBytes(t *testing.T, query string, arg string) []byte {
 
 // The cache's maps and its LRU list always agree and never hold more than
 // its size, through random hits, misses, failures and evictions over
-// schemas that empty and fill again; a named statement goes out as the
-// same statement pgx meant, under its name; and a full cache takes one
+// schemas that empty and fill again, and through rests (12 keys for 4
+// places: fewer than half the lookups hit); a named statement goes out as
+// the same statement pgx meant, under its name; and a full cache takes one
 // miss in admitEvery, leaving the others unnamed.
 func TestStatementCacheKeepsItsBooks(t *testing.T) {
 	const size = 4
 	c := newStmtCache(size)
 	queries := []string{"SELECT * FROM items WHERE id = $1", "SELECT * FROM items LIMIT $1"}
-	var refused, admittedFull int
+	var admittedFull int
 	defer func() {
-		if refused == 0 || admittedFull != (refused+admittedFull)/admitEvery {
-			t.Errorf("a full cache admitted %d misses and left %d unnamed, want one in %d", admittedFull, refused, admitEvery)
+		if c.fullMisses == 0 || admittedFull != c.fullMisses/admitEvery {
+			t.Errorf("a full cache admitted %d of %d misses, want one in %d", admittedFull, c.fullMisses, admitEvery)
 		}
 	}()
 	for i := range 5000 {
 		schema := fmt.Sprintf("t_%d", rand.IntN(6))
 		b := execBytes(t, queries[rand.IntN(len(queries))], fmt.Sprint(i))
-		full := c.lru.Len() >= size
+		full, resting := c.lru.Len() >= size, c.resting > 0
 		pl := c.plan(schema, b)
 		if pl == nil {
-			if !full {
-				t.Fatalf("step %d: a miss went unnamed while the cache had room", i)
+			if !full && !resting {
+				t.Fatalf("step %d: a miss went unnamed while the cache had room and worked", i)
 			}
-			refused++
 			continue
 		}
 		if full && pl.parse {
@@ -187,5 +187,48 @@ func TestExtendedWithSyncTakesOneSyncAtTheEnd(t *testing.T) {
 		if got := extendedWithSync(c.b); got != c.want {
 			t.Errorf("%s: %v, want %v", name, got, c.want)
 		}
+	}
+}
+
+// A full cache whose lookups mostly miss closes its statements and rests,
+// reading unprepared, then fills again; one whose working set fits is
+// never judged and keeps serving hits.
+func TestStatementCacheRestsWhenItDoesNotPay(t *testing.T) {
+	const size = 4
+	c := newStmtCache(size)
+	for i := 0; c.resting == 0; i++ {
+		if i > 10*payWindow {
+			t.Fatal("a cache of 4 over 100 keys never went to rest")
+		}
+		if pl := c.plan(fmt.Sprintf("t_%d", i%100), execBytes(t, "SELECT 1 WHERE $1 = 1", "1")); pl != nil {
+			pl.entry.ready = true
+		}
+		if c.resting == 0 {
+			c.appendCloses(nil) // as each scope's write does
+		}
+	}
+	if c.lru.Len() != 0 || len(c.bySchema) != 0 || len(c.closing) != size {
+		t.Fatalf("at rest: %d entries, %d schemas, %d statements to close; want 0, 0, %d", c.lru.Len(), len(c.bySchema), len(c.closing), size)
+	}
+	c.appendCloses(nil)
+	for i := range restWindows * payWindow {
+		if pl := c.plan("t_0", execBytes(t, "SELECT 1 WHERE $1 = 1", "1")); pl != nil {
+			t.Fatalf("lookup %d of the rest was named", i)
+		}
+	}
+	if pl := c.plan("t_0", execBytes(t, "SELECT 1 WHERE $1 = 1", "1")); pl == nil || !pl.parse {
+		t.Fatal("after its rest the cache did not fill again")
+	}
+
+	fits := newStmtCache(size)
+	for i := range 10 * payWindow {
+		pl := fits.plan(fmt.Sprintf("t_%d", i%size), execBytes(t, "SELECT 1 WHERE $1 = 1", "1"))
+		if pl == nil {
+			t.Fatalf("lookup %d of a working set that fits went unnamed", i)
+		}
+		pl.entry.ready = true
+	}
+	if fits.resting != 0 || fits.lru.Len() != size {
+		t.Fatalf("a cache whose working set fits: resting %d, %d entries", fits.resting, fits.lru.Len())
 	}
 }
