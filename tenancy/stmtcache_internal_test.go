@@ -191,38 +191,60 @@ func TestExtendedWithSyncTakesOneSyncAtTheEnd(t *testing.T) {
 }
 
 // A full cache whose lookups mostly miss closes its statements and rests,
-// reading unprepared, then fills again; one whose working set fits is
-// never judged and keeps serving hits.
+// reading unprepared, then fills again; its rests double while it keeps
+// failing, and shrink to one window once it pays again. One whose working
+// set fits is never judged and keeps serving hits.
 func TestStatementCacheRestsWhenItDoesNotPay(t *testing.T) {
 	const size = 4
 	c := newStmtCache(size)
-	for i := 0; c.resting == 0; i++ {
-		if i > 10*payWindow {
-			t.Fatal("a cache of 4 over 100 keys never went to rest")
-		}
-		if pl := c.plan(fmt.Sprintf("t_%d", i%100), execBytes(t, "SELECT 1 WHERE $1 = 1", "1")); pl != nil {
-			pl.entry.ready = true
-		}
-		if c.resting == 0 {
+	stmt := execBytes(t, "SELECT 1 WHERE $1 = 1", "1")
+	// lookups runs n lookups over keys schemas in turn, as scopes would,
+	// and returns how many went out unnamed.
+	next := 0
+	lookups := func(n, keys int) (unnamed int) {
+		for range n {
+			next++
+			pl := c.plan(fmt.Sprintf("t_%d", next%keys), stmt)
+			if pl == nil {
+				unnamed++
+			} else {
+				pl.entry.ready = true
+			}
 			c.appendCloses(nil) // as each scope's write does
 		}
+		return unnamed
 	}
-	if c.lru.Len() != 0 || len(c.bySchema) != 0 || len(c.closing) != size {
-		t.Fatalf("at rest: %d entries, %d schemas, %d statements to close; want 0, 0, %d", c.lru.Len(), len(c.bySchema), len(c.closing), size)
-	}
-	c.appendCloses(nil)
-	for i := range restWindows * payWindow {
-		if pl := c.plan("t_0", execBytes(t, "SELECT 1 WHERE $1 = 1", "1")); pl != nil {
-			t.Fatalf("lookup %d of the rest was named", i)
+	// Too many keys: every window ends in a rest twice as long, up to
+	// the cap.
+	want := 1
+	for failure := range 8 {
+		for c.resting == 0 {
+			lookups(1, 100)
 		}
+		if c.rest != want || c.lru.Len() != 0 || len(c.bySchema) != 0 {
+			t.Fatalf("failure %d: rest %d (want %d), %d entries, %d schemas", failure, c.rest, want, c.lru.Len(), len(c.bySchema))
+		}
+		if u := lookups(c.resting*payWindow, 100); u != c.rest*payWindow {
+			t.Fatalf("failure %d: %d of the rest's %d lookups went unnamed", failure, u, c.rest*payWindow)
+		}
+		want = min(2*want, maxRestWindows)
 	}
-	if pl := c.plan("t_0", execBytes(t, "SELECT 1 WHERE $1 = 1", "1")); pl == nil || !pl.parse {
-		t.Fatal("after its rest the cache did not fill again")
+	// The load narrows to keys that fit: the cache fills again and pays,
+	// and the next failure rests one window only.
+	lookups(3*payWindow, size)
+	if c.rest != 0 || c.resting != 0 || c.lru.Len() != size {
+		t.Fatalf("after a load that fits: rest %d, resting %d, %d entries", c.rest, c.resting, c.lru.Len())
+	}
+	for c.resting == 0 {
+		lookups(1, 100)
+	}
+	if c.rest != 1 {
+		t.Fatalf("the first failure after paying rests %d windows, want 1", c.rest)
 	}
 
 	fits := newStmtCache(size)
 	for i := range 10 * payWindow {
-		pl := fits.plan(fmt.Sprintf("t_%d", i%size), execBytes(t, "SELECT 1 WHERE $1 = 1", "1"))
+		pl := fits.plan(fmt.Sprintf("t_%d", i%size), stmt)
 		if pl == nil {
 			t.Fatalf("lookup %d of a working set that fits went unnamed", i)
 		}
