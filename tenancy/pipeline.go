@@ -267,9 +267,6 @@ func (p *pipe) Write(b []byte) (int, error) {
 // executeMsg is the encoded Execute of the unnamed portal, all rows.
 var executeMsg, _ = (&pgproto3.Execute{}).Encode(nil)
 
-// syncMsg is the encoded Sync message.
-var syncMsg, _ = (&pgproto3.Sync{}).Encode(nil)
-
 // extendedWithSync reports whether b is whole extended-protocol messages
 // (Parse, Bind, Describe, Execute, Close) ending in their one Sync: a
 // statement PostgreSQL will skip whole, up to that Sync, when the pin in
