@@ -9,3 +9,12 @@ func ForceCitusMode(d *Directory) {
 	d.cluster = &Cluster{Citus: true, Version: "forced by a test"}
 	d.clusterMu.Unlock()
 }
+
+// ReadPinSQL is the prepared read pin's text, for BenchmarkReadProtocol.
+const ReadPinSQL = readPinSQL
+
+// PinText is the simple-protocol pin of a tenant scope, for
+// BenchmarkReadProtocol.
+func PinText(schema, role string) (string, error) {
+	return pinSQL(pinSpec{Schema: schema, Role: role, Limits: RequestLimits})
+}

@@ -100,22 +100,19 @@ func appPinSQL(schema string, lim Limits) string {
 // connection never binds a pin of another text prepared under the same
 // name.
 const (
+	// pinSettings are the settings both pins make, from their parameters.
+	pinSettings = "SELECT set_config('search_path', $1, true)" +
+		", set_config('role', $2, true)" +
+		", set_config('statement_timeout', $3, true)" +
+		", set_config('lock_timeout', $4, true)" +
+		", set_config('idle_in_transaction_session_timeout', $5, true)"
+	// pinCheck ends both: the cast fails for a missing schema (3F000), as
+	// pinSQL's does.
+	pinCheck     = ", $1::regnamespace"
 	writePinName = "tenantry_pin_v1"
-	writePinSQL  = "SELECT set_config('search_path', $1, true)" +
-		", set_config('role', $2, true)" +
-		", set_config('statement_timeout', $3, true)" +
-		", set_config('lock_timeout', $4, true)" +
-		", set_config('idle_in_transaction_session_timeout', $5, true)" +
-		// The cast fails for a missing schema (3F000), as pinSQL's does.
-		", $1::regnamespace"
-	readPinName = "tenantry_read_pin_v1"
-	readPinSQL  = "SELECT set_config('search_path', $1, true)" +
-		", set_config('role', $2, true)" +
-		", set_config('statement_timeout', $3, true)" +
-		", set_config('lock_timeout', $4, true)" +
-		", set_config('idle_in_transaction_session_timeout', $5, true)" +
-		", set_config('transaction_read_only', 'on', true)" +
-		", $1::regnamespace"
+	writePinSQL  = pinSettings + pinCheck
+	readPinName  = "tenantry_read_pin_v1"
+	readPinSQL   = pinSettings + ", set_config('transaction_read_only', 'on', true)" + pinCheck
 	// beginName is the prepared BEGIN of a WithTx scope.
 	beginName = "tenantry_begin_v1"
 )

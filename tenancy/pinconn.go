@@ -31,9 +31,8 @@ type pinKey struct{}
 type pinRequest struct {
 	// spec is the pin, validated by withPin; begin() builds its SQL when
 	// a path needs it.
-	spec   pinSpec
-	schema string
-	done   bool
+	spec pinSpec
+	done bool
 	// pinErr is the error the pin drew when it went out with the scope's
 	// first statement (pipeline.go); the statement failed with it.
 	pinErr error
@@ -62,7 +61,7 @@ func withPin(ctx context.Context, p pinSpec) (context.Context, *pinRequest, erro
 		_, err := pinSQL(p) // names what is wrong
 		return ctx, nil, err
 	}
-	req := &pinRequest{spec: p, schema: p.Schema, once: readOnce(ctx)}
+	req := &pinRequest{spec: p, once: readOnce(ctx)}
 	if p.Role != "" {
 		var err error
 		if req.pin, err = pinBinds.get(p, req.once); err != nil {

@@ -232,7 +232,7 @@ func (p *pipe) Write(b []byte) (int, error) {
 	if p.req.pin != nil && extendedWithSync(b) {
 		p.named, p.implicit = p.pins.named(), p.req.once
 		if p.named {
-			p.stmt = p.stmts.plan(p.req.schema, b)
+			p.stmt = p.stmts.plan(p.req.spec.Schema, b)
 		}
 		buf = p.stmts.appendCloses(p.wbuf[:0])
 		buf = p.appendPrefix(buf, false)
@@ -569,11 +569,7 @@ func (p *pipe) prefixFailed() {
 	var pgErr *pgconn.PgError
 	if p.named && !p.retried && errors.As(err, &pgErr) &&
 		(pgErr.Code == "26000" || pgErr.Code == "42P05") {
-		// Which of the named statements was refused matters not: each
-		// is closed and parsed again at its next use.
-		p.prepRead, p.prepWrite, p.prepBegin = false, false, false
-		p.stmts.reset()
-		p.pins.misses.Add(1)
+		p.distrustNamed()
 		p.retrying = true
 		return
 	}
@@ -582,6 +578,17 @@ func (p *pipe) prefixFailed() {
 	}
 	p.out = append(p.out, p.saving...)
 	p.skipping = false
+}
+
+// distrustNamed follows a refused name (26000: gone; 42P05: taken): the
+// connection's statements are not what the pipe thinks. Which one was
+// refused matters not: the pins and BEGIN are closed and parsed again at
+// their next use, the statement cache starts over, and the pool counts a
+// miss (maxPinMisses).
+func (p *pipe) distrustNamed() {
+	p.prepRead, p.prepWrite, p.prepBegin = false, false, false
+	p.stmts.reset()
+	p.pins.misses.Add(1)
 }
 
 // parseCompleteMsg is the encoded ParseComplete message.
@@ -601,9 +608,7 @@ func (p *pipe) namedFailed() {
 		if pgErr.Code == "0A000" {
 			p.stmts.drop(e, true)
 		} else {
-			p.prepRead, p.prepWrite, p.prepBegin = false, false, false
-			p.stmts.reset()
-			p.pins.misses.Add(1)
+			p.distrustNamed()
 		}
 		p.retrying, p.skipping = true, true
 		return

@@ -64,14 +64,13 @@ func BenchmarkReadProtocol(b *testing.B) {
 	const read = `SELECT * FROM "items" WHERE "items"."id" = $1 LIMIT 1`
 	plain := `SELECT * FROM "` + ts[0].schema + `"."items" WHERE "items"."id" = $1 LIMIT 1`
 	pinText := func(t tenant) string {
-		return "SELECT set_config('search_path', '\"" + t.schema + "\"', true), set_config('role', '" + t.role +
-			"', true), set_config('statement_timeout', '5000', true), set_config('lock_timeout', '2000', true)" +
-			", set_config('idle_in_transaction_session_timeout', '10000', true), '\"" + t.schema + "\"'::regnamespace"
+		sql, err := tenancy.PinText(t.schema, t.role)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return sql
 	}
-	const pinParam = "SELECT set_config('search_path', $1, true), set_config('role', $2, true)" +
-		", set_config('statement_timeout', $3, true), set_config('lock_timeout', $4, true)" +
-		", set_config('idle_in_transaction_session_timeout', $5, true), set_config('transaction_read_only', 'on', true)" +
-		", $1::regnamespace"
+	const pinParam = tenancy.ReadPinSQL
 	pinArgs := func(t tenant) [][]byte {
 		return [][]byte{[]byte(`"` + t.schema + `"`), []byte(t.role), []byte("5000"), []byte("2000"), []byte("10000")}
 	}

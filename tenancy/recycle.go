@@ -52,14 +52,14 @@ func (b *connBudget) began(req *pinRequest) {
 		return
 	}
 	b.txs++
-	if b.limits.schemas <= 0 || req == nil || req.done || req.schema == "" {
+	if b.limits.schemas <= 0 || req == nil || req.done || req.spec.Schema == "" {
 		return
 	}
 	if b.schemas == nil {
 		b.schemas = make(map[string]struct{})
 	}
 	if len(b.schemas) < b.limits.schemas {
-		b.schemas[req.schema] = struct{}{}
+		b.schemas[req.spec.Schema] = struct{}{}
 	}
 }
 
